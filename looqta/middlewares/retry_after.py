@@ -1,0 +1,153 @@
+"""Honour ``429``/``503`` + ``Retry-After`` for the one site that sent it.
+
+AutoThrottle adjusts delays from latency only and ignores these answers. On a
+``429`` (or a ``503`` carrying ``Retry-After``) this middleware
+
+* holds that response's download slot for the time the server asked for
+  (bounded by ``LOOQTA_RETRY_AFTER_MAX_SECONDS``); requests already queued for
+  the slot wait in it, while every other slot keeps downloading;
+* retries the request (at most ``LOOQTA_RETRY_AFTER_MAX_RETRIES`` times, counted
+  with Scrapy's ``retry_times`` so the two retry mechanisms share one budget).
+
+A ``429`` without ``Retry-After`` cools the slot down for
+``LOOQTA_RETRY_AFTER_DEFAULT_SECONDS``. A ``503`` without it is left to Scrapy's
+``RetryMiddleware``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import call_later
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+
+def parse_retry_after(value: str | bytes | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
+
+    ``now`` is the current Unix time; None when the value is absent or unreadable.
+    """
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True)
+class RetryAfterConfig:
+    enabled: bool
+    http_codes: frozenset[int]
+    max_retries: int
+    max_seconds: float
+    default_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> RetryAfterConfig:
+        config = cls(
+            enabled=settings.getbool("LOOQTA_RETRY_AFTER_ENABLED", True),
+            http_codes=frozenset(
+                int(c) for c in settings.getlist("LOOQTA_RETRY_AFTER_HTTP_CODES", [429, 503])
+            ),
+            max_retries=settings.getint("LOOQTA_RETRY_AFTER_MAX_RETRIES", 3),
+            max_seconds=settings.getfloat("LOOQTA_RETRY_AFTER_MAX_SECONDS", 300.0),
+            default_seconds=settings.getfloat("LOOQTA_RETRY_AFTER_DEFAULT_SECONDS", 5.0),
+        )
+        if config.max_retries < 0:
+            raise ValueError(f"LOOQTA_RETRY_AFTER_MAX_RETRIES must be >= 0, got {config.max_retries}")
+        if not 0 < config.default_seconds <= config.max_seconds:
+            raise ValueError(
+                "LOOQTA_RETRY_AFTER_DEFAULT_SECONDS must be > 0 and <= LOOQTA_RETRY_AFTER_MAX_SECONDS"
+            )
+        return config
+
+
+class RetryAfterMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.config = RetryAfterConfig.from_settings(crawler.settings)
+        if not self.config.enabled:
+            raise NotConfigured("LOOQTA_RETRY_AFTER_ENABLED is off")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self._cooldown_until: dict[str, float] = {}  # slot key -> monotonic deadline
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status not in self.config.http_codes or request.meta.get("dont_retry"):
+            return response
+        wait = parse_retry_after(response.headers.get(b"Retry-After"), time.time())
+        if wait is None:
+            if response.status != 429:
+                return response  # a plain 503: Scrapy's RetryMiddleware decides
+            wait = self.config.default_seconds
+        if wait > self.config.max_seconds:
+            logger.warning(
+                "%s asked to wait %.0f s; waiting LOOQTA_RETRY_AFTER_MAX_SECONDS=%.0f s instead",
+                request.url,
+                wait,
+                self.config.max_seconds,
+            )
+            wait = self.config.max_seconds
+        slot_key = self._cool_down(request, wait)
+        self.stats.inc_value(f"looqta/retry_after/{response.status}")
+        self.stats.max_value("looqta/retry_after/max_wait_seconds", wait)
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=f"{response.status} Retry-After",
+            max_retry_times=self.config.max_retries,
+            stats_base_key="looqta/retry_after",
+        )
+        if retry is None:
+            # Out of retries: hand the error response on, and keep Scrapy's
+            # RetryMiddleware from spending a second budget on it.
+            request.meta["dont_retry"] = True
+            return response
+        logger.info(
+            "%s answered %d: slot %r cools down for %.1f s", request.url, response.status, slot_key, wait
+        )
+        return retry
+
+    def _cool_down(self, request: Request, seconds: float) -> str:
+        """Hold the request's download slot: nothing leaves it for ``seconds``.
+
+        Uses the slot's own ``latercall``, the hook Scrapy's downloader uses to
+        wait out ``DOWNLOAD_DELAY``: while it is pending the slot's queue is not
+        processed, other slots are untouched.
+        """
+        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
+        key, slot = downloader._get_slot(request)  # noqa: SLF001
+        deadline = time.monotonic() + seconds
+        if slot.latercall is not None:
+            if self._cooldown_until.get(key, 0.0) >= deadline:
+                return key  # an earlier, longer cool-down already holds the slot
+            slot.latercall.cancel()
+        self._cooldown_until[key] = deadline
+        slot.latercall = call_later(seconds, downloader._latercall, slot)  # noqa: SLF001
+        return key

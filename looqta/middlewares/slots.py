@@ -1,0 +1,40 @@
+"""One download slot per site, whatever host or port the site is served from.
+
+Scrapy keys download slots on the host name, so two sites served from one
+host (the sandbox: 127.0.0.1, two ports) would share delay and concurrency,
+and per-site ``DOWNLOAD_SLOTS`` entries would have to name real host names.
+This middleware puts every request to the spider's own origin into a slot
+named after the spider (``amazon``, ``noon``), so ``DOWNLOAD_SLOTS["amazon"]``
+applies to amazon on the real site and in the sandbox alike. Requests to
+other origins (image CDNs, documents) keep Scrapy's per-host slots.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.utils.httpobj import urlparse_cached
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+
+class SiteSlotMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        spider = self.crawler.spider
+        origin = getattr(spider, "origin", None)
+        if origin is None or "download_slot" in request.meta:
+            return
+        parts = urlparse_cached(request)
+        if f"{parts.scheme}://{parts.netloc}" == origin:
+            request.meta["download_slot"] = spider.name  # type: ignore[union-attr]

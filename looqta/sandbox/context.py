@@ -1,0 +1,23 @@
+"""What every route of one sandbox site needs: its catalogue and serving options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from looqta.sandbox.catalogue import Catalogue
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    site: str
+    catalogue: Catalogue
+    pdf_pages: int = 1
+
+
+SITE_KEY = web.AppKey("looqta_site", SiteContext)
+
+
+def site_context(request: web.Request) -> SiteContext:
+    return request.app[SITE_KEY]

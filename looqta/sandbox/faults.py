@@ -1,0 +1,241 @@
+"""Run-time faults and the request log of one sandbox site.
+
+``FaultConfig`` is the validated fault request, ``FaultState`` holds it with the countdown of
+``times``, ``RequestLog`` is a bounded log, and ``fault_middleware`` applies them to every request
+outside ``/__sandbox__/``. The control routes live here too (``add_control_routes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
+
+logger = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/__sandbox__/"
+REQUEST_LOG_MAXLEN = 100_000
+TRUNCATE_SHARE = 0.4
+TRUNCATE_MODES = ("dataloss", "short")
+MALFORMED_KEY = "looqta_malformed"
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """One fault set-up. ``times`` counts only the requests answered with ``status``.
+
+    ``truncate_mode``: ``dataloss`` declares the full Content-Length, sends ~40 % of the body and
+    closes the connection (a cut transfer); ``short`` sends a complete, consistent response whose
+    body is the first ~40 % (a silently truncated document).
+    """
+
+    latency_ms: int = 0
+    status: int | None = None
+    retry_after: str | int | None = None
+    times: int | None = None
+    path_prefix: str = "/"
+    truncate: bool = False
+    truncate_mode: str = "dataloss"
+    malformed: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> FaultConfig:
+        """Validate a decoded JSON body; raise ``ValueError`` with the reason."""
+        if not isinstance(data, dict):
+            raise ValueError("fault body must be a JSON object")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {unknown}")
+        config = cls(**data)
+        config._validate()
+        return config
+
+    def _validate(self) -> None:
+        if not _is_int(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError("latency_ms must be an int >= 0")
+        if self.status is not None and (not _is_int(self.status) or not 100 <= self.status <= 599):
+            raise ValueError("status must be null or an HTTP status code")
+        if self.retry_after is not None and not (
+            _is_int(self.retry_after) or isinstance(self.retry_after, str)
+        ):
+            raise ValueError("retry_after must be null, seconds (int) or a string")
+        if self.times is not None and (not _is_int(self.times) or self.times < 0):
+            raise ValueError("times must be null or an int >= 0")
+        if not isinstance(self.path_prefix, str) or not self.path_prefix.startswith("/"):
+            raise ValueError("path_prefix must be a string starting with '/'")
+        if not isinstance(self.truncate, bool) or not isinstance(self.malformed, bool):
+            raise ValueError("truncate and malformed must be booleans")
+        if self.truncate_mode not in TRUNCATE_MODES:
+            raise ValueError(f"truncate_mode must be one of {TRUNCATE_MODES}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class FaultState:
+    def __init__(self) -> None:
+        self.config = FaultConfig()
+        self._remaining: int | None = None
+
+    def set(self, config: FaultConfig) -> None:
+        self.config = config
+        self._remaining = config.times
+
+    def reset(self) -> None:
+        self.set(FaultConfig())
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.config.path_prefix)
+
+    def take_status(self) -> int | None:
+        """The fault status for one matching request, counting down ``times``."""
+        if self.config.status is None:
+            return None
+        if self._remaining is not None:
+            if self._remaining <= 0:
+                return None
+            self._remaining -= 1
+        return self.config.status
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.config), "remaining": self._remaining}
+
+
+class RequestLog:
+    def __init__(self, maxlen: int = REQUEST_LOG_MAXLEN) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
+
+    def record(self, request: web.BaseRequest, status: int) -> None:
+        self._entries.append(
+            {
+                "t": time.time(),
+                "method": request.method,
+                "path_qs": request.raw_path,
+                "status": status,
+                "user_agent": request.headers.get("User-Agent", ""),
+            }
+        )
+
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+FAULTS_KEY = web.AppKey("looqta_faults", FaultState)
+REQUEST_LOG_KEY = web.AppKey("looqta_request_log", RequestLog)
+
+
+def is_malformed(request: web.Request) -> bool:
+    """Whether the page renderers should garble their price markup for this request."""
+    return bool(request.get(MALFORMED_KEY, False))
+
+
+@web.middleware
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(CONTROL_PREFIX):
+        return await handler(request)
+    status = 500
+    try:
+        response = await _faulted(request, handler)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        request.app[REQUEST_LOG_KEY].record(request, status)
+
+
+async def _faulted(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[FAULTS_KEY]
+    if not state.matches(request.path):
+        return await handler(request)
+    config = state.config
+    if config.latency_ms:
+        await asyncio.sleep(config.latency_ms / 1000)
+    fault_status = state.take_status()
+    if fault_status is not None:
+        return _status_response(fault_status, config.retry_after)
+    request[MALFORMED_KEY] = config.malformed
+    response = await handler(request)
+    if config.truncate:
+        return await _truncated(request, response, config.truncate_mode)
+    return response
+
+
+def _status_response(status: int, retry_after: str | int | None) -> web.Response:
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    body = f"<html><body><h1>Sandbox fault: HTTP {status}</h1></body></html>"
+    return web.Response(status=status, text=body, content_type="text/html", headers=headers)
+
+
+async def _truncated(request: web.Request, response: web.StreamResponse, mode: str) -> web.StreamResponse:
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        logger.debug("not truncating streamed response for %s", request.path)
+        return response
+    body = response.body
+    cut = body[: int(len(body) * TRUNCATE_SHARE)]
+    if mode == "short":
+        response.body = cut
+        return response
+    stream = web.StreamResponse(status=response.status, reason=response.reason)
+    stream.headers.extend((k, v) for k, v in response.headers.items() if k != "Content-Length")
+    stream.content_length = len(body)
+    stream.force_close()
+    await stream.prepare(request)
+    await stream.write(cut)
+    return stream
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FAULTS_KEY].as_dict())
+
+
+async def _post_faults(request: web.Request) -> web.Response:
+    try:
+        config = FaultConfig.from_json(await request.json())
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return web.json_response({"error": str(exc)}, status=400)
+    state = request.app[FAULTS_KEY]
+    state.set(config)
+    logger.info("faults set: %s", config)
+    return web.json_response(state.as_dict())
+
+
+async def _delete_faults(request: web.Request) -> web.Response:
+    state = request.app[FAULTS_KEY]
+    state.reset()
+    return web.json_response(state.as_dict())
+
+
+async def _get_requests(request: web.Request) -> web.Response:
+    return web.json_response(request.app[REQUEST_LOG_KEY].entries())
+
+
+async def _delete_requests(request: web.Request) -> web.Response:
+    request.app[REQUEST_LOG_KEY].clear()
+    return web.json_response([])
+
+
+def add_control_routes(app: web.Application) -> None:
+    """Attach fault state, request log and their ``/__sandbox__/`` routes to ``app``."""
+    app[FAULTS_KEY] = FaultState()
+    app[REQUEST_LOG_KEY] = RequestLog()
+    app.router.add_get("/__sandbox__/faults", _get_faults)
+    app.router.add_post("/__sandbox__/faults", _post_faults)
+    app.router.add_delete("/__sandbox__/faults", _delete_faults)
+    app.router.add_get("/__sandbox__/requests", _get_requests)
+    app.router.add_delete("/__sandbox__/requests", _delete_requests)

@@ -1,0 +1,20 @@
+"""Settings for crawling the local sandbox instead of the real sites.
+
+The sandbox answers in about a millisecond and cannot be overloaded by one
+crawl, so the polite per-site delays of ``looqta.settings`` are dropped to let
+demos, tests and benchmarks measure looqta rather than its manners.
+AutoThrottle, the per-site slots and Retry-After handling stay on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SANDBOX_SETTINGS: dict[str, Any] = {
+    "DOWNLOAD_SLOTS": {
+        "amazon": {"concurrency": 8, "delay": 0.0, "jitter": 0.0},
+        "noon": {"concurrency": 8, "delay": 0.0, "jitter": 0.0},
+    },
+    "AUTOTHROTTLE_START_DELAY": 0.0,
+    "AUTOTHROTTLE_TARGET_CONCURRENCY": 8.0,
+}

@@ -1,0 +1,100 @@
+"""Build one aiohttp application per sandbox site and serve each on its own loopback port."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from looqta.sandbox import amazon, noon
+from looqta.sandbox.catalogue import SITES, Catalogue
+from looqta.sandbox.context import SITE_KEY, SiteContext
+from looqta.sandbox.faults import add_control_routes, fault_middleware
+from looqta.sandbox.files import add_file_routes
+from looqta.sandbox.state_page import add_state_route
+
+logger = logging.getLogger(__name__)
+
+_SITE_ROUTES = {amazon.SITE: amazon.add_routes, noon.SITE: noon.add_routes}
+
+
+def ensure_loopback(host: str) -> None:
+    """Raise ``ValueError`` unless ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"host {host!r} is not an IP address; use 127.0.0.1") from None
+    if not address.is_loopback:
+        raise ValueError(f"refusing to listen on non-loopback host {host!r}; use 127.0.0.1")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Start-up options. With a fixed ``port`` P, a site listens on P + its index in ``SITES``
+    (amazon P, noon P+1) whichever sites are selected; with port 0 each gets a free port."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    sites: tuple[str, ...] = SITES
+    products: int = 10_000
+    seed: int = 1234
+    pdf_pages: int = 1
+
+    def __post_init__(self) -> None:
+        ensure_loopback(self.host)
+        unknown = sorted(set(self.sites) - set(SITES))
+        if unknown or not self.sites:
+            raise ValueError(f"sites must be a non-empty subset of {SITES}; got {self.sites}")
+        if not 0 <= self.port <= 65535 - len(SITES):
+            raise ValueError(f"port must be in 0..{65535 - len(SITES)}")
+        if self.products < 1:
+            raise ValueError("products must be >= 1")
+        if self.pdf_pages < 1:
+            raise ValueError("pdf_pages must be >= 1")
+
+    def port_for(self, site: str) -> int:
+        return 0 if self.port == 0 else self.port + SITES.index(site)
+
+
+def build_app(site: str, catalogue: Catalogue, pdf_pages: int = 1) -> web.Application:
+    app = web.Application(middlewares=[fault_middleware])
+    app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages)
+    add_control_routes(app)
+    add_state_route(app)
+    add_file_routes(app)
+    _SITE_ROUTES[site](app)
+    return app
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class SandboxServer:
+    """All selected sites in the current event loop: ``await start()`` then ``await stop()``."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.urls: dict[str, str] = {}
+        self._runners: list[web.AppRunner] = []
+
+    async def start(self) -> dict[str, str]:
+        config = self.config
+        for site in config.sites:
+            app = build_app(site, Catalogue(site, config.products, config.seed), config.pdf_pages)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            self._runners.append(runner)
+            await web.TCPSite(runner, config.host, config.port_for(site)).start()
+            port = runner.addresses[0][1]
+            self.urls[site] = _url(config.host, port)
+            logger.info("sandbox %s listening on %s", site, self.urls[site])
+        return dict(self.urls)
+
+    async def stop(self) -> None:
+        while self._runners:
+            await self._runners.pop().cleanup()

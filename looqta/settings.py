@@ -1,0 +1,105 @@
+"""looqta's Scrapy settings.
+
+Only what looqta chooses differently from Scrapy's defaults is here, with the
+reason. Secrets and per-machine values come from the environment, read here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "looqta"
+SPIDER_MODULES = ["looqta.spiders"]
+NEWSPIDER_MODULE = "looqta.spiders"
+
+# Identify ourselves and obey robots.txt: a price-comparison crawler runs every
+# day against the same sites and must stay welcome there.
+USER_AGENT = "looqta/0.1 (+https://looqta.example/bot)"
+ROBOTSTXT_OBEY = True
+
+FEED_EXPORT_ENCODING = "utf-8"
+
+# --- Per-site cooldowns ------------------------------------------------------
+# Every request to a spider's own site goes to a download slot named after the
+# spider (looqta.middlewares.slots), so these entries hold on the real site and
+# in the sandbox alike. "delay" is the site's floor (SiteAutoThrottle never goes
+# under it); "concurrency" the most requests in flight to it.
+DOWNLOAD_SLOTS = {
+    "amazon": {"concurrency": 2, "delay": 1.0, "jitter": 0.5},
+    "noon": {"concurrency": 4, "delay": 0.5, "jitter": 0.5},
+}
+# Any other host (image and document CDNs) starts at AUTOTHROTTLE_START_DELAY and
+# is allowed as many in-flight requests as AutoThrottle's delay lets through.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "looqta.extensions.autothrottle.SiteAutoThrottle": 0,
+    "looqta.extensions.statsfile.StatsFile": 900,
+}
+# Final stats as JSON, e.g. "output/%(name)s.stats.json"; off when empty.
+LOOQTA_STATS_FILE = ""
+
+# 429/503 + Retry-After: cool down that site only, retry a bounded number of times.
+LOOQTA_RETRY_AFTER_ENABLED = True
+LOOQTA_RETRY_AFTER_HTTP_CODES = [429, 503]
+LOOQTA_RETRY_AFTER_MAX_RETRIES = 3
+LOOQTA_RETRY_AFTER_MAX_SECONDS = 300.0
+LOOQTA_RETRY_AFTER_DEFAULT_SECONDS = 5.0
+
+DOWNLOADER_MIDDLEWARES = {
+    "looqta.middlewares.slots.SiteSlotMiddleware": 50,
+    "looqta.middlewares.render.RenderMiddleware": 540,
+    "looqta.middlewares.retry_after.RetryAfterMiddleware": 560,
+}
+
+# A browser that died mid-page raises playwright's errors: retry those pages.
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.CannotResolveHostError",
+    "scrapy.exceptions.DownloadConnectionRefusedError",
+    "scrapy.exceptions.DownloadFailedError",
+    "scrapy.exceptions.DownloadTimeoutError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectError",
+    "twisted.internet.error.ConnectionLost",
+    OSError,
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+    "playwright._impl._errors.TargetClosedError",
+    "playwright._impl._errors.TimeoutError",
+]
+
+# --- Browser (scrapy-playwright + Debian's Chromium) -------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+ADDONS = {"looqta.browser.BrowserAddon": 0}
+# Path of the Chromium binary; found on PATH (chromium, chromium-browser,
+# google-chrome) when unset. Nothing ever downloads a browser.
+LOOQTA_CHROMIUM_PATH = os.environ.get("LOOQTA_CHROMIUM_PATH") or None
+LOOQTA_BROWSER_HEADLESS = True
+LOOQTA_BROWSER_ARGS: list[str] = []
+# How long a rendered page may take to show the content its spider waits for.
+LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS = 15.0
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# Contexts are created on first use (a browser is launched only once a page needs it).
+PLAYWRIGHT_CONTEXTS: dict[str, dict[str, object]] = {}
+# Contexts are long-lived; a request naming one context more than this would
+# wait forever (RenderMiddleware refuses it instead).
+PLAYWRIGHT_MAX_CONTEXTS = 4
+# Pages open at once per context: 2 cores run about 4 renders in parallel.
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+PLAYWRIGHT_ABORT_REQUEST = "looqta.browser.should_abort_request"
+PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER = True
+
+ITEM_PIPELINES = {
+    "looqta.pipelines.validate.ValidationPipeline": 100,
+}
