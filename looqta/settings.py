@@ -12,6 +12,8 @@ import os
 BOT_NAME = "looqta"
 SPIDER_MODULES = ["looqta.spiders"]
 NEWSPIDER_MODULE = "looqta.spiders"
+# `scrapy crawl` checks spider arguments before anything starts.
+COMMANDS_MODULE = "looqta.commands"
 
 # Identify ourselves and obey robots.txt: a price-comparison crawler runs every
 # day against the same sites and must stay welcome there.

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 import pytest
+from crawling import run_crawl
+from scrapy.settings import Settings
 
 from looqta.middlewares.retry_after import RetryAfterConfig, parse_retry_after
-from scrapy.settings import Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from looqta.sandbox.client import SandboxProcess
 
 
 @pytest.mark.parametrize(
@@ -29,3 +36,60 @@ def test_config_refuses_contradictions() -> None:
         RetryAfterConfig.from_settings(
             Settings({"LOOQTA_RETRY_AFTER_DEFAULT_SECONDS": 600, "LOOQTA_RETRY_AFTER_MAX_SECONDS": 60})
         )
+
+
+TWO_SITES = "tests/spiders/two_sites.py"
+ONE_AT_A_TIME = {
+    "DOWNLOAD_SLOTS": {"amazon": {"concurrency": 1, "delay": 0}, "noon": {"concurrency": 1, "delay": 0}},
+    "ROBOTSTXT_OBEY": False,
+    "ITEM_PIPELINES": {},
+}
+
+
+def test_retry_after_holds_that_site_only_while_the_other_keeps_going(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("amazon", status=429, retry_after=2, times=1, path_prefix="/dp/")
+    clean_sandbox.set_faults("noon", latency_ms=100)  # 30 pages: noon stays busy for ~3 s
+    result = run_crawl(
+        TWO_SITES,
+        tmp_path,
+        runspider=True,
+        spider_args={"amazon": clean_sandbox.url("amazon"), "noon": clean_sandbox.url("noon")},
+        settings=ONE_AT_A_TIME,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(i["status"] for i in result.items) == [200] * 34  # nothing lost: 4 amazon + 30 noon
+
+    amazon = clean_sandbox.requests("amazon")
+    (refused,) = [r for r in amazon if r["status"] == 429]
+    after = [r["t"] for r in amazon if r["t"] > refused["t"]]
+    assert min(after) - refused["t"] >= 2.0  # that site's next request waited out Retry-After
+    noon_during = [r for r in clean_sandbox.requests("noon") if refused["t"] < r["t"] < refused["t"] + 2.0]
+    assert len(noon_during) >= 10  # the other site kept going meanwhile (~1 per 100 ms)
+    assert result.stat("looqta/retry_after/429") == 1
+    assert result.stat("looqta/retry_after/count") == 1
+
+
+def test_retries_are_bounded_then_the_error_is_handed_on(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("amazon", status=503, retry_after=1, path_prefix="/dp/")
+    result = run_crawl(
+        TWO_SITES,
+        tmp_path,
+        runspider=True,
+        spider_args={
+            "amazon": clean_sandbox.url("amazon"),
+            "noon": clean_sandbox.url("noon"),
+            "amazon_pages": 1,
+            "noon_pages": 1,
+        },
+        settings={**ONE_AT_A_TIME, "LOOQTA_RETRY_AFTER_MAX_RETRIES": 2},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    attempts = [r for r in clean_sandbox.requests("amazon") if r["path_qs"].startswith("/dp/")]
+    assert len(attempts) == 3  # 1 + LOOQTA_RETRY_AFTER_MAX_RETRIES, and no second budget from RetryMiddleware
+    assert attempts[-1]["t"] - attempts[0]["t"] >= 2.0
+    assert result.stat("looqta/retry_after/max_reached") == 1
+    assert [i["status"] for i in result.items] == [200]  # only noon's page made it

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import call_later
@@ -29,12 +30,15 @@ from scrapy.utils.asyncio import call_later
 if TYPE_CHECKING:
     from typing import Self
 
-    from scrapy import Request
+    from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
+
+#: Request meta key carrying the wait decided on arrival to ``process_response``.
+WAIT_META_KEY = "looqta_retry_after_seconds"
 
 
 def parse_retry_after(value: str | bytes | None, now: float) -> float | None:
@@ -93,18 +97,41 @@ class RetryAfterMiddleware:
         self.crawler = crawler
         self.stats = crawler.stats
         self._cooldown_until: dict[str, float] = {}  # slot key -> monotonic deadline
+        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        """Cool the slot down as soon as the answer arrives.
+
+        ``response_downloaded`` fires before the downloader hands the slot its
+        next queued request; ``process_response`` would be too late for that one.
+        """
+        wait = self._wait_for(response, request)
+        if wait is None:
+            return
+        request.meta[WAIT_META_KEY] = wait
+        slot_key = self._cool_down(request, wait)
+        self.stats.inc_value(f"looqta/retry_after/{response.status}")
+        self.stats.max_value("looqta/retry_after/max_wait_seconds", wait)
+        logger.info(
+            "%s answered %d: slot %r cools down for %.1f s",
+            request.url,
+            response.status,
+            slot_key,
+            wait,
+            extra={"spider": spider},
+        )
+
+    def _wait_for(self, response: Response, request: Request) -> float | None:
         if response.status not in self.config.http_codes or request.meta.get("dont_retry"):
-            return response
+            return None
         wait = parse_retry_after(response.headers.get(b"Retry-After"), time.time())
         if wait is None:
             if response.status != 429:
-                return response  # a plain 503: Scrapy's RetryMiddleware decides
+                return None  # a plain 503: Scrapy's RetryMiddleware decides
             wait = self.config.default_seconds
         if wait > self.config.max_seconds:
             logger.warning(
@@ -114,9 +141,11 @@ class RetryAfterMiddleware:
                 self.config.max_seconds,
             )
             wait = self.config.max_seconds
-        slot_key = self._cool_down(request, wait)
-        self.stats.inc_value(f"looqta/retry_after/{response.status}")
-        self.stats.max_value("looqta/retry_after/max_wait_seconds", wait)
+        return wait
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.pop(WAIT_META_KEY, None) is None:
+            return response
         retry = get_retry_request(
             request,
             spider=self.crawler.spider,
@@ -129,9 +158,6 @@ class RetryAfterMiddleware:
             # RetryMiddleware from spending a second budget on it.
             request.meta["dont_retry"] = True
             return response
-        logger.info(
-            "%s answered %d: slot %r cools down for %.1f s", request.url, response.status, slot_key, wait
-        )
         return retry
 
     def _cool_down(self, request: Request, seconds: float) -> str:

@@ -72,8 +72,13 @@ class SearchSpider(scrapy.Spider):
     #: The real site's root; ``-a base_url=...`` points the spider elsewhere (the sandbox).
     default_base_url: ClassVar[str]
 
+    @classmethod
+    def check_arguments(cls, kwargs: dict[str, Any]) -> SearchArgs:
+        """Validate ``-a`` arguments; raises :class:`SpiderArgumentError` with the reason."""
+        return SearchArgs.from_kwargs(kwargs, cls.default_base_url)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = SearchArgs.from_kwargs(kwargs, self.default_base_url)
+        self.args = self.check_arguments(kwargs)
         super().__init__(*args, **kwargs)
         self.base_url = self.args.base_url
         self.render_wait_timeout_ms = 15_000.0

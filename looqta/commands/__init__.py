@@ -1,0 +1,1 @@
+"""looqta's ``scrapy`` commands (``COMMANDS_MODULE``)."""
