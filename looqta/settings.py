@@ -47,6 +47,9 @@ EXTENSIONS = {
 # Final stats as JSON, e.g. "output/%(name)s.stats.json"; off when empty.
 LOOQTA_STATS_FILE = ""
 
+# Manual jobs ahead of bulk jobs across all sites (looqta.pqueues).
+SCHEDULER_PRIORITY_QUEUE = "looqta.pqueues.JobAwarePriorityQueue"
+
 # 429/503 + Retry-After: cool down that site only, retry a bounded number of times.
 LOOQTA_RETRY_AFTER_ENABLED = True
 LOOQTA_RETRY_AFTER_HTTP_CODES = [429, 503]

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy_playwright.page import PageMethod
 
+from looqta.pqueues import JOB_PRIORITY
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scrapy.crawler import Crawler
 
-JOB_KINDS: tuple[str, ...] = ("manual", "bulk")
+JOB_KINDS: tuple[str, ...] = tuple(JOB_PRIORITY)
 
 
 class SpiderArgumentError(ValueError):
@@ -98,6 +100,7 @@ class SearchSpider(scrapy.Spider):
     def http_request(self, url: str, callback: Callable[..., Any], **kwargs: Any) -> scrapy.Request:
         """A page whose content is in the HTML the server sends."""
         meta = {"looqta_job": self.args.job, **kwargs.pop("meta", {})}
+        kwargs.setdefault("priority", JOB_PRIORITY[self.args.job])
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 
     def browser_request(
@@ -116,6 +119,7 @@ class SearchSpider(scrapy.Spider):
             ],
             **kwargs.pop("meta", {}),
         }
+        kwargs.setdefault("priority", JOB_PRIORITY[self.args.job])
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 
     def scraped_at(self) -> str:
