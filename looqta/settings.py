@@ -43,6 +43,8 @@ EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "looqta.extensions.autothrottle.SiteAutoThrottle": 0,
     "looqta.extensions.statsfile.StatsFile": 900,
+    "scrapy.extensions.logstats.LogStats": None,
+    "looqta.extensions.progress.Progress": 0,
 }
 # Final stats as JSON, e.g. "output/%(name)s.stats.json"; off when empty.
 LOOQTA_STATS_FILE = ""

@@ -50,4 +50,5 @@ def test_demo_crawls_both_sites_and_writes_json_and_csv_feeds(tmp_path: Path) ->
     assert "looqta demo finished in" in summary
     for site, count in expected.items():
         assert re.search(rf"^{site}\s+{count}\s+0\s+\d+\s+\d+$", summary, re.MULTILINE), summary
-    assert "Crawled" in done.stderr  # progress was logged while it ran
+    for site in expected:  # progress was logged, per site, while it ran
+        assert re.search(rf"\[{site}\] \d+ pages \(\d+ rendered, \d+ plain", done.stderr), done.stderr[-2000:]
