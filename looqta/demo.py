@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m looqta.demo", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--query", default="iphone", help="search words (default: iphone)")
     parser.add_argument("--max-pages", type=int, default=2, help="search pages per site (default: 2)")
-    parser.add_argument("--output", type=Path, default=Path("output"), help="feed directory (default: output)")
+    parser.add_argument(
+        "--output", type=Path, default=Path("output"), help="feed directory (default: output)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if args.max_pages < 1:
@@ -79,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         process = CrawlerProcess(settings)
         for site in SITES:
             process.crawl(site, q=args.query, max_pages=args.max_pages, base_url=sandbox.url(site))
-        print(f"[demo] crawling {', '.join(SITES)} for {args.query!r} ({args.max_pages} page(s) each)", flush=True)
+        print(
+            f"[demo] crawling {', '.join(SITES)} for {args.query!r} ({args.max_pages} page(s) each)",
+            flush=True,
+        )
         process.start()
     print(summary(args.output, time.monotonic() - started), flush=True)
     return 0
