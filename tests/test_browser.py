@@ -34,8 +34,11 @@ def test_configured_path_that_does_not_exist_fails_loudly(tmp_path: Path) -> Non
 
 def test_more_contexts_than_max_contexts_refused_at_start() -> None:
     settings = Settings(
-        {"PLAYWRIGHT_CONTEXTS": {"a": {}, "b": {}, "c": {}}, "PLAYWRIGHT_MAX_CONTEXTS": 2,
-         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4}
+        {
+            "PLAYWRIGHT_CONTEXTS": {"a": {}, "b": {}, "c": {}},
+            "PLAYWRIGHT_MAX_CONTEXTS": 2,
+            "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
+        }
     )
     with pytest.raises(BrowserConfigError, match="wait forever"):
         BrowserConfig.from_settings(settings)
@@ -55,8 +58,18 @@ def test_addon_completes_launch_options_over_project_priority() -> None:
         assert "--no-sandbox" in options["args"]
 
 
-@pytest.mark.parametrize(("kind", "aborted"), [("image", True), ("font", True), ("media", True),
-                                               ("document", False), ("script", False), ("xhr", False),
-                                               ("fetch", False), ("stylesheet", False)])
+@pytest.mark.parametrize(
+    ("kind", "aborted"),
+    [
+        ("image", True),
+        ("font", True),
+        ("media", True),
+        ("document", False),
+        ("script", False),
+        ("xhr", False),
+        ("fetch", False),
+        ("stylesheet", False),
+    ],
+)
 def test_heavy_resources_are_aborted(kind: str, aborted: bool) -> None:
     assert should_abort_request(FakeRequest(kind)) is aborted  # type: ignore[arg-type]
