@@ -45,7 +45,18 @@ EXTENSIONS = {
     "looqta.extensions.statsfile.StatsFile": 900,
     "scrapy.extensions.logstats.LogStats": None,
     "looqta.extensions.progress.Progress": 0,
+    "looqta.extensions.metrics.Metrics": 800,
 }
+# Where looqta keeps state (embedded database, file queue, Scrapyd, the registry
+# of running crawls); absolute, so Scrapyd jobs agree with the shell.
+LOOQTA_DATA_DIR = os.path.abspath(os.environ.get("LOOQTA_DATA_DIR") or ".looqta")
+
+# Live metrics of every crawl on loopback (/metrics for Prometheus, /status.json).
+LOOQTA_METRICS_ENABLED = True
+LOOQTA_METRICS_HOST = "127.0.0.1"
+LOOQTA_METRICS_PORT = 0  # 0: any free port, registered under LOOQTA_DATA_DIR/crawls
+LOOQTA_METRICS_SAMPLE_INTERVAL_SECONDS = 5.0
+
 # Final stats as JSON, e.g. "output/%(name)s.stats.json"; off when empty.
 LOOQTA_STATS_FILE = ""
 

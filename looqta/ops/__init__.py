@@ -1,0 +1,1 @@
+"""Operations: Scrapyd server and deployment, per-site schedules, manual runs, status."""

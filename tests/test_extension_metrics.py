@@ -1,0 +1,87 @@
+"""Live metrics of a running crawl: Prometheus text and JSON status on loopback, registry, summary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import requests
+from crawling import PROJECT_ROOT, setting_args
+from prometheus_client.parser import text_string_to_metric_families
+
+from looqta.metrics import RateWindow
+from looqta.ops.status import running_crawls
+from looqta.sandbox.profile import SANDBOX_SETTINGS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from looqta.sandbox.client import SandboxProcess
+
+NAMED = {
+    "looqta_pages_per_minute",
+    "looqta_items_per_minute",
+    "looqta_queue_manual",
+    "looqta_queue_bulk",
+    "looqta_active_jobs",
+    "looqta_browser_pages_active",
+    "looqta_browser_pages_available",
+    "looqta_browser_utilisation",
+    "looqta_system_cpu_percent",
+    "looqta_system_memory_percent",
+    "looqta_system_memory_available_bytes",
+}
+
+
+def test_rate_window_counts_the_last_minute_only() -> None:
+    window = RateWindow(window_seconds=60)
+    for second, pages in ((0, 0), (30, 30), (60, 90), (90, 120)):
+        window.add(float(second), pages, pages // 2)
+    assert window.per_minute() == (90.0, 45.0)  # from t=30 (30 pages) to t=90 (120 pages)
+
+
+def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("noon", latency_ms=300, path_prefix="/uae-en/")  # a crawl of a few seconds
+    settings = {
+        **SANDBOX_SETTINGS,
+        "LOOQTA_DATA_DIR": str(tmp_path),
+        "LOOQTA_METRICS_SAMPLE_INTERVAL_SECONDS": 0.5,
+    }
+    command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-a", "q=iphone", "-a", "max_pages=2",
+               "-a", f"base_url={clean_sandbox.url('noon')}", *setting_args(settings)]  # fmt: skip
+    crawl = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        seen: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not (seen and seen[-1].get("items_total", 0) >= 10):
+            seen += [c["status"] for c in running_crawls(tmp_path) if "status" in c]
+            time.sleep(0.2)
+        assert seen, "the crawl never showed up in the registry"
+        status = seen[-1]
+        (entry,) = running_crawls(tmp_path)
+        assert entry["spider"] == "noon"
+        assert entry["pid"] == crawl.pid
+        assert entry["metrics_url"].startswith("http://127.0.0.1:")
+        text = requests.get(entry["metrics_url"], timeout=5).text
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        assert families.keys() >= NAMED
+        pages = families["looqta_scrapy_stat"]
+        assert any(s.labels["key"] == "response_received_count" and s.value > 0 for s in pages.samples)
+        assert status["pages_per_minute"] > 0
+        assert max(s["queue_manual"] for s in seen) > 0  # the crawl is a manual job (the default)
+        assert {s["queue_bulk"] for s in seen} == {0}
+        _, stderr = crawl.communicate(timeout=90)
+    finally:
+        if crawl.poll() is None:
+            crawl.kill()
+    assert crawl.returncode == 0, stderr[-3000:]
+    assert "Run summary [noon, finished]: " in stderr
+    assert running_crawls(tmp_path) == []  # unregistered at close

@@ -1,0 +1,91 @@
+"""Per-site schedules: file validation, skip-if-running, independent timers (APScheduler, real threads)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from looqta.ops.config import PROJECT_ROOT
+from looqta.ops.schedules import Schedule, ScheduleError, build_scheduler, load_schedules, tick
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class FakeScrapyd:
+    def __init__(self, active: set[str] | None = None, slow: str | None = None) -> None:
+        self.active = active or set()
+        self.slow = slow
+        self.submitted: list[tuple[str, float]] = []
+        self.release = threading.Event()
+
+    def active_spiders(self) -> set[str]:
+        return set(self.active)
+
+    def submit(self, schedule: Schedule) -> str:
+        self.submitted.append((schedule.spider, time.monotonic()))
+        if schedule.spider == self.slow:
+            self.release.wait(10)  # a Scrapyd call that hangs
+        return f"job-{len(self.submitted)}"
+
+
+def test_the_shipped_schedules_file_is_valid() -> None:
+    schedules = load_schedules(PROJECT_ROOT / "deploy" / "schedules.toml")
+    assert {s.spider for s in schedules} == {"amazon", "noon"}
+    assert all(s.job == "bulk" for s in schedules)
+    assert schedules[0].spider_args()["job"] == "bulk"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[[schedule]]\nspider = 'amazon'\n", "lacks 'every_minutes'"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 0\n", "every_minutes must be > 0"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\njob = 'soon'\n", "job must be one of"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\ncolour = 1\n", "unknown schedule keys: colour"),
+        ("title = 'x'\n", "defines no"),
+        ("[[schedule\n", "Expected"),
+    ],
+)
+def test_bad_schedule_files_are_refused_with_the_reason(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(body)
+    with pytest.raises(ScheduleError, match=message):
+        load_schedules(path)
+
+
+def test_a_site_still_pending_or_running_is_skipped_not_stacked() -> None:
+    scrapyd = FakeScrapyd(active={"amazon"})
+    amazon = Schedule(name="a", spider="amazon", every_minutes=5)
+    noon = Schedule(name="n", spider="noon", every_minutes=5)
+    assert tick(amazon, scrapyd) is None
+    assert tick(noon, scrapyd) == "job-1"
+    assert [spider for spider, _ in scrapyd.submitted] == ["noon"]
+
+
+def test_each_site_runs_on_its_own_timer_and_a_hung_one_holds_nobody_back() -> None:
+    scrapyd = FakeScrapyd(slow="amazon")
+    schedules = [
+        Schedule(name="slow", spider="amazon", every_minutes=0.5 / 60),
+        Schedule(name="fast", spider="noon", every_minutes=0.2 / 60),
+    ]
+    scheduler = build_scheduler(schedules, scrapyd, scheduler_cls=BackgroundScheduler)
+    assert {job.id: job.trigger.interval.total_seconds() for job in scheduler.get_jobs()} == pytest.approx(
+        {"slow": 0.5, "fast": 0.2}
+    )
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum(s == "noon" for s, _ in scrapyd.submitted) < 5:
+            time.sleep(0.05)
+    finally:
+        scrapyd.release.set()
+        scheduler.shutdown(wait=True)
+    fast_runs = [t for s, t in scrapyd.submitted if s == "noon"]
+    slow_runs = [t for s, t in scrapyd.submitted if s == "amazon"]
+    assert len(fast_runs) >= 5  # noon kept its 0.2 s rhythm...
+    assert len(slow_runs) == 1  # ...while amazon's one run hung (max_instances=1: no pile-up)

@@ -1,0 +1,189 @@
+"""A real Scrapyd on loopback, started and deployed to by looqta's own commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import pytest
+import requests
+
+from looqta.ops import scrapyd
+from looqta.ops.__main__ import ScrapydSubmitter
+from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig
+from looqta.ops.schedules import Schedule, tick
+from looqta.sandbox.catalogue import Catalogue
+from looqta.sandbox.profile import SANDBOX_SETTINGS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from looqta.sandbox.client import SandboxProcess
+
+JOB_TIMEOUT_SECONDS = 120
+QUERY = "iphone 15 pro max"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ops_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    env = {
+        "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("looqta-data")),
+        "LOOQTA_SCRAPYD_PORT": str(free_port()),
+        "LOOQTA_SCRAPYD_USERNAME": "looqta",
+        "LOOQTA_SCRAPYD_PASSWORD": "test-password",
+    }
+    config = OpsConfig.from_env({**os.environ, **env})
+    ops(env, "scrapyd", "start")
+    try:
+        ops(env, "deploy")
+        yield env
+    finally:
+        scrapyd.stop(config)
+
+
+def ops(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "looqta.ops", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def config_of(env: dict[str, str]) -> OpsConfig:
+    return OpsConfig.from_env({**os.environ, **env})
+
+
+def wait_finished(config: OpsConfig, job_ids: set[str]) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        finished = {job["id"]: job for job in scrapyd.client(config).jobs(PROJECT)["finished"]}
+        if job_ids <= set(finished):
+            return {job_id: finished[job_id] for job_id in job_ids}
+        time.sleep(0.5)
+    raise AssertionError(f"jobs {job_ids} not finished within {JOB_TIMEOUT_SECONDS} s")
+
+
+def job_items(config: OpsConfig, spider: str, job_id: str) -> list[dict[str, Any]]:
+    path = config.scrapyd_dir / "items" / PROJECT / spider / f"{job_id}.jl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def sandbox_schedules(sandbox: SandboxProcess, path: Path) -> Path:
+    lines = []
+    for spider in ("amazon", "noon"):
+        lines += [
+            "[[schedule]]",
+            f'spider = "{spider}"',
+            "every_minutes = 60",
+            f'args = {{ q = "{QUERY}", base_url = "{sandbox.url(spider)}" }}',
+            f"settings = {{ DOWNLOAD_SLOTS = '{json.dumps(SANDBOX_SETTINGS['DOWNLOAD_SLOTS'])}', "
+            "AUTOTHROTTLE_START_DELAY = 0 }",
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_generated_scrapyd_conf_is_loopback_private_and_absolute(ops_env: dict[str, str]) -> None:
+    config = config_of(ops_env)
+    conf = config.scrapyd_dir / "scrapyd.conf"
+    text = conf.read_text()
+    assert "bind_address     = 127.0.0.1" in text
+    assert f"max_proc         = {psutil.cpu_count(logical=True)}" in text
+    assert f"eggs_dir         = {config.scrapyd_dir}/eggs" in text
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the password
+    assert "test-password" not in (PROJECT_ROOT / "deploy" / "scrapyd.conf").read_text()
+
+
+def test_scheduled_sites_both_finish_with_their_items(
+    ops_env: dict[str, str], clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    config = config_of(ops_env)
+    done = ops(
+        ops_env, "schedule", "--file", str(sandbox_schedules(clean_sandbox, tmp_path / "s.toml")), "--once"
+    )
+    job_ids = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
+    assert set(job_ids) == {"amazon", "noon"}
+    wait_finished(config, set(job_ids.values()))
+    for spider, job_id in job_ids.items():
+        items = job_items(config, spider, job_id)
+        expected = {p.source_id for p in Catalogue(spider).search_all(QUERY)}
+        assert {item["source_id"] for item in items} == expected
+        assert {item["job"] for item in items} == {"bulk"}
+
+
+def test_a_site_still_running_is_skipped_on_the_next_tick(
+    ops_env: dict[str, str], clean_sandbox: SandboxProcess
+) -> None:
+    config = config_of(ops_env)
+    clean_sandbox.set_faults("amazon", latency_ms=3000, path_prefix="/s")  # keeps the amazon job busy
+    schedule = Schedule(
+        name="amazon",
+        spider="amazon",
+        every_minutes=60,
+        args={"q": QUERY, "base_url": clean_sandbox.url("amazon")},
+        settings={"DOWNLOAD_SLOTS": json.dumps(SANDBOX_SETTINGS["DOWNLOAD_SLOTS"])},
+    )
+    submitter = ScrapydSubmitter(config)
+    first = tick(schedule, submitter)
+    assert first is not None
+    assert tick(schedule, submitter) is None  # pending or running: skipped, not stacked
+    clean_sandbox.clear_faults()
+    wait_finished(config, {first})
+    finished = [job for job in scrapyd.client(config).jobs(PROJECT)["finished"] if job["spider"] == "amazon"]
+    assert first in {job["id"] for job in finished}
+
+
+def test_run_now_starts_a_manual_job(ops_env: dict[str, str], clean_sandbox: SandboxProcess) -> None:
+    config = config_of(ops_env)
+    done = ops(
+        ops_env, "run-now", "noon", "-a", f"q={QUERY}", "-a", f"base_url={clean_sandbox.url('noon')}",
+        "-s", f"DOWNLOAD_SLOTS={json.dumps(SANDBOX_SETTINGS['DOWNLOAD_SLOTS'])}",
+    )  # fmt: skip
+    job_id = done.stdout.split()[2].rstrip(":")
+    assert "priority 100" in done.stdout
+    wait_finished(config, {job_id})
+    items = job_items(config, "noon", job_id)
+    assert len(items) == len(Catalogue("noon").search_all(QUERY))
+    assert {item["job"] for item in items} == {"manual"}
+
+
+def test_a_wrong_password_is_refused(ops_env: dict[str, str]) -> None:
+    config = config_of(ops_env)
+    assert (
+        requests.get(f"{config.url}/daemonstatus.json", auth=("looqta", "wrong"), timeout=5).status_code
+        == 401
+    )
+    assert requests.get(f"{config.url}/daemonstatus.json", timeout=5).status_code == 401
+    done = ops({**ops_env, "LOOQTA_SCRAPYD_PASSWORD": "wrong"}, "jobs", check=False)
+    assert done.returncode == 1
+    assert "Scrapyd refused the request: Unauthorized" in done.stderr
+
+
+def test_starting_without_credentials_is_refused(tmp_path: Path) -> None:
+    done = ops(
+        {"LOOQTA_DATA_DIR": str(tmp_path), "LOOQTA_SCRAPYD_PASSWORD": ""}, "scrapyd", "start", check=False
+    )
+    assert done.returncode == 2
+    assert "set LOOQTA_SCRAPYD_USERNAME and LOOQTA_SCRAPYD_PASSWORD" in done.stderr
