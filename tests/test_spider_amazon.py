@@ -46,6 +46,11 @@ def test_search_yields_every_matching_product_with_exact_fields(
     assert result.stat("looqta/render/browser") == len(expected)
     assert result.stat("looqta/render/http") >= 1
     assert result.stat("looqta/validate/ok") == len(expected)
+    # Each rendered product page asked for its image; the browser aborted it (images, fonts, media).
+    assert result.stat("playwright/request_count/resource_type/image") == len(expected)
+    assert result.stat("playwright/request_count/aborted") == len(expected)
+    images = [r for r in clean_sandbox.requests("amazon") if r["path_qs"].startswith("/images/")]
+    assert images == []
 
 
 def test_max_pages_bounds_pagination_and_csv_feed_is_valid(
