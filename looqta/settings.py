@@ -118,6 +118,17 @@ PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_ABORT_REQUEST = "looqta.browser.should_abort_request"
 PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER = True
 
+# --- Storage: MongoDB (pymongo) -------------------------------------------
+# Production points MONGO_URI at a real MongoDB (4.2+). Empty: looqta starts
+# and reuses its own MongoDB-wire server (SecantusDB) under LOOQTA_DATA_DIR/mongo,
+# so the demo stores data with no set-up; stop it with
+# `python -m looqta.store server stop`. The environment wins over this file.
+MONGO_URI = os.environ.get("MONGO_URI", "")
+MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "looqta")
+LOOQTA_STORE_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "mongo")
+LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
+
 ITEM_PIPELINES = {
     "looqta.pipelines.validate.ValidationPipeline": 100,
+    "looqta.pipelines.store.MongoPipeline": 800,
 }

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import crawling
 import pytest
 
 from looqta.sandbox.client import SandboxProcess
+
+# The MongoDB-wire test server (one per session) and its helpers.
+pytest_plugins = ("mongo_fixtures",)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,3 +31,17 @@ def clean_sandbox(sandbox: SandboxProcess) -> Iterator[SandboxProcess]:
     yield sandbox
     sandbox.clear_faults()
     sandbox.clear_requests()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def crawl_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every crawl a test starts stores into the session's test server, state in a temporary directory."""
+    crawling.CRAWL_ENV.update(
+        {
+            "MONGO_URI": mongo_uri,
+            "MONGO_DATABASE": "crawls",
+            "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("crawl-data")),
+        }
+    )
+    yield
+    crawling.CRAWL_ENV.clear()

@@ -16,6 +16,15 @@ from looqta.sandbox.profile import SANDBOX_SETTINGS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CRAWL_TIMEOUT_SECONDS = 180
 
+#: Environment of every crawl a test starts: the session's MongoDB test server and a
+#: data directory of its own (filled in by the ``crawl_env`` fixture in conftest.py).
+CRAWL_ENV: dict[str, str] = {}
+
+
+def crawl_env() -> dict[str, str]:
+    """``os.environ`` for a test's crawl subprocess: the project importable, the test store."""
+    return {**os.environ, **CRAWL_ENV, "PYTHONPATH": str(PROJECT_ROOT)}
+
 
 @dataclass
 class CrawlResult:
@@ -59,9 +68,14 @@ def run_crawl(
     for name, value in (spider_args or {}).items():
         command += ["-a", f"{name}={value}"]
     command += ["-O", str(feed), *setting_args(all_settings)]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     done = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        command,
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     result = CrawlResult(done.returncode, done.stdout, done.stderr, feed=feed)
     if stats_file.exists():

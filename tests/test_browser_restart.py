@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import psutil
-from crawling import PROJECT_ROOT, setting_args
+from crawling import PROJECT_ROOT, crawl_env, setting_args
 
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.profile import SANDBOX_SETTINGS
@@ -55,9 +54,13 @@ def test_killed_browser_is_restarted_and_every_item_still_arrives(
         str(feed),
         *setting_args({**SANDBOX_SETTINGS, "LOOQTA_STATS_FILE": str(tmp_path / "stats.json")}),
     ]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     crawl = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=PROJECT_ROOT,
+        env=crawl_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         root = psutil.Process(crawl.pid)

@@ -1,4 +1,4 @@
-"""The README's main job, end to end: sandbox, both spiders through the browser, feeds, summary."""
+"""The README's main job, end to end: sandbox, both spiders through the browser, feeds, store, summary."""
 
 from __future__ import annotations
 
@@ -10,39 +10,44 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pytest
 from crawling import PROJECT_ROOT
 
 from looqta.sandbox.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
+QUERY = "iphone 15 pro max"
 
-def test_demo_crawls_both_sites_and_writes_json_and_csv_feeds(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "looqta.demo",
-            "-q",
-            "iphone 15 pro max",
-            "--max-pages",
-            "1",
-            "--output",
-            str(tmp_path),
-        ],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+
+def run(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """No MONGO_URI: the demo must start its own embedded store, under a temporary data dir."""
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "LOOQTA_DATA_DIR": str(data), "MONGO_URI": ""}
+    yield env
+    run("looqta.store", "--data-dir", str(data / "mongo"), "server", "stop", env=env, timeout=60)
+
+
+def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
+    tmp_path: Path, demo_env: dict[str, str]
+) -> None:
+    output = tmp_path / "output"
+    done = run("looqta.demo", "-q", QUERY, "--max-pages", "1", "--output", str(output), env=demo_env)
     assert done.returncode == 0, done.stderr[-3000:]
-    expected = {site: len(Catalogue(site).search_all("iphone 15 pro max")) for site in ("amazon", "noon")}
+    expected = {site: len(Catalogue(site).search_all(QUERY)) for site in ("amazon", "noon")}
     for site, count in expected.items():
-        items = json.loads((tmp_path / f"{site}.json").read_text())
-        with (tmp_path / f"{site}.csv").open(newline="") as handle:
+        items = json.loads((output / f"{site}.json").read_text())
+        with (output / f"{site}.csv").open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         assert len(items) == len(rows) == count
         assert {i["source_id"] for i in items} == {r["source_id"] for r in rows}
@@ -52,3 +57,11 @@ def test_demo_crawls_both_sites_and_writes_json_and_csv_feeds(tmp_path: Path) ->
         assert re.search(rf"^{site}\s+{count}\s+0\s+\d+\s+\d+$", summary, re.MULTILINE), summary
     for site in expected:  # progress was logged, per site, while it ran
         assert re.search(rf"\[{site}\] \d+ pages \(\d+ rendered, \d+ plain", done.stderr), done.stderr[-2000:]
+    # ...and the items are in the embedded MongoDB-wire server the demo started by itself.
+    mongo_dir = str(tmp_path / "data" / "mongo")
+    found = run(
+        "looqta.store", "--data-dir", mongo_dir, "search", *QUERY.split(), "--limit", "100", env=demo_env
+    )
+    assert found.returncode == 0, found.stderr
+    for site, count in expected.items():
+        assert found.stdout.count(f" {site} ") == count, found.stdout

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import requests
-from crawling import PROJECT_ROOT, setting_args
+from crawling import PROJECT_ROOT, crawl_env, setting_args
 from prometheus_client.parser import text_string_to_metric_families
 
 from looqta.metrics import RateWindow
@@ -55,7 +54,7 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
     command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-a", "q=iphone", "-a", "max_pages=2",
                "-a", f"base_url={clean_sandbox.url('noon')}", *setting_args(settings)]  # fmt: skip
     crawl = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        command, cwd=PROJECT_ROOT, env=crawl_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

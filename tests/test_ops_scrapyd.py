@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 import requests
+from pymongo import MongoClient
 
 from looqta.ops import scrapyd
 from looqta.ops.__main__ import ScrapydSubmitter
@@ -39,8 +40,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ops_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def ops_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterator[dict[str, str]]:
     env = {
+        "MONGO_URI": mongo_uri,  # Scrapyd's jobs inherit its environment
+        "MONGO_DATABASE": "scrapyd_jobs",
         "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("looqta-data")),
         "LOOQTA_SCRAPYD_PORT": str(free_port()),
         "LOOQTA_SCRAPYD_USERNAME": "looqta",
@@ -126,11 +129,15 @@ def test_scheduled_sites_both_finish_with_their_items(
     job_ids = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
     assert set(job_ids) == {"amazon", "noon"}
     wait_finished(config, set(job_ids.values()))
-    for spider, job_id in job_ids.items():
-        items = job_items(config, spider, job_id)
-        expected = {p.source_id for p in Catalogue(spider).search_all(QUERY)}
-        assert {item["source_id"] for item in items} == expected
-        assert {item["job"] for item in items} == {"bulk"}
+    with MongoClient(ops_env["MONGO_URI"]) as mongo:
+        products = mongo[ops_env["MONGO_DATABASE"]].products
+        for spider, job_id in job_ids.items():
+            items = job_items(config, spider, job_id)
+            expected = {p.source_id for p in Catalogue(spider).search_all(QUERY)}
+            assert {item["source_id"] for item in items} == expected
+            assert {item["job"] for item in items} == {"bulk"}
+            stored = {doc["source_id"] for doc in products.find({"source": spider}, {"source_id": 1})}
+            assert stored >= expected  # stored in MongoDB by the job itself
 
 
 def test_a_site_still_running_is_skipped_on_the_next_tick(

@@ -1,0 +1,102 @@
+"""Store every valid offer in MongoDB (the embedded server when ``MONGO_URI`` is empty).
+
+The Scrapy side only: settings, item checks, duplicates within this crawl, stats.
+Writing, batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s;
+nothing here blocks the reactor (pymongo's async client, disk work in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.asyncio import create_looping_call
+
+from looqta.store.config import StoreConfig
+from looqta.store.connection import connect
+from looqta.store.documents import RejectedItem, to_document
+from looqta.store.spool import Spool
+from looqta.store.writer import STATS_PREFIX, StoreWriter
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.utils.asyncio import AsyncioLoopingCall
+    from twisted.internet.task import LoopingCall
+
+    from looqta.store.connection import StoreConnection
+
+logger = logging.getLogger(__name__)
+
+
+class MongoPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.config = StoreConfig.from_settings(crawler.settings)
+        if not self.config.enabled:
+            raise NotConfigured("LOOQTA_STORE_ENABLED is off")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self._seen: set[tuple[str, str]] = set()
+        self._connection: StoreConnection | None = None
+        self._spool: Spool | None = None
+        self._writer: StoreWriter | None = None
+        self._ticker: AsyncioLoopingCall | LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def open_spider(self) -> None:
+        self._connection = await connect(self.config)
+        self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir)
+        self._writer = StoreWriter(
+            self._connection.repository,
+            self._spool,
+            self.stats,
+            batch_size=self.config.batch_size,
+            retry_initial_seconds=self.config.retry_initial_seconds,
+            retry_max_seconds=self.config.retry_max_seconds,
+        )
+        await self._writer.start()
+        self._ticker = create_looping_call(self._writer.tick)
+        self._ticker.start(self.config.flush_interval_seconds, now=False)
+
+    async def process_item(self, item: Any) -> Any:
+        assert self._writer is not None, "open_spider() was not called"
+        adapter = ItemAdapter(item)
+        try:
+            document = to_document(
+                adapter,
+                max_field_bytes=self.config.max_field_bytes,
+                max_document_bytes=self.config.max_document_bytes,
+            )
+        except RejectedItem as rejected:
+            self.stats.inc_value(f"{STATS_PREFIX}/rejected")
+            self.stats.inc_value(f"{STATS_PREFIX}/rejected/{rejected.reason}")
+            raise DropItem(
+                f"not stored: {adapter.get('source')}:{adapter.get('source_id')}: {rejected}"
+            ) from None
+        if document.key in self._seen:
+            self.stats.inc_value(f"{STATS_PREFIX}/duplicates")
+            raise DropItem(
+                f"already stored in this crawl: {document.source}:{document.source_id}", log_level="DEBUG"
+            )
+        self._seen.add(document.key)
+        await self._writer.add(document)
+        return item
+
+    async def close_spider(self) -> None:
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        try:
+            if self._writer is not None:
+                await self._writer.close()
+        finally:
+            if self._spool is not None:
+                await asyncio.to_thread(self._spool.close)
+            if self._connection is not None:
+                await self._connection.close()

@@ -1,0 +1,162 @@
+"""Look at the store from a terminal.
+
+    python -m looqta.store search iphone 15 [--limit 20]   cheapest offers across sites
+    python -m looqta.store history amazon B0CHX1W1XY        a product's price history
+    python -m looqta.store server status|start|stop         the embedded server (MONGO_URI empty)
+
+Settings come from the Scrapy project (``MONGO_URI``, ``MONGO_DATABASE``,
+``LOOQTA_STORE_*``); ``--uri``, ``--database``, ``--data-dir`` and ``-s NAME=VALUE``
+override them.
+Exit status: 0 done, 1 nothing found (or no server running), 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from pymongo.errors import PyMongoError
+from scrapy.utils.project import get_project_settings
+
+from looqta.store.config import StoreConfig, StoreConfigError
+from looqta.store.connection import connect, describe, redact
+from looqta.store.embedded import EmbeddedServerError, ensure_server, running_server, stop_server
+
+TITLE_WIDTH = 60
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m looqta.store",
+        description="Search looqta's store and manage its embedded server.",
+    )
+    parser.add_argument("--uri", help="MongoDB URI (default: MONGO_URI; empty: the embedded server)")
+    parser.add_argument("--database", help="database name (default: MONGO_DATABASE)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="embedded server directory (default: LOOQTA_STORE_DATA_DIR)"
+    )
+    parser.add_argument(
+        "-s",
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="set a setting, as with scrapy (e.g. -s LOOQTA_STORE_CONNECT_TIMEOUT_SECONDS=1)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", help="cheapest offers whose title holds every word")
+    search.add_argument("words", nargs="+")
+    search.add_argument("--limit", type=int, default=20, help="most offers to show (default: 20)")
+    history = commands.add_parser("history", help="price history of one product")
+    history.add_argument("source", help="site, e.g. amazon")
+    history.add_argument("source_id", help="the site's product id")
+    server = commands.add_parser("server", help="the embedded server")
+    server.add_argument("action", choices=("status", "start", "stop"))
+    args = parser.parse_args(argv)
+    if args.command == "search" and args.limit < 1:
+        parser.error("--limit must be >= 1")
+    if any("=" not in pair for pair in args.set):
+        parser.error("-s takes NAME=VALUE")
+    return args
+
+
+def load_config(args: argparse.Namespace) -> StoreConfig:
+    settings = get_project_settings()
+    settings.setdict(dict(pair.split("=", 1) for pair in args.set), priority="cmdline")
+    overrides = {
+        "MONGO_URI": args.uri,
+        "MONGO_DATABASE": args.database,
+        "LOOQTA_STORE_DATA_DIR": args.data_dir,
+    }
+    given = {name: value for name, value in overrides.items() if value is not None}
+    settings.setdict(given, priority="cmdline")
+    return StoreConfig.from_settings(settings)
+
+
+def format_price(value: Any) -> str:
+    return str(value.to_decimal()) if hasattr(value, "to_decimal") else str(value)
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def search(config: StoreConfig, words: list[str], limit: int) -> int:
+    connection = await connect(config)
+    try:
+        offers = await connection.repository.search(" ".join(words), limit)
+    finally:
+        await connection.close()
+    if not offers:
+        print(f"No offer matches {' '.join(words)!r}.", file=sys.stderr)
+        return 1
+    print(f"{'PRICE':>12}  {'CUR':<4} {'SOURCE':<8} {'ID':<14} {'TITLE':<{TITLE_WIDTH}}  URL")
+    for offer in offers:
+        print(
+            f"{format_price(offer['price']):>12}  {offer['currency']:<4} {offer['source']:<8} "
+            f"{offer['source_id']:<14} {shorten(offer['title'], TITLE_WIDTH):<{TITLE_WIDTH}}  {offer['url']}"
+        )
+    return 0
+
+
+async def history(config: StoreConfig, source: str, source_id: str) -> int:
+    connection = await connect(config)
+    try:
+        product = await connection.repository.product(source, source_id)
+        prices = await connection.repository.price_history(source, source_id)
+    finally:
+        await connection.close()
+    if product is None:
+        print(f"No product {source}:{source_id} in the store.", file=sys.stderr)
+        return 1
+    print(f"{source}:{source_id}  {product['title']}")
+    now = f"{format_price(product['price'])} {product['currency']}"
+    print(f"now {now}, last seen {product['seen_at']:%Y-%m-%d %H:%M} UTC")
+    print(f"{'SEEN AT (UTC)':<20} {'PRICE':>12}  CUR")
+    for entry in prices:
+        seen_at = entry["seen_at"]
+        print(f"{seen_at:%Y-%m-%d %H:%M:%S}  {format_price(entry['price']):>12}  {entry['currency']}")
+    return 0
+
+
+def server(config: StoreConfig, action: str) -> int:
+    if not config.embedded:
+        print(f"MONGO_URI is set ({redact(config.uri)}): looqta runs no server of its own.", file=sys.stderr)
+        return 1
+    if action == "start":
+        state = ensure_server(config.data_dir, config.server_start_timeout_seconds)
+    elif action == "stop":
+        stopped = stop_server(config.data_dir)
+        print(f"Stopped the store server pid {stopped.pid}." if stopped else "No store server was running.")
+        return 0
+    else:
+        found = running_server(config.data_dir)
+        if found is None:
+            print(f"No store server is running for {config.data_dir}.")
+            return 1
+        state = found
+    print(f"running  pid {state.pid}  {state.uri}  since {state.started_at}  data {state.storage_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args)
+        if args.command == "server":
+            return server(config, args.action)
+        if args.command == "search":
+            return asyncio.run(search(config, args.words, args.limit))
+        return asyncio.run(history(config, args.source, args.source_id))
+    except (StoreConfigError, EmbeddedServerError, ValueError) as error:
+        print(f"looqta.store: {error}", file=sys.stderr)
+    except PyMongoError as error:
+        print(f"looqta.store: the store did not answer: {describe(error)}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""A durable on-disk queue of documents the store could not take yet (SQLite, stdlib).
+
+Each open :class:`Spool` owns one SQLite file in the spool directory and holds an
+exclusive ``flock`` on its ``.lock`` sidecar for as long as it is open, so two
+crawls running at once never replay each other's rows. A file whose lock nobody
+holds was left by a crawl that ended while the store was down: the next
+:meth:`Spool.open` adopts its rows (copied into its own file in one transaction,
+then the orphan is deleted) so they are replayed. Writes are committed with
+``synchronous=FULL``: a row that :meth:`append` returned for survives a crash.
+
+Every method blocks (disk I/O): the pipeline calls them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from looqta.store.documents import ProductDocument
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_changes (
+    change_id TEXT PRIMARY KEY
+);
+"""
+
+
+class Spool:
+    """One process's spool file: append documents, read them oldest first, delete once written."""
+
+    def __init__(self, path: Path, lock: IO[bytes], connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._lock = lock
+        self._db = connection
+        self._count = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
+    @classmethod
+    def open(cls, directory: Path) -> Spool:
+        """Create this process's spool file in ``directory`` and adopt orphaned ones."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.sqlite3"
+        lock = _lock_path(path).open("wb")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        spool = cls(path, lock, _connect(path, create=True))
+        adopted = spool._adopt_orphans()
+        if adopted:
+            logger.info("Adopted %d spooled documents left by an earlier crawl in %s", adopted, directory)
+        return spool
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, documents: Sequence[ProductDocument], change_id: str | None = None) -> None:
+        """Store ``documents`` durably; ``change_id`` marks a write whose price history is unknown."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO documents (document) VALUES (?)", [(doc.to_bson(),) for doc in documents]
+            )
+            if change_id is not None:
+                self._db.execute("INSERT OR IGNORE INTO pending_changes VALUES (?)", (change_id,))
+        self._count += len(documents)
+
+    def head(self, limit: int) -> list[tuple[int, ProductDocument]]:
+        """The oldest ``limit`` documents, with the row ids to :meth:`delete` once written."""
+        rows = self._db.execute("SELECT id, document FROM documents ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [(row_id, ProductDocument.from_bson(data)) for row_id, data in rows]
+
+    def delete(self, row_ids: Sequence[int]) -> None:
+        with self._db:
+            deleted = self._db.executemany(
+                "DELETE FROM documents WHERE id = ?", [(i,) for i in row_ids]
+            ).rowcount
+        self._count -= deleted
+
+    def pending_changes(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT change_id FROM pending_changes ORDER BY rowid")]
+
+    def resolve_change(self, change_id: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM pending_changes WHERE change_id = ?", (change_id,))
+
+    def close(self) -> None:
+        """Close; the file is deleted when empty, else kept (unlocked) for the next crawl to adopt."""
+        empty = self._count == 0 and not self.pending_changes()
+        self._db.close()
+        if empty:
+            _remove(self.path)
+            _lock_path(self.path).unlink(missing_ok=True)
+        else:
+            logger.warning(
+                "%d documents stay spooled in %s; the next crawl writes them to the store",
+                self._count,
+                self.path,
+            )
+        self._lock.close()
+
+    def _adopt_orphans(self) -> int:
+        adopted = 0
+        for other in sorted(self.path.parent.glob("spool-*.sqlite3")):
+            if other == self.path:
+                continue
+            lock = _lock_path(other).open("ab")
+            try:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running crawl owns it
+                if not other.exists():  # adopted and removed by another crawl a moment ago
+                    _lock_path(other).unlink(missing_ok=True)
+                    continue
+                try:
+                    adopted += self._copy_from(other)
+                except sqlite3.DatabaseError as error:
+                    kept = other.with_name(f"{other.name}.corrupt")
+                    other.rename(kept)
+                    _lock_path(other).unlink(missing_ok=True)
+                    logger.error(
+                        "Cannot read the spool %s (%s); kept as %s, not replayed", other, error, kept
+                    )
+                    continue
+                _remove(other)
+                _lock_path(other).unlink(missing_ok=True)
+            finally:
+                lock.close()
+        self._count = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        return adopted
+
+    def _copy_from(self, other: Path) -> int:
+        source = _connect(other, create=False)
+        try:
+            rows = source.execute("SELECT document FROM documents ORDER BY id").fetchall()
+            changes = source.execute("SELECT change_id FROM pending_changes").fetchall()
+        finally:
+            source.close()
+        with self._db:
+            self._db.executemany("INSERT INTO documents (document) VALUES (?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO pending_changes VALUES (?)", changes)
+        return len(rows)
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_suffix(".lock")
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    mode = "rwc" if create else "rw"
+    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.executescript(_SCHEMA)
+    return connection
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
