@@ -128,7 +128,15 @@ MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "looqta")
 LOOQTA_STORE_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "mongo")
 LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 
+# --- Files: durable queue + fixed pool of worker processes (looqta/files) ----
+# Images and documents of each item are downloaded by Scrapy (per-site cooldowns
+# apply), queued on disk and processed by LOOQTA_FILES_MAX_WORKERS processes
+# (default: the CPU count): checksum, content-addressed store, thumbnails,
+# PDF/DOCX text. One queue per spider: %(name)s is the spider's name.
+LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
+
 ITEM_PIPELINES = {
     "looqta.pipelines.validate.ValidationPipeline": 100,
+    "looqta.pipelines.files.FilesPipeline": 300,
     "looqta.pipelines.store.MongoPipeline": 800,
 }

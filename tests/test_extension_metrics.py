@@ -32,6 +32,9 @@ NAMED = {
     "looqta_system_cpu_percent",
     "looqta_system_memory_percent",
     "looqta_system_memory_available_bytes",
+    "looqta_file_queue_pending",
+    "looqta_file_workers_active",
+    "looqta_file_workers_total",
 }
 
 

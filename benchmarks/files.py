@@ -1,0 +1,316 @@
+"""Does file work slow the crawl or block its event loop? Pool vs inline vs no file work.
+
+    .venv/bin/python benchmarks/files.py --max-pages 2 --pdf-pages 200 --repeat 3
+
+Starts a sandbox (noon only, every datasheet ``--pdf-pages`` pages long), then crawls it with the
+noon spider once per mode and repeat, each crawl in its own process:
+
+* ``none``    the validation pipeline only: no file is downloaded (the baseline);
+* ``inline``  the files pipeline with ``LOOQTA_FILES_EXECUTOR=inline``: the same work, run on the
+  crawl's event loop;
+* ``pool``    the files pipeline as configured by default (its process pool).
+
+For each crawl it measures, in the crawl's process:
+
+* event-loop lag: a timer re-armed every 10 ms on the crawl's event loop records how late each
+  tick fires, from engine start to spider close (p50 / p99 / max);
+* loop CPU: the CPU time the event loop's thread used between two ticks (p99 / max). Lateness
+  also grows when other processes load the machine; this does not, so it tells work done on the
+  loop (inline file work) from a busy machine;
+* pages/s: HTML pages (listing and product pages, not files, not robots.txt) over the time from
+  engine start to the last page response;
+* items and file results.
+
+The sandbox caches the 64 PDFs it generated last; with at most 64 products the benchmark fetches
+each datasheet once before measuring, so no crawl pays for the sandbox's PDF generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:  # run as a script: make looqta importable
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from scrapy import signals  # noqa: E402
+from scrapy.crawler import CrawlerProcess  # noqa: E402
+from scrapy.utils.project import get_project_settings  # noqa: E402
+
+from looqta.pipelines.files import FILE_REQUEST_META  # noqa: E402
+from looqta.sandbox.catalogue import Catalogue  # noqa: E402
+from looqta.sandbox.client import SandboxProcess  # noqa: E402
+from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+MODES: tuple[str, ...] = ("none", "inline", "pool")
+TICK_SECONDS = 0.010
+SANDBOX_PDF_CACHE = 64
+PAGE_SIZE = 24  # noon's listing page size in the sandbox
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class LoopProbe:
+    """An extension that measures event-loop lag and page throughput in the crawl's process."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.out = Path(crawler.settings["BENCHMARK_PROBE_OUT"])
+        self.lags: list[float] = []
+        self.loop_cpu: list[float] = []
+        self._cpu = 0.0
+        self.pages = 0
+        self.file_responses = 0
+        self.started = self.last_page = 0.0
+        self._expected = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
+        crawler.signals.connect(self._response_received, signal=signals.response_received)
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> LoopProbe:
+        return cls(crawler)
+
+    def _engine_started(self) -> None:
+        self.started = time.monotonic()
+        self._cpu = time.thread_time()
+        self._arm()
+
+    def _arm(self) -> None:
+        loop = asyncio.get_event_loop()
+        self._expected = loop.time() + TICK_SECONDS
+        self._timer = loop.call_at(self._expected, self._tick)
+
+    def _tick(self) -> None:
+        cpu = time.thread_time()
+        self.lags.append(asyncio.get_event_loop().time() - self._expected)
+        self.loop_cpu.append(cpu - self._cpu)
+        self._cpu = cpu
+        self._arm()
+
+    def _response_received(self, response: Response, request: Request, spider: Spider) -> None:
+        if FILE_REQUEST_META in request.meta:
+            self.file_responses += 1
+        elif not request.url.endswith("/robots.txt"):
+            self.pages += 1
+            self.last_page = time.monotonic()
+
+    def _spider_closed(self, spider: Spider, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        ended = time.monotonic()
+        crawl_seconds = max(self.last_page - self.started, 1e-9)
+        lags = sorted(self.lags) or [0.0]
+        loop_cpu = sorted(self.loop_cpu) or [0.0]
+        self.out.write_text(
+            json.dumps(
+                {
+                    "reason": reason,
+                    "pages": self.pages,
+                    "file_responses": self.file_responses,
+                    "crawl_seconds": crawl_seconds,
+                    "pages_per_second": self.pages / crawl_seconds,
+                    "total_seconds": ended - self.started,
+                    "ticks": len(self.lags),
+                    "lag_p50_ms": 1000 * statistics.median(lags),
+                    "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))],
+                    "lag_max_ms": 1000 * lags[-1],
+                    "loop_cpu_p99_ms": 1000 * loop_cpu[min(len(loop_cpu) - 1, int(0.99 * len(loop_cpu)))],
+                    "loop_cpu_max_ms": 1000 * loop_cpu[-1],
+                    "process_cpu_seconds": time.process_time(),
+                }
+            )
+        )
+
+
+def crawl_once(mode: str, base_url: str, query: str, max_pages: int, out: Path) -> None:
+    """One crawl in this process (``--child``): the project's settings, the sandbox profile."""
+    work = out.parent
+    settings = get_project_settings()
+    settings.setdict(SANDBOX_SETTINGS, priority="cmdline")
+    pipelines = {"looqta.pipelines.validate.ValidationPipeline": 100}
+    if mode != "none":
+        pipelines["looqta.pipelines.files.FilesPipeline"] = 300
+    extensions = {**settings.getdict("EXTENSIONS"), LoopProbe: 0}
+    settings.setdict(
+        {
+            "ITEM_PIPELINES": pipelines,
+            "EXTENSIONS": extensions,
+            "LOOQTA_FILES_EXECUTOR": "inline" if mode == "inline" else "pool",
+            "LOOQTA_FILES_DIR": str(work / "files"),
+            "LOOQTA_STATS_FILE": str(work / "stats.json"),
+            "BENCHMARK_PROBE_OUT": str(out),
+            "FEEDS": {str(work / "items.json"): {"format": "json"}},
+            "LOG_LEVEL": "INFO",
+        },
+        priority="cmdline",
+    )
+    process = CrawlerProcess(settings)
+    process.crawl("noon", q=query, max_pages=max_pages, base_url=base_url)
+    process.start()
+
+
+def run_mode(mode: str, base_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"looqta-bench-{mode}-") as tmp:
+        work = Path(tmp)
+        out = work / "probe.json"
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--base-url",
+            base_url,
+            "--query",
+            args.query,
+            "--max-pages",
+            str(args.max_pages),
+            "--out",
+            str(out),
+        ]
+        with open(work / "crawl.log", "wb") as log:
+            done = subprocess.run(
+                command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+        if done.returncode != 0 or not out.exists():
+            tail = (work / "crawl.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{mode} crawl failed ({done.returncode}):\n{tail}")
+        result = json.loads(out.read_text())
+        stats = json.loads((work / "stats.json").read_text())
+        items = json.loads((work / "items.json").read_text())
+    files = [record for item in items for record in item.get("files", [])]
+    result |= {
+        "mode": mode,
+        "items": len(items),
+        "files_done": sum(record["status"] == "done" for record in files),
+        "files_failed": sum(record["status"] == "failed" for record in files),
+        "pool_latency_p95_s": stats.get("looqta/files/latency/p95_seconds"),
+    }
+    return result
+
+
+def warm_sandbox(base_url: str, query: str, max_pages: int) -> int:
+    """Fetch each datasheet the crawl will fetch, so the sandbox serves them from its cache."""
+    catalogue = Catalogue("noon")
+    ids = [
+        p.source_id
+        for page in range(1, max_pages + 1)
+        for p in catalogue.search(query, page, PAGE_SIZE).products
+    ]
+    for source_id in ids:
+        with _OPENER.open(f"{base_url}/documents/{source_id}.pdf", timeout=120) as response:
+            response.read()
+    return len(ids)
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for mode in MODES:
+        mine = [run for run in runs if run["mode"] == mode]
+        if not mine:
+            continue
+        rows.append(
+            {
+                "mode": mode,
+                "runs": len(mine),
+                "pages": mine[0]["pages"],
+                "items": mine[0]["items"],
+                "files": f"{mine[0]['files_done']} done / {mine[0]['files_failed']} failed",
+                "pages_per_second": statistics.median(run["pages_per_second"] for run in mine),
+                "lag_p50_ms": statistics.median(run["lag_p50_ms"] for run in mine),
+                "lag_p99_ms": statistics.median(run["lag_p99_ms"] for run in mine),
+                "lag_max_ms": max(run["lag_max_ms"] for run in mine),
+                "loop_cpu_p99_ms": statistics.median(run["loop_cpu_p99_ms"] for run in mine),
+                "loop_cpu_max_ms": max(run["loop_cpu_max_ms"] for run in mine),
+                "total_seconds": statistics.median(run["total_seconds"] for run in mine),
+            }
+        )
+    baseline = next((row["pages_per_second"] for row in rows if row["mode"] == "none"), None)
+    for row in rows:
+        row["vs_none"] = None if not baseline else row["pages_per_second"] / baseline
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| mode | runs | pages | items | files | pages/s | vs none | lag p50 ms | lag p99 ms | lag max ms | "
+        "loop CPU/tick p99 ms | loop CPU/tick max ms | crawl+files s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = "" if row["vs_none"] is None else f"{row['vs_none']:.2f}"
+        lines.append(
+            f"| {row['mode']} | {row['runs']} | {row['pages']} | {row['items']} | {row['files']} | "
+            f"{row['pages_per_second']:.1f} | {ratio} | {row['lag_p50_ms']:.1f} | {row['lag_p99_ms']:.1f} | "
+            f"{row['lag_max_ms']:.0f} | {row['loop_cpu_p99_ms']:.1f} | {row['loop_cpu_max_ms']:.0f} | "
+            f"{row['total_seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--max-pages", type=int, default=2, help="listing pages (24 products each)")
+    parser.add_argument("--pdf-pages", type=int, default=200, help="pages of every datasheet PDF")
+    parser.add_argument("--query", default="samsung")
+    parser.add_argument("--repeat", type=int, default=3, help="crawls per mode (medians reported)")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--json", type=Path, help="also write the runs and the summary here")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        crawl_once(args.child, args.base_url, args.query, args.max_pages, args.out)
+        return 0
+
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    runs: list[dict[str, Any]] = []
+    with SandboxProcess(sites=("noon",), pdf_pages=args.pdf_pages) as sandbox:
+        base_url = sandbox.url("noon")
+        products = args.max_pages * PAGE_SIZE
+        if products <= SANDBOX_PDF_CACHE:
+            print(f"warming the sandbox: {warm_sandbox(base_url, args.query, args.max_pages)} datasheets")
+        else:
+            print(
+                f"{products} products > the sandbox's PDF cache ({SANDBOX_PDF_CACHE}): file modes also pay "
+                "for the sandbox generating every PDF on this machine"
+            )
+        for repeat in range(args.repeat):
+            for mode in modes:
+                run = run_mode(mode, base_url, args)
+                runs.append(run)
+                print(
+                    f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages "
+                    f"{run['pages_per_second']:.1f}/s, lag p50 {run['lag_p50_ms']:.1f} ms "
+                    f"p99 {run['lag_p99_ms']:.1f} ms max {run['lag_max_ms']:.0f} ms, "
+                    f"loop CPU/tick max {run['loop_cpu_max_ms']:.0f} ms, "
+                    f"{run['files_done']} files done, {run['total_seconds']:.1f} s",
+                    flush=True,
+                )
+    rows = summarise(runs)
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs, "summary": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The file pool's configuration, validated once: contradictions fail at start-up, not mid-crawl."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from looqta.files.storage import store_from_uri
+
+#: No machine this crawler runs on has a use for more worker processes than this.
+WORKERS_HARD_LIMIT = 64
+EXECUTORS: tuple[str, ...] = ("pool", "inline")
+START_METHODS: tuple[str, ...] = ("forkserver", "spawn", "fork")
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class WorkOptions:
+    """What a worker function needs besides its task payload; plain, picklable values."""
+
+    objects_dir: Path
+    store_uri: str
+    thumbnail_px: int = 256
+    max_uncompressed_bytes: int = 100 * 1024 * 1024
+    excerpt_chars: int = 300
+    db_update: str = ""
+
+
+@dataclass(frozen=True)
+class FilesConfig:
+    """Everything the queue, the pool and the service need, in units named by the field."""
+
+    directory: Path
+    store_uri: str = ""
+    executor: str = "pool"
+    max_workers: int = field(default_factory=default_workers)
+    min_workers: int = 1
+    start_method: str = "forkserver"
+    worker_nice: int = 10
+    task_timeout_seconds: float = 60.0
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 2.0
+    max_in_flight: int = 32
+    max_size_bytes: int = 64 * 1024 * 1024
+    max_uncompressed_bytes: int = 100 * 1024 * 1024
+    thumbnail_px: int = 256
+    drain_timeout_seconds: float = 60.0
+    db_update: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.executor not in EXECUTORS:
+            problems.append(f"LOOQTA_FILES_EXECUTOR must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.start_method not in START_METHODS:
+            problems.append(
+                f"LOOQTA_FILES_START_METHOD must be one of {START_METHODS}, got {self.start_method!r}"
+            )
+        if not 1 <= self.max_workers <= WORKERS_HARD_LIMIT:
+            problems.append(
+                f"LOOQTA_FILES_MAX_WORKERS must be in 1..{WORKERS_HARD_LIMIT}, got {self.max_workers}"
+            )
+        if not 1 <= self.min_workers <= self.max_workers:
+            problems.append(
+                f"LOOQTA_FILES_MIN_WORKERS must be in 1..LOOQTA_FILES_MAX_WORKERS ({self.max_workers}), "
+                f"got {self.min_workers}"
+            )
+        if not 0 <= self.worker_nice <= 19:
+            problems.append(f"LOOQTA_FILES_WORKER_NICE must be in 0..19, got {self.worker_nice}")
+        if self.task_timeout_seconds <= 0:
+            problems.append("LOOQTA_FILES_TASK_TIMEOUT_SECONDS must be > 0")
+        if self.max_attempts < 1:
+            problems.append("LOOQTA_FILES_MAX_ATTEMPTS must be >= 1")
+        if self.retry_backoff_seconds < 0:
+            problems.append("LOOQTA_FILES_RETRY_BACKOFF_SECONDS must be >= 0")
+        if self.max_in_flight < 1:
+            problems.append("LOOQTA_FILES_MAX_IN_FLIGHT must be >= 1")
+        if self.max_size_bytes < 1:
+            problems.append("LOOQTA_FILES_MAX_SIZE_BYTES must be >= 1")
+        if self.max_uncompressed_bytes < 1:
+            problems.append("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES must be >= 1")
+        if not 16 <= self.thumbnail_px <= 2048:
+            problems.append(f"LOOQTA_FILES_THUMBNAIL_PX must be in 16..2048, got {self.thumbnail_px}")
+        if self.drain_timeout_seconds < 0:
+            problems.append("LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS must be >= 0")
+        try:
+            store_from_uri(self.resolved_store_uri)
+        except ValueError as exc:
+            problems.append(f"LOOQTA_FILES_STORE: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def queue_path(self) -> Path:
+        return self.directory / "queue.sqlite3"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.directory / "spool"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.directory / "objects"
+
+    @property
+    def resolved_store_uri(self) -> str:
+        return self.store_uri or str(self.directory / "store")
+
+    def work_options(self) -> WorkOptions:
+        return WorkOptions(
+            objects_dir=self.objects_dir,
+            store_uri=self.resolved_store_uri,
+            thumbnail_px=self.thumbnail_px,
+            max_uncompressed_bytes=self.max_uncompressed_bytes,
+            db_update=self.db_update,
+        )

@@ -1,0 +1,241 @@
+"""The worker functions: plain functions on paths, run in the pool's processes.
+
+Each takes the task's ``payload`` (a dict of plain values) and the run's :class:`WorkOptions`,
+and returns a dict that the service records as the task's result. A bad body raises
+:class:`~looqta.files.checks.FileRejected` (final); anything else that goes wrong propagates and
+the service retries the task a bounded number of times.
+
+Nothing here holds a whole file in memory except where a library insists (Pillow decodes the
+image, pypdf parses the PDF); text is written out as it is extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from looqta.files.checks import (
+    DOCX,
+    IMAGE_TYPES,
+    PDF,
+    SNIFF_BYTES,
+    FileRejected,
+    check_name,
+    check_type,
+    check_zip,
+    docx_or_zip,
+    sniff,
+)
+from looqta.files.storage import atomic_place, atomic_write_from, object_key, safe_path, store_from_uri
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
+
+    from looqta.files.config import WorkOptions
+
+_CHUNK = 1024 * 1024
+TASK_TYPES: tuple[str, ...] = ("store", "thumbnail", "extract_text", "upload", "db_update")
+
+
+def init_worker(nice: int) -> None:
+    """Pool initializer: lower the worker's CPU priority under the crawl's, quiet parser logs."""
+    if nice:
+        os.nice(nice)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def ping() -> int:
+    """The health check run on every worker at start: proves the process can run our code."""
+    return os.getpid()
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """``(hex digest, size)`` of the file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def store(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """Check a spooled body, then place it at its content-addressed key (``ab/abcdef….ext``)."""
+    spool = Path(payload["spool"])
+    check_name(payload.get("declared_name") or "")
+    with open(spool, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head:
+        raise FileRejected("empty", "the body is empty")
+    sniffed = sniff(head)
+    if sniffed == "application/zip":
+        sniffed = docx_or_zip(spool)
+    mime, ext = check_type(payload["kind"], sniffed, payload.get("declared_type"))
+    if mime == DOCX:
+        check_zip(spool, options.max_uncompressed_bytes)
+    checksum, size = sha256_file(spool)
+    key = object_key(checksum, ext)
+    atomic_place(spool, safe_path(options.objects_dir, key))
+    return {"path": key, "checksum": checksum, "size": size, "mime_type": mime}
+
+
+def thumbnail(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """A JPEG at most ``thumbnail_px`` on its longer side, at ``thumbs/ab/….jpg``."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    source = safe_path(options.objects_dir, payload["path"])
+    key = object_key(payload["checksum"], "jpg", "thumbs")
+    size = (options.thumbnail_px, options.thumbnail_px)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(source) as image:
+                image.verify()
+            with Image.open(source) as image:
+                image.draft("RGB", size)
+                small = ImageOps.exif_transpose(image)
+                small.thumbnail(size)
+                small = small.convert("RGB")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise FileRejected("image_bomb", str(exc)) from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise FileRejected("corrupt_image", f"{type(exc).__name__}: {exc}") from exc
+    dest = safe_path(options.objects_dir, key)
+    if not dest.exists():
+        atomic_write_from(dest, lambda handle: small.save(handle, format="JPEG", quality=85))
+    return {"thumbnail": key, "thumbnail_size": list(small.size)}
+
+
+def _pdf_text(path: Path) -> Iterator[str]:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except DependencyError as exc:
+                raise FileRejected("encrypted_pdf", f"the PDF is encrypted ({exc})") from exc
+            if not opened:
+                raise FileRejected("encrypted_pdf", "the PDF is encrypted and needs a password")
+        pages = reader.pages
+        count = len(pages)
+    except FileRejected:
+        raise
+    except Exception as exc:  # pypdf raises many types on hostile input; all mean "unreadable"
+        raise FileRejected("corrupt_pdf", f"{type(exc).__name__}: {exc}") from exc
+    if count == 0:
+        raise FileRejected("corrupt_pdf", "the PDF has no pages")
+    for number in range(count):
+        try:
+            text = pages[number].extract_text()
+        except Exception as exc:
+            raise FileRejected("corrupt_pdf", f"page {number + 1}: {type(exc).__name__}: {exc}") from exc
+        yield text + "\n"
+
+
+def _docx_text(path: Path, max_uncompressed_bytes: int) -> Iterator[str]:
+    check_zip(path, max_uncompressed_bytes)
+    from docx import Document
+
+    try:
+        document = Document(str(path))
+        paragraphs = [paragraph.text for paragraph in document.paragraphs]
+        cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    except Exception as exc:  # python-docx/lxml/zipfile errors on a broken package
+        raise FileRejected("corrupt_docx", f"{type(exc).__name__}: {exc}") from exc
+    for text in (*paragraphs, *cells):
+        yield text + "\n"
+
+
+def extract_text(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """The text of a PDF (pypdf) or DOCX (python-docx), written to ``text/ab/….txt``."""
+    source = safe_path(options.objects_dir, payload["path"])
+    mime = payload["mime_type"]
+    if mime == PDF:
+        parts = _pdf_text(source)
+    elif mime == DOCX:
+        parts = _docx_text(source, options.max_uncompressed_bytes)
+    else:
+        raise FileRejected("unsupported_type", f"no text extraction for {mime}")
+    key = object_key(payload["checksum"], "txt", "text")
+    length = 0
+    excerpt: list[str] = []
+    kept = 0
+
+    def write(handle: BinaryIO) -> None:
+        nonlocal length, kept
+        for part in parts:
+            handle.write(part.encode("utf-8", "surrogatepass"))
+            length += len(part)
+            if kept < options.excerpt_chars:
+                excerpt.append(part[: options.excerpt_chars - kept])
+                kept += len(excerpt[-1])
+
+    atomic_write_from(safe_path(options.objects_dir, key), write)
+    return {"text_path": key, "text_length": length, "text_excerpt": " ".join("".join(excerpt).split())}
+
+
+def upload(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """Copy the file, its thumbnail and its text to the store named by ``store_uri``."""
+    files_store = store_from_uri(options.store_uri)
+    stored: dict[str, str] = {}
+    for field in ("path", "thumbnail", "text_path"):
+        key = payload.get(field)
+        if key:
+            content_type = payload.get("mime_type") if field == "path" else None
+            source = safe_path(options.objects_dir, key)
+            stored[field] = files_store.persist_file(key, source, content_type)
+    return {"stored": stored}
+
+
+def load_callable(path: str) -> Callable[..., Any]:
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{path!r} is not a dotted path")
+    found = getattr(importlib.import_module(module_name), attribute)
+    if not callable(found):
+        raise TypeError(f"{path!r} is not callable")
+    return found
+
+
+class DbUpdater(Protocol):
+    """What ``LOOQTA_FILES_DB_UPDATE`` names (a dotted path to a plain function): called in a
+    worker process with an item's key (``"source:source_id"``) and its file records, once every
+    file of the item has ended. The store pipeline provides one when it wants file results
+    written to the item's record after the item has left the crawl (a resumed task's result)."""
+
+    def __call__(self, item_key: str, files: list[dict[str, Any]]) -> None: ...
+
+
+def db_update(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """Hand an item's file records to the configured :class:`DbUpdater`.
+
+    Without one (the default) the records stay in the queue database only: this task's result.
+    """
+    if not options.db_update:
+        return {"target": "queue"}
+    load_callable(options.db_update)(payload["item_key"], payload["files"])
+    return {"target": options.db_update}
+
+
+#: Task type → worker function. The service accepts extra entries (tests add their own).
+HANDLERS: dict[str, Callable[[dict[str, Any], WorkOptions], dict[str, Any]]] = {
+    "store": store,
+    "thumbnail": thumbnail,
+    "extract_text": extract_text,
+    "upload": upload,
+    "db_update": db_update,
+}
+
+
+def is_image(mime: str) -> bool:
+    return mime in IMAGE_TYPES

@@ -1,0 +1,251 @@
+"""Download an item's images and files through Scrapy, process them in the file pool.
+
+The only bridge between Scrapy and :mod:`looqta.files`:
+
+* each URL of ``image_urls`` / ``file_urls`` is fetched with ``engine.download_async``: the
+  downloader middlewares and the site's download slot (its cooldown) apply, and the request
+  skips the scheduler, so an item's files go ahead of listing pages still waiting there;
+* at most ``LOOQTA_FILES_MAX_IN_FLIGHT`` files are between "download started" and "record
+  final" at once; past that, new downloads wait (back-pressure) instead of piling up bodies;
+* each body is spooled to disk and queued (:class:`~looqta.files.service.FileService`); the
+  item waits, without blocking the event loop, for its files' records, then carries them in
+  ``files`` into the feed and on to the store pipeline;
+* the pool belongs to the crawler: started in ``open_spider``, drained and shut down in
+  ``close_spider`` (and on ``engine_stopped`` should the spider never close cleanly).
+
+``resize(n)`` is what the resource extension calls (``looqta.throttle.act`` finds it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+from scrapy import Request, signals
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.asyncio import create_looping_call, is_asyncio_available
+
+from looqta.files.checks import declared_name
+from looqta.files.config import FilesConfig, default_workers
+from looqta.files.policy import PoolSample
+from looqta.files.service import FileService
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+    from looqta.files.service import FilesSnapshot
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIRECTORY = ".looqta/files"
+STATS_PREFIX = "looqta/files"
+STATS_INTERVAL_SECONDS = 1.0
+#: Task priority of an item's files by the item's job kind (manual runs first).
+JOB_PRIORITY: dict[str, int] = {"manual": 20, "bulk": 10}
+#: Meta key marking the pipeline's own requests (for middlewares and logs).
+FILE_REQUEST_META = "looqta_file"
+
+
+def files_config_from_settings(settings: BaseSettings, spider_name: str = "") -> FilesConfig:
+    """``LOOQTA_FILES_*`` read once; ValueError names every contradictory value.
+
+    ``%(name)s`` in ``LOOQTA_FILES_DIR`` is the spider's name: crawls of different sites
+    running at once keep separate queues (a queue resumes the tasks a dead run left).
+    """
+    max_workers = settings.get("LOOQTA_FILES_MAX_WORKERS")
+    directory = str(settings.get("LOOQTA_FILES_DIR") or DEFAULT_DIRECTORY) % {"name": spider_name or "crawl"}
+    return FilesConfig(
+        directory=Path(directory),
+        store_uri=str(settings.get("LOOQTA_FILES_STORE") or ""),
+        executor=str(settings.get("LOOQTA_FILES_EXECUTOR") or "pool"),
+        max_workers=int(max_workers) if max_workers not in (None, "", 0, "0") else default_workers(),
+        min_workers=settings.getint("LOOQTA_FILES_MIN_WORKERS", 1),
+        start_method=str(settings.get("LOOQTA_FILES_START_METHOD") or "forkserver"),
+        worker_nice=settings.getint("LOOQTA_FILES_WORKER_NICE", 10),
+        task_timeout_seconds=settings.getfloat("LOOQTA_FILES_TASK_TIMEOUT_SECONDS", 60.0),
+        max_attempts=settings.getint("LOOQTA_FILES_MAX_ATTEMPTS", 3),
+        retry_backoff_seconds=settings.getfloat("LOOQTA_FILES_RETRY_BACKOFF_SECONDS", 2.0),
+        max_in_flight=settings.getint("LOOQTA_FILES_MAX_IN_FLIGHT", 32),
+        max_size_bytes=settings.getint("LOOQTA_FILES_MAX_SIZE_BYTES", 64 * 1024 * 1024),
+        max_uncompressed_bytes=settings.getint("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES", 100 * 1024 * 1024),
+        thumbnail_px=settings.getint("LOOQTA_FILES_THUMBNAIL_PX", 256),
+        drain_timeout_seconds=settings.getfloat("LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS", 60.0),
+        db_update=str(settings.get("LOOQTA_FILES_DB_UPDATE") or ""),
+    )
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def wanted_files(adapter: ItemAdapter) -> list[tuple[str, str]]:
+    """``(url, kind)`` for each distinct URL of the item: images first, then documents."""
+    seen: set[str] = set()
+    wanted: list[tuple[str, str]] = []
+    for field, kind in (("image_urls", "image"), ("file_urls", "document")):
+        for url in adapter.get(field) or ():
+            if url and url not in seen:
+                seen.add(url)
+                wanted.append((url, kind))
+    return wanted
+
+
+class FilesPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        if not settings.getbool("LOOQTA_FILES_ENABLED", True):
+            raise NotConfigured("LOOQTA_FILES_ENABLED is off")
+        if not is_asyncio_available():
+            raise NotConfigured("the files pipeline needs the asyncio reactor (TWISTED_REACTOR)")
+        self.config = files_config_from_settings(settings, crawler.spider.name if crawler.spider else "")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        download_max = settings.getint("DOWNLOAD_MAXSIZE")
+        self.max_size_bytes = min(self.config.max_size_bytes, download_max or self.config.max_size_bytes)
+        self.service = FileService(self.config)
+        self.last_snapshot: FilesSnapshot | None = None
+        self._stats_loop = create_looping_call(self._publish_soon)
+        self._publishing: asyncio.Future[None] | None = None
+        crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    async def open_spider(self) -> None:
+        await self.service.start()
+        self._stats_loop.start(STATS_INTERVAL_SECONDS)
+
+    async def close_spider(self) -> None:
+        if not await self.service.drain(self.config.drain_timeout_seconds):
+            logger.warning(
+                "file queue not drained within %.0fs (LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS); what is left "
+                "stays in %s and resumes on the next crawl",
+                self.config.drain_timeout_seconds,
+                self.config.queue_path,
+            )
+        await self._publish()
+        await self._shutdown()
+
+    async def _engine_stopped(self) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._stats_loop.running:
+            self._stats_loop.stop()
+        if self._publishing is not None:
+            await self._publishing
+        await self.service.close()
+
+    # the resource extension's side -------------------------------------------------------------
+
+    async def resize(self, workers: int) -> int:
+        """Run ``workers`` file workers (clamped to the configured bounds); the size now running."""
+        size = await self.service.resize(workers)
+        self.stats.set_value(f"{STATS_PREFIX}/workers/total", size)
+        return size
+
+    def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None:
+        """A sample for :func:`looqta.files.policy.decide_workers` from the latest stats."""
+        snapshot = self.last_snapshot
+        if snapshot is None:
+            return None
+        return PoolSample(at, snapshot.pending, snapshot.workers_active, cpu_percent)
+
+    # items -------------------------------------------------------------------------------------
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        wanted = wanted_files(adapter)
+        if not wanted:
+            return item
+        priority = JOB_PRIORITY.get(str(adapter.get("job")), 0)
+        item_key = f"{adapter.get('source')}:{adapter.get('source_id')}"
+        file_ids = await self.service.open_batch(item_key, wanted, priority)
+        records = await asyncio.gather(
+            *(
+                self._file(file_id, url, kind, priority)
+                for file_id, (url, kind) in zip(file_ids, wanted, strict=True)
+            )
+        )
+        adapter["files"] = list(records)
+        return item
+
+    async def _file(self, file_id: int, url: str, kind: str, priority: int) -> dict[str, Any]:
+        async with self.service.in_flight():
+            request = Request(
+                url,
+                callback=NO_CALLBACK,
+                meta={FILE_REQUEST_META: kind, "download_maxsize": self.max_size_bytes},
+            )
+            try:
+                response = await self.crawler.engine.download_async(request)
+            except DownloadCancelledError:
+                limit = (
+                    f"larger than {self.max_size_bytes} bytes (LOOQTA_FILES_MAX_SIZE_BYTES, DOWNLOAD_MAXSIZE)"
+                )
+                return await self._download_failed(file_id, url, "too_large", limit)
+            except IgnoreRequest as exc:
+                return await self._download_failed(file_id, url, "ignored", str(exc) or "IgnoreRequest")
+            except Exception as exc:  # noqa: BLE001 - any download error is the file's recorded reason
+                return await self._download_failed(
+                    file_id, url, "download_error", f"{type(exc).__name__}: {exc}"
+                )
+            if response.status != 200:
+                return await self._download_failed(file_id, url, "http_status", f"HTTP {response.status}")
+            self.stats.inc_value(f"{STATS_PREFIX}/downloaded")
+            self.stats.inc_value(f"{STATS_PREFIX}/downloaded_bytes", len(response.body))
+            record = await self.service.add_body(
+                file_id,
+                url,
+                kind,
+                response.body,
+                declared_type=_header(response, "Content-Type"),
+                declared_name=declared_name(response.url, _header(response, "Content-Disposition")),
+                priority=priority,
+            )
+            del response  # the body is on disk now; the item waits without holding it
+            return await record
+
+    async def _download_failed(self, file_id: int, url: str, code: str, detail: str) -> dict[str, Any]:
+        logger.warning(
+            "file %s not downloaded: %s: %s", url, code, detail, extra={"spider": self.crawler.spider}
+        )
+        return await self.service.fail_download(file_id, url, code, detail)
+
+    # stats -------------------------------------------------------------------------------------
+
+    def _publish_soon(self) -> None:
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.ensure_future(self._publish())
+
+    async def _publish(self) -> None:
+        snapshot = await self.service.snapshot()
+        self.last_snapshot = snapshot
+        values: dict[str, Any] = {
+            "pending": snapshot.pending,
+            "processing": snapshot.processing,
+            "done": snapshot.done,
+            "failed": snapshot.failed,
+            "workers/active": snapshot.workers_active,
+            "workers/total": snapshot.workers_total,
+        }
+        if snapshot.latency_p50_seconds is not None:
+            values["latency/p50_seconds"] = round(snapshot.latency_p50_seconds, 4)
+        if snapshot.latency_p95_seconds is not None:
+            values["latency/p95_seconds"] = round(snapshot.latency_p95_seconds, 4)
+        for name, value in self.service.counters.items():
+            values.setdefault(name, value)
+        for name, value in values.items():
+            self.stats.set_value(f"{STATS_PREFIX}/{name}", value)

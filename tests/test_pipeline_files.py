@@ -1,0 +1,434 @@
+"""The files pipeline: settings, downloads and back-pressure (fake engine), and real crawls of
+the sandbox: bad files, and a crawl killed mid-run whose file tasks resume on the next crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import pytest
+from crawling import PROJECT_ROOT, run_crawl, setting_args
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
+from scrapy.http import Response
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.test import get_crawler
+
+from looqta.files.config import default_workers
+from looqta.files.storage import KEY_RE
+from looqta.items import ProductItem
+from looqta.pipelines.files import FilesPipeline, files_config_from_settings
+from looqta.sandbox import assets
+from looqta.sandbox.catalogue import Catalogue
+from looqta.sandbox.profile import SANDBOX_SETTINGS
+
+if TYPE_CHECKING:
+    from scrapy import Request
+
+    from looqta.sandbox.client import SandboxProcess
+
+PIPELINES = {
+    "looqta.pipelines.validate.ValidationPipeline": 100,
+    "looqta.pipelines.files.FilesPipeline": 300,
+}
+WAIT_SECONDS = 90.0
+STAT_KEYS = (
+    "pending",
+    "processing",
+    "done",
+    "failed",
+    "workers/active",
+    "workers/total",
+    "latency/p50_seconds",
+    "latency/p95_seconds",
+)
+
+
+def block_db_update(item_key: str, files: list[dict[str, Any]]) -> None:
+    """A ``DbUpdater`` that holds its worker (bounded), so the crawl is caught mid-run."""
+    threading.Event().wait(WAIT_SECONDS)
+
+
+# settings ---------------------------------------------------------------------------------------
+
+
+def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
+    config = files_config_from_settings(
+        get_crawler(settings_dict={"LOOQTA_FILES_DIR": str(tmp_path)}).settings
+    )
+    assert (config.directory, config.max_workers, config.executor, config.max_attempts) == (
+        tmp_path,
+        default_workers(),
+        "pool",
+        3,
+    )
+    assert config.resolved_store_uri == str(tmp_path / "store")
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"LOOQTA_FILES_MAX_WORKERS": 500}, "LOOQTA_FILES_MAX_WORKERS"),
+        ({"LOOQTA_FILES_MAX_WORKERS": 2, "LOOQTA_FILES_MIN_WORKERS": 3}, "LOOQTA_FILES_MIN_WORKERS"),
+        ({"LOOQTA_FILES_EXECUTOR": "threads"}, "LOOQTA_FILES_EXECUTOR"),
+        ({"LOOQTA_FILES_STORE": "ftp://host/dir"}, "LOOQTA_FILES_STORE"),
+        ({"LOOQTA_FILES_TASK_TIMEOUT_SECONDS": 0}, "LOOQTA_FILES_TASK_TIMEOUT_SECONDS"),
+    ],
+)
+def test_contradictory_settings_fail_at_start_up(settings: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        files_config_from_settings(get_crawler(settings_dict=settings).settings)
+
+
+def test_the_pipeline_can_be_switched_off() -> None:
+    async def build() -> None:
+        FilesPipeline(get_crawler(settings_dict={"LOOQTA_FILES_ENABLED": False}))
+
+    with pytest.raises(NotConfigured, match="LOOQTA_FILES_ENABLED"):
+        asyncio.run(build())
+
+
+# the pipeline with a fake engine ----------------------------------------------------------------
+
+
+class FakeEngine:
+    """``download_async`` answering from a table, counting downloads in flight."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.requests: list[Request] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def download_async(self, request: Request) -> Response:
+        self.requests.append(request)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)  # let every other item start before this answer
+            answer = self.answers[request.url]
+            if isinstance(answer, Exception):
+                raise answer
+            status, content_type, body = answer
+            return Response(request.url, status=status, headers={"Content-Type": content_type}, body=body)
+        finally:
+            self.in_flight -= 1
+
+
+def pipeline_with(tmp_path: Path, engine: FakeEngine, **settings: Any) -> FilesPipeline:
+    crawler = get_crawler(
+        settings_dict={
+            "LOOQTA_FILES_DIR": str(tmp_path / "files"),
+            "LOOQTA_FILES_MAX_WORKERS": 2,
+            "LOOQTA_FILES_WORKER_NICE": 0,
+            "LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS": 10,
+            **settings,
+        }
+    )
+    crawler.stats = MemoryStatsCollector(crawler)
+    crawler.engine = engine  # type: ignore[assignment]
+    return FilesPipeline(crawler)
+
+
+def product(number: int, job: str = "manual", **urls: list[str]) -> ProductItem:
+    return ProductItem(
+        source="noon",
+        source_id=f"N{number}",
+        title=f"Phone {number}",
+        price=Decimal("10.00"),
+        currency="AED",
+        url=f"http://h/p/{number}",
+        job=job,
+        **urls,
+    )
+
+
+def worker_pids() -> set[int]:
+    found: set[int] = set()
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                found |= {p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE}
+    return found
+
+
+def test_items_carry_their_file_records_and_downloads_wait_past_the_high_water_mark(tmp_path: Path) -> None:
+    answers: dict[str, Any] = {}
+    items = []
+    for n in range(8):
+        answers[f"http://h/{n}.png"] = (200, "image/png", assets.image_bytes(f"N{n}", "png"))
+        answers[f"http://h/{n}.pdf"] = (200, "application/pdf", assets.small_pdf_bytes())
+        items.append(
+            product(n, image_urls=[f"http://h/{n}.png"], file_urls=[f"http://h/{n}.pdf", f"http://h/{n}.pdf"])
+        )
+    engine = FakeEngine(answers)
+
+    async def scenario() -> FilesPipeline:
+        pipeline = pipeline_with(tmp_path, engine, LOOQTA_FILES_MAX_IN_FLIGHT=3, DOWNLOAD_MAXSIZE=5_000_000)
+        await pipeline.open_spider()
+        try:
+            await asyncio.gather(*(pipeline.process_item(item) for item in items))
+        finally:
+            await pipeline.close_spider()
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert 1 <= engine.most_in_flight <= 3  # unbounded, all 16 downloads would start at once
+    assert len(engine.requests) == 16  # the repeated PDF URL of an item is fetched once
+    assert {r.meta["download_maxsize"] for r in engine.requests} == {5_000_000}
+    for item in items:
+        image, document = item.files
+        assert (image["status"], document["status"]) == ("done", "done")
+        assert image["mime_type"] == "image/png"
+        assert KEY_RE.match(image["thumbnail"])
+        assert document["text_excerpt"].startswith("Sandbox file")
+        assert Path(document["stored"]["path"].removeprefix("file://")).is_file()
+    stats = pipeline.stats.get_stats()
+    assert all(f"looqta/files/{key}" in stats for key in STAT_KEYS)
+    assert stats["looqta/files/done"] == 8 * 6 + 8  # 6 tasks per item's two files, one db_update each
+    assert (stats["looqta/files/pending"], stats["looqta/files/failed"]) == (0, 0)
+    assert stats["looqta/files/backpressure_waits"] > 0
+    assert worker_pids() == set()  # the pool closed with the spider
+
+
+def test_download_failures_end_the_file_failed_and_the_item_goes_on(tmp_path: Path) -> None:
+    engine = FakeEngine(
+        {
+            "http://h/big.bin": DownloadCancelledError(),
+            "http://h/gone.pdf": (404, "text/html", b"<html>no</html>"),
+            "http://h/robots.pdf": IgnoreRequest("Forbidden by robots.txt"),
+        }
+    )
+    item = product(1, file_urls=["http://h/big.bin", "http://h/gone.pdf", "http://h/robots.pdf"])
+
+    async def scenario() -> FilesPipeline:
+        pipeline = pipeline_with(tmp_path, engine, LOOQTA_FILES_MAX_SIZE_BYTES=1_000)
+        await pipeline.open_spider()
+        try:
+            assert await pipeline.process_item(item) is item
+        finally:
+            await pipeline.close_spider()
+        return pipeline
+
+    started = time.monotonic()
+    pipeline = asyncio.run(scenario())
+    assert time.monotonic() - started < 10, "close_spider waited for the drain time-out"
+    assert [(f["status"], f["reason"]) for f in item.files] == [
+        (
+            "failed",
+            "download: too_large: larger than 1000 bytes (LOOQTA_FILES_MAX_SIZE_BYTES, DOWNLOAD_MAXSIZE)",
+        ),
+        ("failed", "download: http_status: HTTP 404"),
+        ("failed", "download: ignored: Forbidden by robots.txt"),
+    ]
+    stats = pipeline.stats.get_stats()
+    assert (stats["looqta/files/pending"], stats["looqta/files/done"]) == (0, 1)  # the item's db_update
+    assert stats["looqta/files/failed/too_large"] == 1
+    assert stats["looqta/files/failed/http_status"] == 1
+    assert stats["looqta/files/failed/ignored"] == 1
+
+
+def test_manual_items_files_are_queued_ahead_of_bulk(tmp_path: Path) -> None:
+    engine = FakeEngine({"http://h/b.png": (200, "image/png", assets.image_bytes("B", "png"))})
+    engine.answers["http://h/m.png"] = engine.answers["http://h/b.png"]
+
+    async def scenario() -> list[tuple[str, int]]:
+        pipeline = pipeline_with(tmp_path, engine)
+        await pipeline.open_spider()
+        try:
+            await pipeline.process_item(product(1, "bulk", image_urls=["http://h/b.png"]))
+            await pipeline.process_item(product(2, "manual", image_urls=["http://h/m.png"]))
+            return [
+                (t.payload["url"], t.priority) for t in await pipeline.service.tasks() if t.type == "store"
+            ]
+        finally:
+            await pipeline.close_spider()
+
+    assert asyncio.run(scenario()) == [("http://h/b.png", 10), ("http://h/m.png", 20)]
+
+
+# real crawls of the sandbox ---------------------------------------------------------------------
+
+BAD_FILES_SPIDER = '''
+from decimal import Decimal
+
+import scrapy
+
+from looqta.items import ProductItem
+
+
+class BadFilesSpider(scrapy.Spider):
+    """One item per ``field=path`` case of ``-a cases``, straight from start()."""
+
+    name = "badfiles"
+
+    def __init__(self, base_url, cases, **kwargs):
+        super().__init__(**kwargs)
+        self.base_url = base_url
+        self.cases = [case.split("=", 1) for case in cases.split(",")]
+
+    async def start(self):
+        for number, (field, path) in enumerate(self.cases):
+            yield ProductItem(
+                source="sandbox", source_id=f"B{number}", title=path, price=Decimal("1.00"), currency="AED",
+                url=f"{self.base_url}/p/{number}", job="manual", **{field: [self.base_url + path]},
+            )
+'''
+
+
+def test_bad_files_from_the_sandbox_fail_with_a_reason_and_nothing_escapes_the_store(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    good = Catalogue("noon").products[0].source_id
+    unsafe = "store: unsafe_name: the file name"
+    mismatch = "store: type_mismatch:"
+    cases = {
+        "/files/bad/corrupt.pdf": "extract_text: corrupt_pdf: ",
+        "/files/bad/encrypted.pdf": "extract_text: encrypted_pdf: the PDF is encrypted and needs a password",
+        "/files/bad/bomb.docx": "store: zip_bomb: inflates to 201 MiB (limit 100 MiB)",
+        "/files/bad/huge.bin?mb=8": "download: too_large: larger than 4000000 bytes",
+        "/files/bad/wrong-type.pdf": f"{mismatch} served as application/pdf but the body is text/html",
+        "/files/bad/html-as-image.jpg": f"{mismatch} expected an image, the body is text/html",
+        "/files/bad/named/..%2F..%2Fescape.pdf": f"{unsafe} '../../escape.pdf' contains a path",
+        "/files/bad/named/nul%00name.pdf": f"{unsafe} 'nul\\x00name.pdf' contains a NUL",
+        f"/documents/{good}.docx": None,
+        f"/images/{good}.png": None,
+    }
+    field = {path: "image_urls" if path.endswith((".png", ".jpg")) else "file_urls" for path in cases}
+    spider = tmp_path / "badfiles.py"
+    spider.write_text(BAD_FILES_SPIDER)
+    files_dir = tmp_path / "files"
+    result = run_crawl(
+        str(spider),
+        tmp_path,
+        runspider=True,
+        spider_args={
+            "base_url": clean_sandbox.url("noon"),
+            "cases": ",".join(f"{field[path]}={path}" for path in cases),
+        },
+        settings={
+            "ITEM_PIPELINES": PIPELINES,
+            "LOOQTA_FILES_DIR": str(files_dir),
+            "DOWNLOAD_MAXSIZE": 4_000_000,
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stats["finish_reason"] == "finished"
+    records = {item["title"]: item["files"][0] for item in result.items}
+    assert set(records) == set(cases)
+    for path, reason in cases.items():
+        record = records[path]
+        if reason is None:
+            assert (record["status"], record["reason"]) == ("done", None), record
+        else:
+            assert record["status"] == "failed", record
+            assert record["reason"].startswith(reason), record
+    for code, count in {
+        "corrupt_pdf": 1,
+        "encrypted_pdf": 1,
+        "zip_bomb": 1,
+        "too_large": 1,
+        "type_mismatch": 2,
+        "unsafe_name": 2,
+    }.items():
+        assert result.stat(f"looqta/files/failed/{code}") == count, code
+    assert result.stat("looqta/files/pending") == 0
+
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    outside = [p for p in written if not p.startswith("files/")]
+    assert outside == ["badfiles.py", "items.json", "stats.json"]
+    for path in written:
+        if path.startswith(("files/objects/", "files/store/")):
+            assert KEY_RE.match(path.split("/", 2)[2]), path
+        else:
+            assert re.fullmatch(
+                r"files/queue\.sqlite3(-wal|-shm)?|badfiles\.py|items\.json|stats\.json", path
+            )
+    for place in (tmp_path, tmp_path.parent, PROJECT_ROOT, PROJECT_ROOT.parent):
+        assert not (place / "escape.pdf").exists()
+
+
+def task_states(files_dir: Path) -> dict[int, tuple[str, str]]:
+    """``{task id: (type, status)}`` read through a separate connection, as any process could."""
+    path = files_dir / "queue.sqlite3"
+    if not path.exists():
+        return {}
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            return {row[0]: (row[1], row[2]) for row in db.execute("SELECT id, type, status FROM tasks")}
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return {}
+
+
+def caught_mid_run(files_dir: Path) -> bool:
+    states = task_states(files_dir).values()
+    blocked = ("db_update", "processing") in states
+    return blocked and any(status == "pending" for _, status in states)
+
+
+def test_a_crawl_killed_mid_run_resumes_its_file_tasks_on_the_next_crawl(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    files_dir = tmp_path / "files"
+    settings = {"ITEM_PIPELINES": PIPELINES, "LOOQTA_FILES_DIR": str(files_dir)}
+    spider_args = {"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")}
+
+    first = tmp_path / "first"
+    first.mkdir()
+    blocking = {**SANDBOX_SETTINGS, **settings}
+    blocking |= {"LOOQTA_FILES_MAX_WORKERS": 1, "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update"}
+    command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]
+    command += [arg for name, value in spider_args.items() for arg in ("-a", f"{name}={value}")]
+    command += setting_args(blocking)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(Path(__file__).parent)])}
+    with open(first / "log", "wb") as log:
+        crawl = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not caught_mid_run(files_dir):
+            assert crawl.poll() is None, (first / "log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the crawl never had file tasks queued"
+            time.sleep(0.05)
+    finally:
+        os.killpg(crawl.pid, signal.SIGKILL)  # the crawl, its forkserver and its workers
+        crawl.wait(30)
+    assert crawl.returncode == -signal.SIGKILL
+
+    left = {i: state for i, state in task_states(files_dir).items() if state[1] in ("pending", "processing")}
+    assert left
+    spooled = list((files_dir / "spool").iterdir())
+
+    second = tmp_path / "second"
+    second.mkdir()
+    result = run_crawl("noon", second, spider_args=spider_args, settings=settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    after = task_states(files_dir)
+    assert {i: after[i][1] for i in left} == dict.fromkeys(left, "done")
+    assert result.stat("looqta/files/resumed") == len(left)
+    assert all(f"looqta/files/{key}" in result.stats for key in STAT_KEYS)
+    assert (result.stat("looqta/files/pending"), result.stat("looqta/files/processing")) == (0, 0)
+    assert not any(path.exists() for path in spooled)
+    assert list((files_dir / "spool").iterdir()) == []
+
+    assert len(result.items) == 24
+    for item in result.items:
+        image, datasheet = item["files"]
+        assert (image["status"], datasheet["status"]) == ("done", "done"), item["files"]
+        assert image["url"].endswith(f"/images/{item['source_id']}.png")
+        assert (files_dir / "store" / image["thumbnail"]).is_file()
+        assert f"Product id: {item['source_id']}" in datasheet["text_excerpt"]
+        assert (files_dir / "store" / datasheet["path"]).is_file()
