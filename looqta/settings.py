@@ -46,7 +46,12 @@ EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
     "looqta.extensions.progress.Progress": 0,
     "looqta.extensions.metrics.Metrics": 800,
+    "looqta.extensions.resources.ResourceThrottle": 100,
 }
+# Resource-aware concurrency (looqta/throttle): scales download slots, rendered
+# pages and file workers while CPU < 80 %, memory < 85 % and >= 1 GiB stays free;
+# every LOOQTA_THROTTLE_* setting is documented in docs/throttle.md.
+LOOQTA_THROTTLE_ENABLED = True
 # Where looqta keeps state (embedded database, file queue, Scrapyd, the registry
 # of running crawls); absolute, so Scrapyd jobs agree with the shell.
 LOOQTA_DATA_DIR = os.path.abspath(os.environ.get("LOOQTA_DATA_DIR") or ".looqta")

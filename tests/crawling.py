@@ -16,6 +16,10 @@ from looqta.sandbox.profile import SANDBOX_SETTINGS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CRAWL_TIMEOUT_SECONDS = 180
 
+#: Settings of every crawl a test starts: the sandbox profile, and no resource throttle (on a
+#: shared 2-core machine it would hold crawls at their minimum; its own tests turn it on).
+TEST_CRAWL_SETTINGS: dict[str, Any] = {**SANDBOX_SETTINGS, "LOOQTA_THROTTLE_ENABLED": False}
+
 #: Environment of every crawl a test starts: the session's MongoDB test server and a
 #: data directory of its own (filled in by the ``crawl_env`` fixture in conftest.py).
 CRAWL_ENV: dict[str, str] = {}
@@ -63,7 +67,7 @@ def run_crawl(
     """
     feed = tmp_path / f"items.{feed_format}"
     stats_file = tmp_path / "stats.json"
-    all_settings = {**SANDBOX_SETTINGS, "LOOQTA_STATS_FILE": str(stats_file), **(settings or {})}
+    all_settings = {**TEST_CRAWL_SETTINGS, "LOOQTA_STATS_FILE": str(stats_file), **(settings or {})}
     command = [sys.executable, "-m", "scrapy", "runspider" if runspider else "crawl", target]
     for name, value in (spider_args or {}).items():
         command += ["-a", f"{name}={value}"]

@@ -9,10 +9,9 @@ import time
 from typing import TYPE_CHECKING
 
 import psutil
-from crawling import PROJECT_ROOT, crawl_env, setting_args
+from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
 
 from looqta.sandbox.catalogue import Catalogue
-from looqta.sandbox.profile import SANDBOX_SETTINGS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,7 +51,7 @@ def test_killed_browser_is_restarted_and_every_item_still_arrives(
         f"base_url={clean_sandbox.url('amazon')}",
         "-O",
         str(feed),
-        *setting_args({**SANDBOX_SETTINGS, "LOOQTA_STATS_FILE": str(tmp_path / "stats.json")}),
+        *setting_args({**TEST_CRAWL_SETTINGS, "LOOQTA_STATS_FILE": str(tmp_path / "stats.json")}),
     ]
     crawl = subprocess.Popen(
         command,

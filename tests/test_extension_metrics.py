@@ -8,12 +8,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import requests
-from crawling import PROJECT_ROOT, crawl_env, setting_args
+from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
 from prometheus_client.parser import text_string_to_metric_families
 
 from looqta.metrics import RateWindow
 from looqta.ops.status import running_crawls
-from looqta.sandbox.profile import SANDBOX_SETTINGS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,7 +49,7 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
 ) -> None:
     clean_sandbox.set_faults("noon", latency_ms=300, path_prefix="/uae-en/")  # a crawl of a few seconds
     settings = {
-        **SANDBOX_SETTINGS,
+        **TEST_CRAWL_SETTINGS,
         "LOOQTA_DATA_DIR": str(tmp_path),
         "LOOQTA_METRICS_SAMPLE_INTERVAL_SECONDS": 0.5,
     }

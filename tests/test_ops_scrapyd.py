@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 import requests
+from crawling import TEST_CRAWL_SETTINGS
 from pymongo import MongoClient
 
 from looqta.ops import scrapyd
@@ -21,7 +22,6 @@ from looqta.ops.__main__ import ScrapydSubmitter
 from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig
 from looqta.ops.schedules import Schedule, tick
 from looqta.sandbox.catalogue import Catalogue
-from looqta.sandbox.profile import SANDBOX_SETTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -100,8 +100,8 @@ def sandbox_schedules(sandbox: SandboxProcess, path: Path) -> Path:
             f'spider = "{spider}"',
             "every_minutes = 60",
             f'args = {{ q = "{QUERY}", base_url = "{sandbox.url(spider)}" }}',
-            f"settings = {{ DOWNLOAD_SLOTS = '{json.dumps(SANDBOX_SETTINGS['DOWNLOAD_SLOTS'])}', "
-            "AUTOTHROTTLE_START_DELAY = 0 }",
+            f"settings = {{ DOWNLOAD_SLOTS = '{json.dumps(TEST_CRAWL_SETTINGS['DOWNLOAD_SLOTS'])}', "
+            "AUTOTHROTTLE_START_DELAY = 0, LOOQTA_THROTTLE_ENABLED = 'False' }",
             "",
         ]
     path.write_text("\n".join(lines))
@@ -150,7 +150,10 @@ def test_a_site_still_running_is_skipped_on_the_next_tick(
         spider="amazon",
         every_minutes=60,
         args={"q": QUERY, "base_url": clean_sandbox.url("amazon")},
-        settings={"DOWNLOAD_SLOTS": json.dumps(SANDBOX_SETTINGS["DOWNLOAD_SLOTS"])},
+        settings={
+            "DOWNLOAD_SLOTS": json.dumps(TEST_CRAWL_SETTINGS["DOWNLOAD_SLOTS"]),
+            "LOOQTA_THROTTLE_ENABLED": "False",
+        },
     )
     submitter = ScrapydSubmitter(config)
     first = tick(schedule, submitter)
@@ -166,7 +169,8 @@ def test_run_now_starts_a_manual_job(ops_env: dict[str, str], clean_sandbox: San
     config = config_of(ops_env)
     done = ops(
         ops_env, "run-now", "noon", "-a", f"q={QUERY}", "-a", f"base_url={clean_sandbox.url('noon')}",
-        "-s", f"DOWNLOAD_SLOTS={json.dumps(SANDBOX_SETTINGS['DOWNLOAD_SLOTS'])}",
+        "-s", f"DOWNLOAD_SLOTS={json.dumps(TEST_CRAWL_SETTINGS['DOWNLOAD_SLOTS'])}",
+        "-s", "LOOQTA_THROTTLE_ENABLED=False",
     )  # fmt: skip
     job_id = done.stdout.split()[2].rstrip(":")
     assert "priority 100" in done.stdout

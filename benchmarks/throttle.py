@@ -1,0 +1,380 @@
+"""The resource throttle against the sandbox: an outside CPU hog, memory over 2,000 pages, a sweep.
+
+    .venv/bin/python -m benchmarks.throttle hog    [--hog-percent 60] [--hog-seconds 30]
+    .venv/bin/python -m benchmarks.throttle memory [--pages 2000] [--recycle-after-pages 500]
+    .venv/bin/python -m benchmarks.throttle sweep  [--levels 2,4,8,16,32] [--max-pages 25]
+
+Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox started here
+(loopback only), measured from outside; every run has a hard timeout.
+
+* ``hog`` (issue 4, 7a): the noon spider (query "samsung", every listing page rendered, product
+  pages over HTTP, 200 ms of sandbox latency per request) runs once with fixed concurrency and
+  once with the throttle. ``--hog-delay-seconds`` into the crawl, one duty-cycled busy loop per
+  core (``--hog-percent`` of each core) runs for ``--hog-seconds``. Reported: mean system CPU
+  while the hog runs, items lost, items/s before the hog, and how long after the hog stops the
+  5-second throughput is back to 80 % of that.
+* ``memory`` (7b): ``tests/spiders/rendered_pages.py`` renders ``--pages`` amazon product pages;
+  the PSS of the crawl's process tree (Scrapy, Playwright driver, Chromium) is read every few
+  seconds with the number of pages rendered so far. Reported: mean PSS over pages 7.5-12.5 %
+  (page 200 of 2,000) and over the last 10 % of pages, and the peak.
+  The CPU and loop-lag limits are lifted (``--max-cpu-percent``) so that the run measures memory,
+  not how slowly a CPU-bound render runs at the minimum concurrency.
+* ``sweep`` (7c): the noon crawl of ``hog`` without a hog, at each fixed concurrency of
+  ``--levels``, then with the throttle (maximum = the largest level) starting at its maximum and
+  starting at 1. Reported: items/s over the crawl (Scrapy's ``elapsed_time_seconds``).
+
+The machine may be shared: each run first reports the CPU the machine used in the 3 s before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from scrapy.utils.project import get_project_settings
+
+from looqta.sandbox.client import SandboxProcess
+from looqta.sandbox.profile import SANDBOX_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+EXTENSION = "looqta.extensions.resources.ResourceThrottle"
+RUN_TIMEOUT_SECONDS = 900
+LATENCY_MS = 200
+#: Under this the crawl's tree is only Scrapy: the browser has not started or has closed.
+SHUTDOWN_PSS_MIB = 150
+QUERY = "samsung"
+HOG_SCRIPT = """
+import sys, time
+share, end = float(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    busy_until = time.monotonic() + 0.1 * share
+    while time.monotonic() < busy_until:
+        pass
+    time.sleep(0.1 * (1 - share))
+"""
+
+
+def throttle_settings(**extra: Any) -> dict[str, Any]:
+    extensions = {**get_project_settings().getdict("EXTENSIONS"), EXTENSION: 100}
+    return {"EXTENSIONS": extensions, "LOOQTA_THROTTLE_ENABLED": True, **extra}
+
+
+def fixed_settings(concurrency: int) -> dict[str, Any]:
+    return {
+        "CONCURRENT_REQUESTS": concurrency,
+        "DOWNLOAD_SLOTS": {
+            "noon": {"concurrency": concurrency, "delay": 0.0, "jitter": 0.0},
+            "amazon": {"concurrency": concurrency, "delay": 0.0, "jitter": 0.0},
+        },
+    }
+
+
+def setting_args(settings: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for name, value in settings.items():
+        text = json.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
+        args += ["-s", f"{name}={text}"]
+    return args
+
+
+def background_cpu(seconds: float = 3.0) -> float:
+    psutil.cpu_percent(interval=None)
+    time.sleep(seconds)
+    return psutil.cpu_percent(interval=None)
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float = 0.0
+    items: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  #: (time, system CPU %)
+    memory: list[tuple[int, float]] = field(default_factory=list)  #: (pages rendered, tree PSS MiB)
+    started: float = 0.0
+    background_cpu: float = 0.0
+
+    def stat(self, key: str) -> Any:
+        return self.stats.get(key)
+
+
+def tree_pss_mib(pid: int) -> float:
+    root = psutil.Process(pid)
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue  # exited between the listing and the reading
+    return total / (1024 * 1024)
+
+
+def crawl(
+    label: str,
+    command: list[str],
+    settings: dict[str, Any],
+    workdir: Path,
+    *,
+    on_tick: Any = None,
+    memory_of: Any = None,
+    memory_every_seconds: float = 3.0,
+) -> Run:
+    """Run one crawl process; sample the machine's CPU every 0.5 s (and the tree's PSS)."""
+    run = Run(label, background_cpu=background_cpu())
+    feed, stats_file, log = (
+        workdir / f"{label}.json",
+        workdir / f"{label}.stats.json",
+        workdir / f"{label}.log",
+    )
+    all_settings = {**SANDBOX_SETTINGS, "LOG_LEVEL": "INFO", "LOOQTA_STATS_FILE": str(stats_file), **settings}
+    full = [sys.executable, "-m", "scrapy", *command, "-O", str(feed), *setting_args(all_settings)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    psutil.cpu_percent(interval=None)
+    with log.open("w") as stderr:
+        run.started = time.time()
+        process = subprocess.Popen(full, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        next_memory = 0.0
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{label}: no end after {RUN_TIMEOUT_SECONDS} s")
+                time.sleep(0.5)
+                now = time.time()
+                run.cpu.append((now - run.started, psutil.cpu_percent(interval=None)))
+                if on_tick is not None:
+                    on_tick(now - run.started)
+                if memory_of is not None and time.monotonic() >= next_memory:
+                    next_memory = time.monotonic() + memory_every_seconds
+                    with contextlib.suppress(psutil.NoSuchProcess):  # the crawl just ended
+                        run.memory.append((memory_of(), tree_pss_mib(process.pid)))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    run.seconds = time.time() - run.started
+    if process.returncode != 0:
+        raise RuntimeError(f"{label}: exit code {process.returncode}, see {log}")
+    run.items = len(json.loads(feed.read_text())) if feed.exists() and feed.stat().st_size else 0
+    run.stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    return run
+
+
+def noon_command(sandbox: SandboxProcess, max_pages: int | None = None) -> list[str]:
+    command = ["crawl", "noon", "-a", f"q={QUERY}", "-a", f"base_url={sandbox.url('noon')}"]
+    return command + (["-a", f"max_pages={max_pages}"] if max_pages else [])
+
+
+def product_times(sandbox: SandboxProcess, started: float) -> list[float]:
+    """When each product page was answered, in seconds since the crawl started."""
+    return sorted(r["t"] - started for r in sandbox.requests("noon") if r["path_qs"].endswith("/p/"))
+
+
+# (a) an outside CPU hog ------------------------------------------------------------------------
+
+
+def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with SandboxProcess(sites=("noon",)) as sandbox:
+        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+        expected = None
+        variants = {
+            "fixed": fixed_settings(args.concurrency),
+            "throttle": {
+                **fixed_settings(args.concurrency),
+                **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=args.concurrency),
+            },
+        }
+        for label, settings in variants.items():
+            sandbox.clear_requests()
+            hogs: list[subprocess.Popen[bytes]] = []
+
+            def start_hog(elapsed: float, hogs: list[subprocess.Popen[bytes]] = hogs) -> None:
+                if not hogs and elapsed >= args.hog_delay_seconds:
+                    hogs.extend(
+                        subprocess.Popen(
+                            [
+                                sys.executable,
+                                "-c",
+                                HOG_SCRIPT,
+                                str(args.hog_percent / 100),
+                                str(args.hog_seconds),
+                            ]
+                        )
+                        for _ in range(psutil.cpu_count() or 1)
+                    )
+
+            try:
+                run = crawl(f"hog-{label}", noon_command(sandbox), settings, workdir, on_tick=start_hog)
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
+            times = product_times(sandbox, run.started)
+            expected = expected or run.items
+            hog_from, hog_to = args.hog_delay_seconds, args.hog_delay_seconds + args.hog_seconds
+            during = [cpu for at, cpu in run.cpu if hog_from + 1 <= at <= hog_to]
+            before = [t for t in times if hog_from - 10 <= t < hog_from]
+            rate_before = len(before) / 10
+            recovered = None
+            for start in range(int(hog_to), int(run.seconds) - 4):
+                if sum(1 for t in times if start <= t < start + 5) / 5 >= 0.8 * rate_before:
+                    recovered = start + 5 - hog_to
+                    break
+            results[label] = {
+                "background_cpu_percent": run.background_cpu,
+                "items": run.items,
+                "seconds": round(run.seconds, 1),
+                "mean_cpu_percent_during_hog": round(statistics.fmean(during), 1) if during else None,
+                "items_per_second_before_hog": round(rate_before, 2),
+                "seconds_to_80_percent_throughput_after_hog": recovered,
+                "throttle_level_min": run.stat("looqta/throttle/level/min"),
+                "throttle_pauses": run.stat("looqta/throttle/pause"),
+                "throttle_paused_seconds": run.stat("looqta/throttle/paused_seconds"),
+            }
+            print(label, json.dumps(results[label]), flush=True)
+    results["items_lost_with_throttle"] = results["fixed"]["items"] - results["throttle"]["items"]
+    return results
+
+
+# (b) memory over many rendered pages --------------------------------------------------------------
+
+
+def memory_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with SandboxProcess(sites=("amazon",)) as sandbox:
+        base = {
+            **fixed_settings(args.concurrency),
+            "LOOQTA_THROTTLE_MAX_CPU_PERCENT": args.max_cpu_percent,
+            "LOOQTA_THROTTLE_MAX_LOOP_LAG_MS": 60_000,
+        }
+        variants = {
+            "throttle": throttle_settings(LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES=args.recycle_after_pages)
+        }
+        if args.compare:
+            variants["no-recycling"] = throttle_settings(LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES=0)
+        for label, settings in variants.items():
+            sandbox.clear_requests()
+
+            def rendered() -> int:
+                return sum(1 for r in sandbox.requests("amazon") if r["path_qs"].startswith("/dp/"))
+
+            command = [
+                "runspider",
+                "tests/spiders/rendered_pages.py",
+                "-a",
+                f"amazon={sandbox.url('amazon')}",
+                "-a",
+                f"pages={args.pages}",
+                "-a",
+                f"leak_mib={args.leak_mib}",
+            ]
+            run = crawl(f"memory-{label}", command, {**base, **settings}, workdir, memory_of=rendered)
+            # Readings of a crawl shutting down (its browser gone) say nothing of its memory.
+            readings = [(pages, mib) for pages, mib in run.memory if mib >= SHUTDOWN_PSS_MIB]
+            early = [mib for pages, mib in readings if 0.075 * args.pages <= pages <= 0.125 * args.pages]
+            late = [mib for pages, mib in readings if 0.9 * args.pages <= pages < args.pages]
+            results[label] = {
+                "background_cpu_percent": run.background_cpu,
+                "pages": run.items,
+                "seconds": round(run.seconds, 1),
+                "tree_pss_mib_near_10_percent": round(statistics.fmean(early)) if early else None,
+                "tree_pss_mib_at_end": round(statistics.fmean(late)) if late else None,
+                "tree_pss_mib_max": round(max(mib for _, mib in readings)) if readings else None,
+                "recycles": run.stat("looqta/throttle/recycle"),
+                "readings": [(pages, round(mib)) for pages, mib in readings],
+            }
+            ratio = (
+                results[label]["tree_pss_mib_at_end"] / results[label]["tree_pss_mib_near_10_percent"]
+                if early and late
+                else None
+            )
+            results[label]["end_over_10_percent"] = round(ratio, 2) if ratio else None
+            print(label, json.dumps({k: v for k, v in results[label].items() if k != "readings"}), flush=True)
+    return results
+
+
+# (c) the sweep -----------------------------------------------------------------------------------
+
+
+def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    levels = [int(level) for level in args.levels.split(",")]
+    top = max(levels)
+    results: dict[str, Any] = {}
+    with SandboxProcess(sites=("noon",)) as sandbox:
+        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+        variants: dict[str, dict[str, Any]] = {f"fixed-{level}": fixed_settings(level) for level in levels}
+        variants["throttle-from-max"] = {**fixed_settings(top), **throttle_settings()}
+        variants["throttle-from-1"] = {
+            **fixed_settings(top),
+            **throttle_settings(LOOQTA_THROTTLE_START_CONCURRENCY=1),
+        }
+        for label, settings in variants.items():
+            sandbox.clear_requests()
+            run = crawl(f"sweep-{label}", noon_command(sandbox, args.max_pages), settings, workdir)
+            elapsed = run.stat("elapsed_time_seconds") or run.seconds
+            results[label] = {
+                "background_cpu_percent": run.background_cpu,
+                "items": run.items,
+                "items_per_second": round(run.items / elapsed, 2),
+                "mean_cpu_percent": round(statistics.fmean(cpu for _, cpu in run.cpu), 1)
+                if run.cpu
+                else None,
+                "throttle_level_last": run.stat("looqta/throttle/level"),
+                "throttle_level_min": run.stat("looqta/throttle/level/min"),
+                "throttle_level_max": run.stat("looqta/throttle/level/max"),
+            }
+            print(label, json.dumps(results[label]), flush=True)
+    fixed = {label: r["items_per_second"] for label, r in results.items() if label.startswith("fixed-")}
+    results["best_fixed"] = max(fixed, key=lambda label: fixed[label])
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throttle", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    hog = commands.add_parser("hog", help="(a) an outside CPU hog during a crawl")
+    hog.add_argument("--concurrency", type=int, default=16)
+    hog.add_argument("--hog-percent", type=float, default=60.0, help="of each core")
+    hog.add_argument("--hog-delay-seconds", type=float, default=20.0)
+    hog.add_argument("--hog-seconds", type=float, default=30.0)
+    memory = commands.add_parser("memory", help="(b) the tree's memory over many rendered pages")
+    memory.add_argument("--pages", type=int, default=2000)
+    memory.add_argument("--concurrency", type=int, default=4)
+    memory.add_argument("--recycle-after-pages", type=int, default=500)
+    memory.add_argument("--leak-mib", type=int, default=0, help="per page, kept by the context")
+    memory.add_argument("--max-cpu-percent", type=float, default=100.0)
+    memory.add_argument("--compare", action="store_true", help="also run without recycling")
+    sweep = commands.add_parser("sweep", help="(c) fixed concurrencies against the throttle")
+    sweep.add_argument("--levels", default="2,4,8,16,32")
+    sweep.add_argument("--max-pages", type=int, default=25, help="listing pages (24 products each)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    benchmark = {"hog": hog_benchmark, "memory": memory_benchmark, "sweep": sweep_benchmark}[args.command]
+    with tempfile.TemporaryDirectory(prefix="looqta-throttle-bench-") as workdir:
+        results = benchmark(args, Path(workdir))
+    text = json.dumps(results, indent=1)
+    if args.out:
+        args.out.write_text(text)
+    print(
+        text
+        if args.command != "memory"
+        else json.dumps(
+            {k: {kk: vv for kk, vv in v.items() if kk != "readings"} for k, v in results.items()}, indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Resource-aware concurrency: sampler -> decide -> act, every check interval, on the reactor.
+
+:class:`ResourceThrottle` keeps the crawl within the machine (CPU under
+``LOOQTA_THROTTLE_MAX_CPU_PERCENT``, memory under ``LOOQTA_THROTTLE_MAX_MEMORY_PERCENT`` with
+``LOOQTA_THROTTLE_MIN_FREE_MEMORY_MIB`` free, an event loop that keeps up, few 429/503): it moves
+the downloader's concurrency, the browser's page limit and the file pool's size together, in
+small steps, and recycles browser contexts after ``LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES`` pages
+or when the crawl's process tree passes ``LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB``. See
+:mod:`looqta.throttle` for the parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.misc import build_from_crawler, load_object
+
+from looqta.throttle.act import Actor
+from looqta.throttle.config import MIB, ThrottleConfig
+from looqta.throttle.decide import RecycleMark, Target, decide, describe, limits_for, recycle_reason
+from looqta.throttle.sampler import LagProbe, Sampler, ScrapyCounters
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.utils.asyncio import AsyncioLoopingCall
+    from twisted.internet.task import LoopingCall
+    from twisted.python.failure import Failure
+
+    from looqta.throttle.decide import Decision, Limits
+    from looqta.throttle.sampler import Sample
+
+logger = logging.getLogger(__name__)
+
+STATS_PREFIX = "looqta/throttle"
+
+
+class ResourceThrottle:
+    def __init__(self, crawler: Crawler, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if not crawler.settings.getbool("LOOQTA_THROTTLE_ENABLED", True):
+            raise NotConfigured
+        self.config = ThrottleConfig.from_settings(crawler.settings)
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.clock = clock
+        reader = build_from_crawler(load_object(self.config.reader), crawler)
+        self.sampler = Sampler(
+            reader,
+            ScrapyCounters(crawler),
+            LagProbe(clock),
+            clock=clock,
+            capacity=self.config.sample_capacity,
+        )
+        self.target = Target(level=self.config.start_concurrency)
+        self.limits = limits_for(self.target, self.config)
+        self.mark = RecycleMark(at=0.0, pages=0)
+        self.actor: Actor | None = None
+        self.logged_at = 0.0
+        self._loop: AsyncioLoopingCall | LoopingCall | None = None
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
+        crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def _engine_started(self) -> None:
+        now = self.clock()
+        self.actor = Actor.from_crawler(self.crawler, self.config.max_file_workers)
+        self.target = replace(self.target, since=now)
+        self.mark = RecycleMark(at=now, pages=0)
+        self.logged_at = now
+        self.actor.apply(self.limits)
+        self._set_limit_stats()
+        self.sampler.probe.start()
+        self.sampler.refresh_tree()
+        self._loop = create_looping_call(self._tick)
+        self._loop.start(self.config.check_interval_seconds, now=False)
+        config = self.config
+        logger.info(
+            "Throttle on: level %d in %d..%d (browser pages up to %d, file workers up to %d); "
+            "limits CPU %g%%, memory %g%%, free memory %g MiB, crawl tree %s, loop lag %g ms, "
+            "429/503 %g%%; checked every %g s over %g s",
+            self.target.level,
+            config.min_concurrency,
+            config.max_concurrency,
+            config.max_browser_pages,
+            config.max_file_workers,
+            config.max_cpu_percent,
+            config.max_memory_percent,
+            config.min_free_memory_mib,
+            f"{config.max_tree_memory_mib:g} MiB" if config.max_tree_memory_mib else "unlimited",
+            config.max_loop_lag_ms,
+            config.max_rate_limited_percent,
+            config.check_interval_seconds,
+            config.window_seconds,
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _engine_stopped(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        self.sampler.probe.stop()
+        if self.actor is not None:
+            self.actor.close()
+
+    # one check: collect, decide, act ---------------------------------------------------------
+
+    def _tick(self) -> None:
+        assert self.actor is not None
+        sample = self.sampler.sample()
+        self.sampler.refresh_tree()
+        previous = self.target
+        decision = decide(self.sampler.samples, sample.at, self.config, previous)
+        self.target = decision.target
+        self.limits = limits_for(self.target, self.config)
+        self.actor.apply(self.limits, sample)  # every tick: new slots and contexts get them too
+        self._record(sample, previous)
+        if self.target != previous:
+            self._log_change(decision)
+        elif sample.at - self.logged_at >= self.config.log_interval_seconds:
+            self._log_status(decision, sample)
+        reason = recycle_reason(sample, self.mark, self.config)
+        if reason is not None:
+            self._recycle(reason, sample)
+
+    def _recycle(self, reason: str, sample: Sample) -> None:
+        assert self.actor is not None
+        recycling = self.actor.recycle()
+        if recycling is None:
+            return  # one is running, or no context is open: the counter goes on
+        self.mark = RecycleMark(at=sample.at, pages=sample.pages)
+        self.stats.inc_value(f"{STATS_PREFIX}/recycle")
+        logger.info(
+            "Throttle: recycling the browser's contexts: %s", reason, extra={"spider": self.crawler.spider}
+        )
+        recycling.addCallbacks(self._recycled, self._recycle_failed)
+
+    def _recycled(self, closed: Any) -> None:
+        if isinstance(closed, int):
+            self.stats.inc_value(f"{STATS_PREFIX}/recycle/contexts_closed", closed)
+
+    def _recycle_failed(self, failure: Failure) -> None:
+        self.stats.inc_value(f"{STATS_PREFIX}/recycle/failed")
+        logger.error(
+            "Throttle: recycling the browser's contexts failed: %s",
+            failure.getErrorMessage(),
+            exc_info=(failure.type, failure.value, failure.getTracebackObject()),
+            extra={"spider": self.crawler.spider},
+        )
+
+    # stats and log ---------------------------------------------------------------------------
+
+    def _set_limit_stats(self) -> None:
+        for name in ("concurrency", "browser_pages", "file_workers"):
+            self.stats.set_value(f"{STATS_PREFIX}/{name}", getattr(self.limits, name))
+        self.stats.set_value(f"{STATS_PREFIX}/level", self.target.level)
+        self.stats.min_value(f"{STATS_PREFIX}/level/min", self.target.level)
+        self.stats.max_value(f"{STATS_PREFIX}/level/max", self.target.level)
+
+    def _record(self, sample: Sample, previous: Target) -> None:
+        stats, prefix = self.stats, STATS_PREFIX
+        stats.inc_value(f"{prefix}/samples")
+        self._set_limit_stats()
+        if self.target.level < previous.level:
+            stats.inc_value(f"{prefix}/scale_down")
+        elif self.target.level > previous.level:
+            stats.inc_value(f"{prefix}/scale_up")
+        if self.target.paused and not previous.paused:
+            stats.inc_value(f"{prefix}/pause")
+        elif previous.paused and not self.target.paused:
+            stats.inc_value(f"{prefix}/resume")
+        if self.target.paused:
+            stats.inc_value(f"{prefix}/paused_seconds", self.config.check_interval_seconds)
+        stats.max_value(f"{prefix}/cpu_percent/max", round(sample.cpu_percent))
+        stats.max_value(f"{prefix}/loop_lag_ms/max", round(sample.loop_lag_seconds * 1000))
+        if sample.tree is not None:
+            stats.max_value(f"{prefix}/tree_memory_mib/max", round(sample.tree.bytes / MIB))
+            stats.set_value(f"{prefix}/tree_memory_mib", round(sample.tree.bytes / MIB))
+
+    def _limits_text(self, limits: Limits) -> str:
+        return (
+            f"concurrency {limits.concurrency}, browser pages {limits.browser_pages}, "
+            f"file workers {limits.file_workers}"
+        )
+
+    def _log_change(self, decision: Decision) -> None:
+        self.logged_at = self.clock()
+        logger.info(
+            "Throttle %s: %s [%s]",
+            decision.action,
+            decision.reason,
+            self._limits_text(self.limits),
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _log_status(self, decision: Decision, sample: Sample) -> None:
+        self.logged_at = sample.at
+        logger.info(
+            "Throttle: level %d%s [%s]; %s; %s",
+            self.target.level,
+            " (paused)" if self.target.paused else "",
+            self._limits_text(self.limits),
+            describe(sample),
+            decision.reason,
+            extra={"spider": self.crawler.spider},
+        )

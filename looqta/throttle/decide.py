@@ -1,0 +1,247 @@
+"""Decide: pure functions from timestamped samples to a concurrency target.
+
+Nothing here reads a clock, psutil or Scrapy: samples, ``now`` and the config come in, a
+:class:`Decision` comes out, so a test builds samples and asserts the exact answer.
+
+The judgement follows crawlee's SystemStatus: a resource is *overloaded* over a span when the
+share of the span's time its readings were over their limit passes ``overloaded_share`` (memory
+has no allowance: any reading over counts). Each reading covers the time since the previous one.
+
+* **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
+  the crawl runs at its minimums until they clear; the level is kept for the resume.
+* **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
+  last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
+  the readings taken since the last change means one overload is not punished twice.
+* **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
+  crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
+  a crawl that cannot use more concurrency is not given more.
+
+The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
+follow it in proportion (:func:`limits_for`), never under 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+from looqta.throttle.config import MIB
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from looqta.throttle.config import ThrottleConfig
+    from looqta.throttle.sampler import Sample
+
+#: The resources judged, in the order reasons name them.
+RESOURCES: tuple[str, ...] = ("memory", "cpu", "loop", "rate")
+#: The crawl is using its concurrency when requests in flight average this share of it.
+BUSY_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class Target:
+    """The throttle's state: the concurrency level, whether new work is paused, since when."""
+
+    level: int
+    paused: bool = False
+    since: float = 0.0  #: when ``level`` last changed (the clock of the samples)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the actor applies."""
+
+    concurrency: int  #: the downloader's total, and each slot's cap (under the slot's own)
+    browser_pages: int  #: rendered pages open at once
+    file_workers: int
+
+
+@dataclass(frozen=True)
+class Load:
+    share: float  #: of the span's time the resource was over its limit, 0..1
+    reason: str  #: the latest reading over the limit; "" when none was
+
+
+@dataclass(frozen=True)
+class Decision:
+    target: Target
+    action: str  #: "up", "down", "pause", "resume" or "hold"
+    reason: str
+    loads: dict[str, Load]  #: of the span judged
+
+
+def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict[str, str]:
+    """The resources over their limit in the interval ending at ``current``, with the reading."""
+    found: dict[str, str] = {}
+    memory: list[str] = []
+    if current.memory_percent > config.max_memory_percent:
+        memory.append(f"memory {current.memory_percent:.0f}% > {config.max_memory_percent:g}%")
+    if current.available_bytes < config.min_free_memory_bytes:
+        memory.append(
+            f"free memory {current.available_bytes / MIB:.0f} MiB < {config.min_free_memory_mib:g} MiB"
+        )
+    budget = config.max_tree_memory_bytes
+    tree = current.tree_bytes
+    if budget is not None and tree is not None and tree > budget:
+        memory.append(f"crawl tree {tree / MIB:.0f} MiB > {config.max_tree_memory_mib:g} MiB")
+    if memory:
+        found["memory"] = ", ".join(memory)
+    if current.cpu_percent > config.max_cpu_percent:
+        found["cpu"] = f"CPU {current.cpu_percent:.0f}% > {config.max_cpu_percent:g}%"
+    lag_ms = current.loop_lag_seconds * 1000
+    if lag_ms > config.max_loop_lag_ms:
+        found["loop"] = f"event-loop lag {lag_ms:.0f} ms > {config.max_loop_lag_ms:g} ms"
+    answered = current.responses - previous.responses
+    limited = current.rate_limited - previous.rate_limited
+    if limited > 0 and limited * 100 > config.max_rate_limited_percent * max(answered, limited):
+        found["rate"] = f"{limited} of {max(answered, limited)} responses 429/503"
+    return found
+
+
+def loads(samples: Sequence[Sample], start: float, end: float, config: ThrottleConfig) -> dict[str, Load]:
+    """Each resource's overloaded share of ``(start, end]``; empty when no interval ends there.
+
+    ``samples`` must be in time order. An interval belongs to the span when its reading (the
+    later sample) was taken in it.
+    """
+    spans = [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
+    total = sum(current.at - previous.at for previous, current in spans)
+    if total <= 0:
+        return {}
+    over = dict.fromkeys(RESOURCES, 0.0)
+    reasons = dict.fromkeys(RESOURCES, "")
+    for previous, current in spans:
+        for resource, reason in overloads(previous, current, config).items():
+            over[resource] += current.at - previous.at
+            reasons[resource] = reason
+    return {resource: Load(over[resource] / total, reasons[resource]) for resource in RESOURCES}
+
+
+def overloaded(judged: dict[str, Load], config: ThrottleConfig) -> list[str]:
+    """The resources overloaded over a judged span, in :data:`RESOURCES` order."""
+    return [
+        resource
+        for resource, load in judged.items()
+        if load.share > (0.0 if resource == "memory" else config.overloaded_share)
+    ]
+
+
+def explain(resources: Iterable[str], judged: dict[str, Load]) -> str:
+    return "; ".join(f"{judged[r].reason} ({judged[r].share:.0%} of the time)" for r in resources)
+
+
+def step(level: int, fraction: float) -> int:
+    return max(1, math.ceil(level * fraction))
+
+
+def busy(samples: Sequence[Sample], start: float, end: float, concurrency: int) -> bool:
+    """Whether requests in flight averaged at least :data:`BUSY_SHARE` of ``concurrency``."""
+    in_flight = [sample.in_flight for sample in samples if start < sample.at <= end]
+    return bool(in_flight) and sum(in_flight) >= BUSY_SHARE * concurrency * len(in_flight)
+
+
+def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, current: Target) -> Decision:
+    """The next :class:`Target`, from ``samples`` up to ``now`` and the ``current`` target.
+
+    ``current`` is an argument (not read back from the samples) because the level is the
+    throttle's own state: while paused the crawl runs at its minimums, but resumes at the level.
+    """
+    ordered = sorted((s for s in samples if s.at <= now), key=lambda s: s.at)
+    recent = loads(ordered, now - config.settle_seconds, now, config)
+    if not recent:
+        return Decision(current, "hold", "waiting for readings", {})
+    hot_now = overloaded(recent, config)
+    level = current.level
+    settled = now - current.since >= config.settle_seconds
+    judged_start = max(now - config.window_seconds, current.since)
+    judged = loads(ordered, judged_start, now, config) if settled else {}
+    hot = overloaded(judged, config)
+
+    if hot and level > config.min_concurrency:
+        new = max(config.min_concurrency, level - step(level, config.scale_down_step))
+        reason = f"{explain(hot, judged)}: level {level} -> {new}"
+        return Decision(Target(new, paused=bool(hot_now), since=now), "down", reason, judged)
+    unpaused = limits_for(replace(current, paused=False), config)
+    if (
+        judged
+        and not hot
+        and not hot_now
+        and level < config.max_concurrency
+        and busy(ordered, judged_start, now, unpaused.concurrency)
+    ):
+        new = min(config.max_concurrency, level + step(level, config.scale_up_step))
+        reason = f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}"
+        return Decision(Target(new, paused=False, since=now), "up", reason, judged)
+    if hot_now and not current.paused:
+        reason = f"{explain(hot_now, recent)}: new work held at the minimum"
+        return Decision(replace(current, paused=True), "pause", reason, recent)
+    if current.paused and not hot_now:
+        return Decision(replace(current, paused=False), "resume", f"readings clear: level {level}", recent)
+    if hot_now:
+        return Decision(current, "hold", f"{explain(hot_now, recent)}: at the minimum", recent)
+    return Decision(current, "hold", "within limits", judged or recent)
+
+
+def scaled(level: int, config: ThrottleConfig, maximum: int) -> int:
+    """``maximum`` scaled by ``level`` over ``max_concurrency``, within ``1..maximum``."""
+    return max(1, min(maximum, math.ceil(maximum * level / config.max_concurrency)))
+
+
+def limits_for(target: Target, config: ThrottleConfig) -> Limits:
+    """What to apply for ``target``: its level, or the minimums while paused."""
+    level = config.min_concurrency if target.paused else target.level
+    return Limits(
+        concurrency=level,
+        browser_pages=scaled(level, config, config.max_browser_pages),
+        file_workers=scaled(level, config, config.max_file_workers),
+    )
+
+
+@dataclass(frozen=True)
+class RecycleMark:
+    """When the browser was last recycled: the clock and the page counter then."""
+
+    at: float
+    pages: int
+
+
+def recycle_reason(latest: Sample, mark: RecycleMark, config: ThrottleConfig) -> str | None:
+    """Why the browser's contexts should be recycled now; None when they should not.
+
+    After ``recycle_after_pages`` pages, or when the crawl's tree is over its memory budget, at
+    most once a window (a tree that stays over it after a recycle is not the browser's doing
+    alone) and only if pages were rendered since the last recycle.
+    """
+    pages = latest.pages - mark.pages
+    if config.recycle_after_pages and pages >= config.recycle_after_pages:
+        return f"{pages} pages since the last recycle"
+    budget = config.max_tree_memory_bytes
+    tree = latest.tree_bytes
+    if (
+        budget is not None
+        and tree is not None
+        and tree > budget
+        and pages > 0
+        and latest.at - mark.at >= config.window_seconds
+    ):
+        return f"crawl tree {tree / MIB:.0f} MiB > {config.max_tree_memory_mib:g} MiB"
+    return None
+
+
+def describe(sample: Sample) -> str:
+    """The readings of one sample, for the status line."""
+    parts = [
+        f"CPU {sample.cpu_percent:.0f}%",
+        f"memory {sample.memory_percent:.0f}% ({sample.available_bytes / MIB:.0f} MiB free)",
+    ]
+    if sample.tree is not None:
+        pss = "" if sample.tree.pss_bytes is None else f"{sample.tree.pss_bytes / MIB:.0f} MiB PSS, "
+        parts.append(
+            f"crawl tree {pss}{sample.tree.rss_bytes / MIB:.0f} MiB RSS in {sample.tree.processes} processes"
+        )
+    parts.append(f"loop lag {sample.loop_lag_seconds * 1000:.0f} ms")
+    parts.append(f"{sample.in_flight} in flight")
+    return ", ".join(parts)

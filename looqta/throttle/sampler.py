@@ -1,0 +1,289 @@
+"""Collect: timestamped readings of the machine, the crawl's process tree, the event loop and the crawl.
+
+Nothing here decides anything. :class:`Sampler` turns one tick into a :class:`Sample` and keeps
+the samples of one window. Its sources are injected, so tests hand it fakes:
+
+* a :class:`SystemReader` (default :class:`PsutilReader`): system CPU with psutil's non-blocking
+  ``cpu_percent(interval=None)`` (the share since the previous call), memory used and available
+  (cheap, read on the reactor every check), and the memory of the crawl's process tree in RSS
+  and PSS; PSS walks every process's page tables (tens of milliseconds for a browser), so the
+  tree is read in a thread every :data:`TREE_READ_INTERVAL_SECONDS` and each sample carries the
+  latest finished reading;
+* :class:`LagProbe`: the event loop's lag, from a timer that should fire every
+  :data:`LAG_PROBE_INTERVAL_SECONDS` and measures how late it does;
+* a :class:`CrawlCounters` (default :class:`ScrapyCounters`): the crawl's cumulative counters
+  (responses, 429/503 answers, rendered pages) and the requests in the downloader.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import psutil
+from scrapy import signals
+from scrapy.utils.asyncio import call_later
+from twisted.internet.threads import deferToThread
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.utils.asyncio import CallLaterResult
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+#: How often the event-loop probe wakes up; its lateness is the loop's lag.
+LAG_PROBE_INTERVAL_SECONDS = 0.1
+#: How often the process tree's memory is read: PSS walks the page tables of every process
+#: (tens of milliseconds for a browser, and it contends with the browser's own page faults),
+#: and a tree's memory moves slower than its CPU. The machine's memory is read every check.
+TREE_READ_INTERVAL_SECONDS = 5.0
+#: Answers that say "slow down".
+RATE_LIMIT_STATUSES: tuple[int, ...] = (429, 503)
+
+
+@dataclass(frozen=True)
+class SystemReading:
+    cpu_percent: float  #: all cores, 0..100, since the previous reading
+    memory_percent: float  #: used, 0..100
+    available_bytes: int
+
+
+@dataclass(frozen=True)
+class TreeMemory:
+    """Memory of a process and all its descendants."""
+
+    rss_bytes: int
+    pss_bytes: int | None  #: None where the system does not report PSS
+    processes: int
+
+    @property
+    def bytes(self) -> int:
+        """PSS when known (shared pages counted once across the tree), else RSS."""
+        return self.pss_bytes if self.pss_bytes is not None else self.rss_bytes
+
+
+@dataclass(frozen=True)
+class CrawlReading:
+    responses: int  #: cumulative responses downloaded
+    rate_limited: int  #: cumulative 429 and 503 answers
+    pages: int  #: cumulative pages rendered in the browser
+    in_flight: int  #: requests in the downloader now
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Everything known at one instant ``at`` (seconds on a monotonic clock)."""
+
+    at: float
+    cpu_percent: float
+    memory_percent: float
+    available_bytes: int
+    tree: TreeMemory | None  #: the latest finished tree reading; None before the first
+    loop_lag_seconds: float  #: the worst lag since the previous sample
+    responses: int = 0
+    rate_limited: int = 0
+    pages: int = 0
+    in_flight: int = 0
+
+    @property
+    def tree_bytes(self) -> int | None:
+        return None if self.tree is None else self.tree.bytes
+
+
+class SystemReader(Protocol):
+    def system(self) -> SystemReading:
+        """The machine now; cheap, called on the reactor."""
+
+    def tree_memory(self, pid: int) -> TreeMemory:
+        """Memory of ``pid`` and its descendants; may block, called in a thread."""
+
+
+class CrawlCounters(Protocol):
+    def read(self) -> CrawlReading: ...
+
+
+class PsutilReader:
+    """:class:`SystemReader` on psutil."""
+
+    def __init__(self) -> None:
+        # The first non-blocking call has nothing to compare with; it primes the counters.
+        psutil.cpu_percent(interval=None)
+
+    def system(self) -> SystemReading:
+        memory = psutil.virtual_memory()
+        return SystemReading(
+            cpu_percent=psutil.cpu_percent(interval=None),
+            memory_percent=memory.percent,
+            available_bytes=memory.available,
+        )
+
+    def tree_memory(self, pid: int) -> TreeMemory:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+        rss = pss = counted = 0
+        pss_known = True
+        for process in processes:
+            try:
+                info = process.memory_full_info() if pss_known else process.memory_info()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue  # it exited between the listing and the reading: it holds nothing now
+            except psutil.AccessDenied:
+                # PSS of another user's process (a setuid sandbox helper): fall back to RSS
+                pss_known, info = False, process.memory_info()
+            rss += info.rss
+            value = getattr(info, "pss", None)
+            if value is None:
+                pss_known = False
+            else:
+                pss += value
+            counted += 1
+        return TreeMemory(rss_bytes=rss, pss_bytes=pss if pss_known else None, processes=counted)
+
+
+class ScrapyCounters:
+    """:class:`CrawlCounters` from the crawl's stats, downloader and responses.
+
+    Rendered pages are counted here, from the responses of ``playwright`` requests, because the
+    page pool reuses pages: scrapy-playwright's ``playwright/page_count`` counts pages opened.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.rendered = 0
+        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
+
+    def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        if request.meta.get("playwright"):
+            self.rendered += 1
+
+    def read(self) -> CrawlReading:
+        stats = self.crawler.stats
+        return CrawlReading(
+            responses=stats.get_value("downloader/response_count", 0),
+            rate_limited=sum(
+                stats.get_value(f"downloader/response_status_count/{status}", 0)
+                for status in RATE_LIMIT_STATUSES
+            ),
+            pages=self.rendered,
+            in_flight=len(self.crawler.engine.downloader.active),
+        )
+
+
+class LagProbe:
+    """How late the event loop runs a timer: its lag, the worst since the last :meth:`take`."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        interval_seconds: float = LAG_PROBE_INTERVAL_SECONDS,
+        schedule: Callable[..., CallLaterResult] = call_later,
+    ) -> None:
+        self.clock = clock
+        self.interval_seconds = interval_seconds
+        self.schedule = schedule
+        self.worst_seconds = 0.0
+        self._due = 0.0
+        self._call: CallLaterResult | None = None
+
+    def start(self) -> None:
+        self._arm()
+
+    def stop(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    def take(self) -> float:
+        """The worst lag since the previous call, counting a timer that is late right now."""
+        worst = max(self.worst_seconds, self.clock() - self._due if self._call is not None else 0.0)
+        self.worst_seconds = 0.0
+        return max(worst, 0.0)
+
+    def _arm(self) -> None:
+        self._due = self.clock() + self.interval_seconds
+        self._call = self.schedule(self.interval_seconds, self._fired)
+
+    def _fired(self) -> None:
+        self.worst_seconds = max(self.worst_seconds, self.clock() - self._due)
+        self._arm()
+
+
+def _thread(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    return deferToThread(function, *args)
+
+
+class Sampler:
+    """One :class:`Sample` per :meth:`sample` call, kept for one window (``capacity`` samples)."""
+
+    def __init__(
+        self,
+        reader: SystemReader,
+        counters: CrawlCounters,
+        probe: LagProbe,
+        *,
+        clock: Callable[[], float],
+        capacity: int,
+        root_pid: int | None = None,
+        in_thread: Callable[..., Deferred[Any]] = _thread,
+        tree_interval_seconds: float = TREE_READ_INTERVAL_SECONDS,
+    ) -> None:
+        self.reader = reader
+        self.counters = counters
+        self.probe = probe
+        self.clock = clock
+        self.root_pid = os.getpid() if root_pid is None else root_pid
+        self.in_thread = in_thread
+        self.samples: deque[Sample] = deque(maxlen=capacity)
+        self.tree_interval_seconds = tree_interval_seconds
+        self.tree: TreeMemory | None = None
+        self._tree_reading: Deferred[Any] | None = None
+        self._tree_read_at = -math.inf
+
+    def sample(self) -> Sample:
+        system = self.reader.system()
+        crawl = self.counters.read()
+        sample = Sample(
+            at=self.clock(),
+            cpu_percent=system.cpu_percent,
+            memory_percent=system.memory_percent,
+            available_bytes=system.available_bytes,
+            tree=self.tree,
+            loop_lag_seconds=self.probe.take(),
+            responses=crawl.responses,
+            rate_limited=crawl.rate_limited,
+            pages=crawl.pages,
+            in_flight=crawl.in_flight,
+        )
+        self.samples.append(sample)
+        return sample
+
+    def refresh_tree(self) -> None:
+        """Start reading the tree's memory in a thread, unless one is running or was just taken."""
+        now = self.clock()
+        if self._tree_reading is not None or now - self._tree_read_at < self.tree_interval_seconds:
+            return
+        self._tree_read_at = now
+        reading = self.in_thread(self.reader.tree_memory, self.root_pid)
+        self._tree_reading = reading
+        reading.addCallbacks(self._tree_read, self._tree_failed)
+        reading.addBoth(self._tree_done)
+
+    def _tree_read(self, tree: TreeMemory) -> None:
+        self.tree = tree
+
+    def _tree_failed(self, failure: Failure) -> None:
+        # Keep the previous reading: a missing one must not look like an empty tree.
+        logger.warning("Could not read the crawl's process-tree memory: %s", failure.getErrorMessage())
+
+    def _tree_done(self, _: object) -> None:
+        self._tree_reading = None

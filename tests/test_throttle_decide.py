@@ -1,0 +1,231 @@
+"""The throttle's decision on synthetic timestamped samples: exact answers, no clock, no sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from looqta.throttle.config import MIB, ThrottleConfig
+from looqta.throttle.decide import (
+    Limits,
+    Load,
+    RecycleMark,
+    Target,
+    decide,
+    limits_for,
+    loads,
+    recycle_reason,
+)
+from looqta.throttle.sampler import Sample, TreeMemory
+
+CONFIG = ThrottleConfig(
+    check_interval_seconds=1.0,
+    window_seconds=10.0,
+    settle_seconds=3.0,
+    max_concurrency=16,
+    start_concurrency=16,
+    max_browser_pages=4,
+    max_file_workers=2,
+    max_tree_memory_mib=1000,
+    recycle_after_pages=100,
+)
+
+
+def sample(
+    at: float,
+    *,
+    cpu: float = 30.0,
+    memory: float = 40.0,
+    free_mib: float = 8000,
+    tree_mib: float | None = None,
+    lag_ms: float = 1.0,
+    responses: int = 0,
+    limited: int = 0,
+    pages: int = 0,
+    in_flight: int = 0,
+) -> Sample:
+    tree = None if tree_mib is None else TreeMemory(int(tree_mib * MIB), int(tree_mib * MIB), 5)
+    return Sample(
+        at=at,
+        cpu_percent=cpu,
+        memory_percent=memory,
+        available_bytes=int(free_mib * MIB),
+        tree=tree,
+        loop_lag_seconds=lag_ms / 1000,
+        responses=responses,
+        rate_limited=limited,
+        pages=pages,
+        in_flight=in_flight,
+    )
+
+
+def series(start: int, end: int, **readings: float) -> list[Sample]:
+    """One sample a second, ``start``..``end`` inclusive, all with the same readings."""
+    return [sample(float(t), **readings) for t in range(start, end + 1)]  # type: ignore[arg-type]
+
+
+# judging a span ------------------------------------------------------------------------------
+
+
+def test_overloaded_share_is_weighted_by_the_time_each_reading_covers() -> None:
+    samples = [sample(0), sample(1), sample(2, cpu=95), sample(4, cpu=90)]
+    judged = loads(samples, 0.0, 4.0, CONFIG)
+    # (1, 2] and (2, 4] are over 80 %: 3 of 4 seconds.
+    assert judged["cpu"] == Load(0.75, "CPU 90% > 80%")
+    assert judged["memory"] == Load(0.0, "")
+
+
+def test_a_span_with_no_interval_ending_in_it_is_not_judged() -> None:
+    assert loads([sample(0), sample(1)], 1.0, 5.0, CONFIG) == {}
+
+
+def test_rate_limits_are_the_share_of_answers_in_each_interval() -> None:
+    samples = [sample(0), sample(1, responses=100, limited=5), sample(2, responses=200, limited=30)]
+    judged = loads(samples, 0.0, 2.0, CONFIG)
+    # 5 % in the first interval is within the 10 % allowed; 25 of 100 in the second is not.
+    assert judged["rate"] == Load(0.5, "25 of 100 responses 429/503")
+
+
+# stepping down, pausing, resuming ----------------------------------------------------------------
+
+
+def test_cpu_over_the_limit_most_of_the_time_steps_down_and_pauses() -> None:
+    samples = [*series(0, 2), *series(3, 5, cpu=97)]
+    decision = decide(samples, 5.0, CONFIG, Target(level=16, since=0.0))
+    assert decision.action == "down"
+    # 16 - ceil(16 * 0.25) = 12; the last 3 s are all over, so new work is held too.
+    assert decision.target == Target(level=12, paused=True, since=5.0)
+    assert decision.reason == "CPU 97% > 80% (60% of the time): level 16 -> 12"
+    assert limits_for(decision.target, CONFIG) == Limits(concurrency=1, browser_pages=1, file_workers=1)
+
+
+def test_an_overload_is_judged_once_not_again_after_the_step_it_caused() -> None:
+    samples = [*series(0, 5, cpu=97), *series(6, 9)]
+    decision = decide(samples, 9.0, CONFIG, Target(level=12, paused=True, since=5.0))
+    # Only (5, 9] counts: it is clear, so the level stays and new work resumes.
+    assert decision.action == "resume"
+    assert decision.target == Target(level=12, paused=False, since=5.0)
+    assert limits_for(decision.target, CONFIG) == Limits(concurrency=12, browser_pages=3, file_workers=2)
+
+
+def test_before_a_new_level_has_settled_an_overload_pauses_but_keeps_the_level() -> None:
+    samples = [*series(0, 3), *series(4, 5, cpu=99)]
+    decision = decide(samples, 5.0, CONFIG, Target(level=12, since=4.0))
+    assert decision.action == "pause"
+    assert decision.target == Target(level=12, paused=True, since=4.0)
+    assert decision.reason == "CPU 99% > 80% (67% of the time): new work held at the minimum"
+
+
+def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
+    samples = [*series(0, 8), sample(9, cpu=99), sample(10)]
+    decision = decide(samples, 10.0, CONFIG, Target(level=8, since=0.0))
+    assert decision.action == "hold"
+    assert decision.target == Target(level=8, since=0.0)
+
+
+def test_one_memory_reading_over_the_limit_is_enough() -> None:
+    samples = [*series(0, 9, in_flight=16), sample(10, free_mib=700, in_flight=16)]
+    decision = decide(samples, 10.0, CONFIG, Target(level=16, since=0.0))
+    assert decision.target == Target(level=12, paused=True, since=10.0)
+    assert decision.reason == "free memory 700 MiB < 1024 MiB (10% of the time): level 16 -> 12"
+
+
+def test_every_memory_limit_is_named() -> None:
+    samples = [sample(0), sample(1, memory=91, free_mib=900, tree_mib=1500)]
+    decision = decide(samples, 1.0, CONFIG, Target(level=16, since=-5.0))
+    assert decision.loads["memory"].reason == (
+        "memory 91% > 85%, free memory 900 MiB < 1024 MiB, crawl tree 1500 MiB > 1000 MiB"
+    )
+
+
+def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
+    lagging = [*series(0, 2), *series(3, 6, lag_ms=250)]
+    assert decide(lagging, 6.0, CONFIG, Target(level=8, since=0.0)).target.level == 6
+    limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
+    decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))
+    assert decision.target == Target(level=6, paused=True, since=6.0)
+    assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 6"
+
+
+def test_never_below_the_minimum_the_crawl_always_progresses() -> None:
+    samples = series(0, 10, cpu=100, free_mib=10)
+    decision = decide(samples, 10.0, CONFIG, Target(level=1, paused=True, since=0.0))
+    assert decision.action == "hold"
+    assert decision.target == Target(level=1, paused=True, since=0.0)
+    assert limits_for(decision.target, CONFIG) == Limits(concurrency=1, browser_pages=1, file_workers=1)
+
+
+def test_steps_are_a_share_of_the_level_and_at_least_one() -> None:
+    config = ThrottleConfig(max_concurrency=16, start_concurrency=16, scale_down_step=0.5)
+    hot = series(0, 10, cpu=100)
+    assert decide(hot, 10.0, config, Target(level=16)).target.level == 8
+    assert decide(hot, 10.0, config, Target(level=3)).target.level == 1  # 3 - ceil(1.5)
+    assert decide(hot, 10.0, CONFIG, Target(level=2)).target.level == 1  # 2 - max(1, ceil(0.5))
+
+
+# stepping up -----------------------------------------------------------------------------------
+
+
+def test_clear_readings_and_a_busy_crawl_step_up() -> None:
+    samples = series(0, 4, in_flight=8)
+    decision = decide(samples, 4.0, CONFIG, Target(level=8, since=0.0))
+    assert decision.action == "up"
+    assert decision.target == Target(level=10, since=4.0)
+    assert decision.reason == "readings clear and 8 requests in flight: level 8 -> 10"
+
+
+def test_a_crawl_that_does_not_use_its_concurrency_is_not_given_more() -> None:
+    samples = series(0, 10, in_flight=5)  # 5 of 8 is under 90 %
+    decision = decide(samples, 10.0, CONFIG, Target(level=8, since=0.0))
+    assert decision.action == "hold"
+    assert decision.target == Target(level=8, since=0.0)
+
+
+def test_never_above_the_maximum() -> None:
+    samples = series(0, 10, in_flight=16)
+    assert decide(samples, 10.0, CONFIG, Target(level=16)).target == Target(level=16)
+    assert decide(samples, 10.0, CONFIG, Target(level=15)).target == Target(level=16, since=10.0)
+
+
+def test_no_step_up_while_the_last_seconds_are_overloaded() -> None:
+    # The span since the change is under the allowed share, but right now the CPU is over.
+    samples = [*series(0, 7, in_flight=8), *series(8, 10, cpu=95, in_flight=8)]
+    decision = decide(samples, 10.0, CONFIG, Target(level=8, since=0.0))
+    assert decision.action == "pause"
+    assert decision.target.level == 8
+
+
+def test_without_two_readings_nothing_is_decided() -> None:
+    decision = decide([sample(0)], 0.0, CONFIG, Target(level=16))
+    assert decision.action == "hold"
+    assert decision.reason == "waiting for readings"
+    assert decision.target == Target(level=16)
+
+
+# what the level means ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [(16, Limits(16, 4, 2)), (8, Limits(8, 2, 1)), (5, Limits(5, 2, 1)), (1, Limits(1, 1, 1))],
+)
+def test_browser_pages_and_file_workers_follow_the_level(level: int, expected: Limits) -> None:
+    assert limits_for(Target(level=level), CONFIG) == expected
+
+
+# recycling ---------------------------------------------------------------------------------------
+
+
+def test_contexts_are_recycled_after_n_pages() -> None:
+    mark = RecycleMark(at=0.0, pages=20)
+    assert recycle_reason(sample(5, pages=119), mark, CONFIG) is None
+    assert recycle_reason(sample(5, pages=120), mark, CONFIG) == "100 pages since the last recycle"
+
+
+def test_contexts_are_recycled_over_the_memory_budget_at_most_once_a_window() -> None:
+    mark = RecycleMark(at=0.0, pages=0)
+    assert (
+        recycle_reason(sample(10, tree_mib=1200, pages=5), mark, CONFIG) == "crawl tree 1200 MiB > 1000 MiB"
+    )
+    assert recycle_reason(sample(9, tree_mib=1200, pages=5), mark, CONFIG) is None  # too soon
+    assert recycle_reason(sample(10, tree_mib=1200, pages=0), mark, CONFIG) is None  # no page since
+    assert recycle_reason(sample(10, tree_mib=900, pages=5), mark, CONFIG) is None
