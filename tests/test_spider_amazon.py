@@ -24,7 +24,13 @@ def test_search_yields_every_matching_product_with_exact_fields(
     expected = {p.source_id: p for p in CATALOGUE.search_all("iphone 15 pro max")}
     assert 0 < len(expected) <= 20  # one result page
 
-    result = run_crawl("amazon", tmp_path, spider_args={"q": "iphone 15 pro max", "base_url": base})
+    # No file pipeline here: the sandbox log below must show what the browser itself fetched.
+    result = run_crawl(
+        "amazon",
+        tmp_path,
+        spider_args={"q": "iphone 15 pro max", "base_url": base},
+        settings={"LOOQTA_FILES_ENABLED": False},
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(item["source_id"] for item in result.items) == sorted(expected)
