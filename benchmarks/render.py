@@ -36,6 +36,7 @@ def run_once(noon: str, pages: int, render: str, concurrency: int) -> dict[str, 
             "AUTOTHROTTLE_ENABLED": False,
             "ROBOTSTXT_OBEY": False,
             "ITEM_PIPELINES": {},
+            "LOOQTA_THROTTLE_ENABLED": False,  # measure rendering itself, not the throttle
             "LOG_LEVEL": "WARNING",
             "CONCURRENT_REQUESTS": concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
-from crawling import PROJECT_ROOT, run_crawl, setting_args
+from crawling import PROJECT_ROOT, crawl_env, run_crawl, setting_args
 from scrapy.core.downloader import Slot
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.project import get_project_settings
@@ -255,6 +254,9 @@ def browser_rss_mib(crawl_pid: int) -> float:
     return 0.0
 
 
+PLAIN_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+
+
 def test_recycling_contexts_keeps_the_browser_memory_flat_and_loses_no_page(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
@@ -269,6 +271,9 @@ def test_recycling_contexts_keeps_the_browser_memory_flat_and_loses_no_page(
         "LOOQTA_THROTTLE_MAX_LOOP_LAG_MS": 60_000,
         "LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES": every,
         "LOOQTA_STATS_FILE": str(tmp_path / "stats.json"),
+        # Recycling on scrapy-playwright's own path; the page pool's recycling has its own tests.
+        "DOWNLOAD_HANDLERS": {"http": PLAIN_HANDLER, "https": PLAIN_HANDLER},
+        "ITEM_PIPELINES": {},
     }
     command = [
         sys.executable,
@@ -292,7 +297,7 @@ def test_recycling_contexts_keeps_the_browser_memory_flat_and_loses_no_page(
         crawl = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            env=crawl_env(),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
