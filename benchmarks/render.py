@@ -26,6 +26,7 @@ from looqta.sandbox.client import SandboxProcess
 ROOT = Path(__file__).resolve().parents[1]
 SPIDER = ROOT / "benchmarks" / "spiders" / "pages.py"
 RUN_TIMEOUT_SECONDS = 300
+PLAIN_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 
 
 def run_once(noon: str, pages: int, render: str, concurrency: int) -> dict[str, Any]:
@@ -37,6 +38,9 @@ def run_once(noon: str, pages: int, render: str, concurrency: int) -> dict[str, 
             "ROBOTSTXT_OBEY": False,
             "ITEM_PIPELINES": {},
             "LOOQTA_THROTTLE_ENABLED": False,  # measure rendering itself, not the throttle
+            # scrapy-playwright's own handler (a new page per request); the page pool is
+            # measured against it in benchmarks/compare.py.
+            "DOWNLOAD_HANDLERS": {"http": PLAIN_HANDLER, "https": PLAIN_HANDLER},
             "LOG_LEVEL": "WARNING",
             "CONCURRENT_REQUESTS": concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
