@@ -50,9 +50,11 @@ def ops_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterato
         "LOOQTA_SCRAPYD_PASSWORD": "test-password",
     }
     config = OpsConfig.from_env({**os.environ, **env})
-    ops(env, "scrapyd", "start")
+    up = ops(env, "up")  # start Scrapyd from the venv and deploy, in one command
     try:
-        ops(env, "deploy")
+        assert f"Scrapyd running (pid {scrapyd.running_pid(config)})" in up.stdout
+        assert '"status": "ok"' in up.stdout
+        assert scrapyd.client(config).spiders(PROJECT) == ["amazon", "noon"]
         yield env
     finally:
         scrapyd.stop(config)

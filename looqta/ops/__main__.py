@@ -1,5 +1,6 @@
 """``python -m looqta.ops``: run Scrapyd, deploy, schedule sites, start manual jobs, show status.
 
+    python -m looqta.ops up                      # scrapyd start + deploy, in one command
     python -m looqta.ops scrapyd start|stop|status
     python -m looqta.ops deploy [--version V]
     python -m looqta.ops schedule [--file deploy/schedules.toml] [--once]
@@ -64,6 +65,7 @@ def pairs(values: list[str], flag: str) -> dict[str, str]:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m looqta.ops", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start Scrapyd from the venv (if needed) and deploy the project")
     server = commands.add_parser("scrapyd", help="start, stop or check the local Scrapyd")
     server.add_argument("action", choices=("start", "stop", "status"))
     deploy = commands.add_parser("deploy", help="build the egg and upload it to Scrapyd")
@@ -86,7 +88,11 @@ def run(options: argparse.Namespace) -> int:
         print(json.dumps(running_crawls(OpsConfig.from_env(need_credentials=False).data_dir), indent=1))
         return 0
     config = OpsConfig.from_env()
-    if options.command == "scrapyd":
+    if options.command == "up":
+        pid = scrapyd.start(config)
+        print(f"Scrapyd running (pid {pid}) at {config.url}; data in {config.scrapyd_dir}")
+        print(scrapyd.deploy(config).strip())
+    elif options.command == "scrapyd":
         if options.action == "start":
             pid = scrapyd.start(config)
             print(f"Scrapyd running (pid {pid}) at {config.url}; data in {config.scrapyd_dir}")
