@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
-from crawling import PROJECT_ROOT, run_crawl, setting_args
+from crawling import PROJECT_ROOT, crawl_env, run_crawl, setting_args
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.statscollectors import MemoryStatsCollector
@@ -391,7 +391,7 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_on_the_next_crawl(
     command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]
     command += [arg for name, value in spider_args.items() for arg in ("-a", f"{name}={value}")]
     command += setting_args(blocking)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(Path(__file__).parent)])}
+    env = {**crawl_env(), "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(Path(__file__).parent)])}
     with open(first / "log", "wb") as log:
         crawl = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
