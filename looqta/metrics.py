@@ -78,16 +78,20 @@ def queue_lengths(crawler: Crawler) -> dict[str, int]:
 
 
 def browser_pages(crawler: Crawler) -> dict[str, float]:
+    """Rendered pages busy / free / utilisation: the page pool's own counts when it runs, else
+    scrapy-playwright's open pages against its per-context limit."""
     stats = crawler.stats
-    opened = stats.get_value("playwright/page_count", 0)
-    closed = stats.get_value("playwright/page_count/closed", 0)
-    limit = crawler.settings.getint("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT") * max(
-        1,
-        stats.get_value("playwright/context_count", 0)
-        - stats.get_value("playwright/context_count/closed", 0),
-    )
-    limit = int(stats.get_value("looqta/pagepool/page_limit", limit))
-    active = max(0, opened - closed)
+    if stats.get_value("looqta/pagepool/page_limit") is not None:
+        limit = int(stats.get_value("looqta/pagepool/page_limit", 0))
+        active = int(stats.get_value("looqta/pagepool/in_use", 0))
+    else:
+        opened = stats.get_value("playwright/page_count", 0)
+        closed = stats.get_value("playwright/page_count/closed", 0)
+        contexts = stats.get_value("playwright/context_count", 0) - stats.get_value(
+            "playwright/context_count/closed", 0
+        )
+        limit = crawler.settings.getint("PLAYWRIGHT_MAX_PAGES_PER_CONTEXT") * max(1, contexts)
+        active = max(0, opened - closed)
     return {
         "browser_pages_active": active,
         "browser_pages_available": max(0, limit - active),

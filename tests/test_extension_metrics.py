@@ -79,6 +79,8 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
         assert status["pages_per_minute"] > 0
         assert max(s["queue_manual"] for s in seen) > 0  # the crawl is a manual job (the default)
         assert {s["queue_bulk"] for s in seen} == {0}
+        # Rendered pages come from the page pool's own counts: busy + free = its page limit (4).
+        assert {s["browser_pages_active"] + s["browser_pages_available"] for s in seen} == {4}
         _, stderr = crawl.communicate(timeout=90)
     finally:
         if crawl.poll() is None:
