@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +41,7 @@ from scrapy.utils.test import get_crawler
 
 from looqta.items import ProductItem
 from looqta.pipelines.store import MongoPipeline
+from looqta.store.foreground import ForegroundServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -69,37 +67,7 @@ class Result:
         )
 
 
-class Server:
-    """``python -m looqta.store.serve`` in the foreground, so it can be stopped and restarted."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    def start(self) -> None:
-        state = self.data_dir / "server.json"
-        state.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "looqta.store.serve", "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 30
-        while not state.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the benchmark's server did not start")
-            time.sleep(0.05)
-        self.port = int(json.loads(state.read_text())["port"])
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-            self.process = None
+Server = ForegroundServer  # a server the benchmark can stop and restart (the outage run)
 
 
 def item(number: int, price: Decimal | None = None) -> ProductItem:

@@ -10,11 +10,7 @@ Every test gets a database of its own, dropped afterwards.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from decimal import Decimal
@@ -25,13 +21,13 @@ import pytest
 from pymongo import MongoClient
 
 from looqta.items import ProductItem
+from looqta.store.foreground import ForegroundServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL_URI = os.environ.get("LOOQTA_TEST_MONGO_URI", "")
-START_TIMEOUT_SECONDS = 30.0
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -67,42 +63,8 @@ def python_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
 
 
-class ServerProcess:
-    """``python -m looqta.store.serve`` in the foreground: started, stopped and restarted by a test."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    def start(self) -> ServerProcess:
-        state_file = self.data_dir / "server.json"
-        state_file.unlink(missing_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir / "test-server.log").open("ab")
-        command = [sys.executable, "-m", "looqta.store.serve", "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)], stdout=log, stderr=log, env=python_env()
-        )
-        log.close()
-        process = self.process
-
-        def published() -> dict[str, Any] | None:
-            assert process.poll() is None, f"the test server exited; see {self.data_dir / 'test-server.log'}"
-            return json.loads(state_file.read_text()) if state_file.exists() else None
-
-        self.port = int(wait_for(published, START_TIMEOUT_SECONDS)["port"])
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.process = None
+#: The tests' own server: started, stopped and restarted by a test (a store outage).
+ServerProcess = ForegroundServer
 
 
 _SESSION_SERVER = pytest.StashKey[ServerProcess]()

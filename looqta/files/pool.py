@@ -145,20 +145,12 @@ class ProcessExecutor:
         self._retiring = []
 
 
-class ThreadExecutor:
-    """The fallback: one thread in the crawl's process. No time limit, no crash isolation."""
-
-    kind = "thread"
-
-    def __init__(self) -> None:
-        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="looqta-files-fallback")
+class _InProcessExecutor:
+    """What the executors without worker processes share: one slot, always healthy, nothing to resize."""
 
     @property
     def size(self) -> int:
         return 1
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
-        return self._threads.submit(fn, *args)
 
     def healthy(self) -> bool:
         return True
@@ -169,18 +161,26 @@ class ThreadExecutor:
     def install(self, prepared: Any, size: int) -> None:
         return None
 
+
+class ThreadExecutor(_InProcessExecutor):
+    """The fallback: one thread in the crawl's process. No time limit, no crash isolation."""
+
+    kind = "thread"
+
+    def __init__(self) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="looqta-files-fallback")
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
+        return self._threads.submit(fn, *args)
+
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 
-class InlineExecutor:
+class InlineExecutor(_InProcessExecutor):
     """Runs each task on the calling thread before ``submit`` returns (the crawl's event loop)."""
 
     kind = "inline"
-
-    @property
-    def size(self) -> int:
-        return 1
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
         future: Future[Any] = concurrent.futures.Future()
@@ -189,15 +189,6 @@ class InlineExecutor:
         except Exception as exc:  # noqa: BLE001 - handed on in the future, as concurrent.futures does
             future.set_exception(exc)
         return future
-
-    def healthy(self) -> bool:
-        return True
-
-    def prepare(self, size: int) -> None:
-        return None
-
-    def install(self, prepared: Any, size: int) -> None:
-        return None
 
     def shutdown(self) -> None:
         return None
