@@ -111,6 +111,8 @@ LOOQTA_PAGE_POOL_ENABLED = True
 LOOQTA_PAGE_POOL_MAX_PAGES = 4
 LOOQTA_PAGE_POOL_PAGE_MAX_USES = 100
 LOOQTA_PAGE_POOL_CONTEXT_MAX_PAGES = 10
+LOOQTA_PAGE_POOL_GC_EVERY_USES = 4
+LOOQTA_PAGE_POOL_BLANK_RESET = False
 ADDONS = {"looqta.browser.BrowserAddon": 0}
 # Path of the Chromium binary; found on PATH (chromium, chromium-browser,
 # google-chrome) when unset. Nothing ever downloads a browser.

@@ -126,7 +126,11 @@ def test_settings_are_read_with_defaults_and_bad_values_refused_at_start() -> No
         isolated_contexts=(),
         clear_http_cache=True,
         reset_timeout_seconds=5.0,
+        blank_reset=False,
+        gc_every_uses=4,
     )
+    with pytest.raises(PagePoolConfigError, match="LOOQTA_PAGE_POOL_GC_EVERY_USES must be >= 1"):
+        PagePoolConfig.from_settings(Settings({"LOOQTA_PAGE_POOL_GC_EVERY_USES": 0}))
     with pytest.raises(PagePoolConfigError, match="LOOQTA_PAGE_POOL_PAGE_MAX_USES must be >= 1"):
         PagePoolConfig.from_settings(Settings({"LOOQTA_PAGE_POOL_PAGE_MAX_USES": 0}))
     with pytest.raises(PagePoolConfigError, match="RESET_TIMEOUT_SECONDS must be > 0"):

@@ -69,6 +69,7 @@ def test_items_are_identical_to_scrapy_playwright_and_one_page_serves_every_rend
         "contexts_opened": 1,
         "pages_opened": 1,
         "pages_reused": 4,
+        "renderer_gcs": 1,  # the 4th reset (LOOQTA_PAGE_POOL_GC_EVERY_USES = 4)
         "page_limit": 4,
         "in_use": 0,
         "in_use_max": 1,
@@ -113,6 +114,7 @@ def test_pages_are_recycled_after_n_uses_and_contexts_after_m_pages(
 STATE_CASES = {
     "scrapy-playwright, a new page per request (control)": {**handlers(PLAIN)},
     "pooled page, shared context": {**handlers(POOLED)},
+    "pooled page, shared context, blank reset": {**handlers(POOLED), "LOOQTA_PAGE_POOL_BLANK_RESET": True},
     "pooled page, isolated context": {**handlers(POOLED), "LOOQTA_PAGE_POOL_ISOLATED_CONTEXTS": "default"},
 }
 
@@ -134,11 +136,15 @@ def test_a_reused_page_carries_exactly_what_a_new_page_of_its_context_would(
     reused, stats = state_visits["pooled page, shared context"]
     assert stats["pages_opened"] == 1
     assert stats["pages_reused"] == 2
+    blank_reset, blank_stats = state_visits["pooled page, shared context, blank reset"]
+    assert (blank_stats["pages_opened"], blank_stats["pages_reused"]) == (1, 2)
+    assert blank_reset == new_page
     # The context is the session: cookies and localStorage of earlier visits are there, either way...
     assert [visit["cookie"] for visit in new_page] == ["server_seen=1"] + ["server_seen=1; looqta_seen=1"] * 2
     assert [visit["localStorage"] for visit in new_page] == [{}] + [{"looqta_seen": "1"}] * 2
-    # ...and what belongs to the tab (sessionStorage, window.name, even if written while
-    # unloading) is not: the reused page shows the same as a new page, visit for visit.
+    # ...and what belongs to the tab (sessionStorage, window.name, even if written by a timer
+    # while the page waited or by handlers while it unloaded) is not: the reused page shows
+    # the same as a new page, visit for visit.
     assert [visit["sessionStorage"] for visit in new_page] == ["{}"] * 3
     assert [visit["name"] for visit in new_page] == [""] * 3
     assert reused == new_page

@@ -13,6 +13,7 @@ DEFAULT_MAX_PAGES = 4
 DEFAULT_PAGE_MAX_USES = 100
 DEFAULT_CONTEXT_MAX_PAGES = 10
 DEFAULT_RESET_TIMEOUT_SECONDS = 5.0
+DEFAULT_GC_EVERY_USES = 4
 
 
 class PagePoolConfigError(ValueError):
@@ -28,6 +29,8 @@ class PagePoolConfig:
     isolated_contexts: tuple[str, ...]
     clear_http_cache: bool
     reset_timeout_seconds: float
+    blank_reset: bool = False
+    gc_every_uses: int = DEFAULT_GC_EVERY_USES
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PagePoolConfig:
@@ -43,11 +46,14 @@ class PagePoolConfig:
             reset_timeout_seconds=settings.getfloat(
                 "LOOQTA_PAGE_POOL_RESET_TIMEOUT_SECONDS", DEFAULT_RESET_TIMEOUT_SECONDS
             ),
+            blank_reset=settings.getbool("LOOQTA_PAGE_POOL_BLANK_RESET", False),
+            gc_every_uses=settings.getint("LOOQTA_PAGE_POOL_GC_EVERY_USES", DEFAULT_GC_EVERY_USES),
         )
         for name, value in (
             ("LOOQTA_PAGE_POOL_MAX_PAGES", config.max_pages),
             ("LOOQTA_PAGE_POOL_PAGE_MAX_USES", config.page_max_uses),
             ("LOOQTA_PAGE_POOL_CONTEXT_MAX_PAGES", config.context_max_pages),
+            ("LOOQTA_PAGE_POOL_GC_EVERY_USES", config.gc_every_uses),
         ):
             if value < 1:
                 raise PagePoolConfigError(f"{name} must be >= 1, got {value}")

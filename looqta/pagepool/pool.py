@@ -64,6 +64,12 @@ FORGET_TAB_STATE_JS = """() => {
   if (window === window.top) { window.name = ""; }
 }"""
 
+#: Armed on a page between requests (light reset), run at the start of every document until
+#: the next request's first document commits: what the old document wrote to the tab after
+#: the reset (its timers while the page was idle, its unload handlers while the next request
+#: navigated it away) is gone before the new document's own scripts run, as in a new tab.
+NEW_TAB_STATE_JS = f"({FORGET_TAB_STATE_JS})();"
+
 #: Storage.clearDataForOrigin: every kind of origin storage Chromium keeps
 #: (local storage, IndexedDB, Cache Storage, service workers, file systems, cookies...).
 ALL_STORAGE_TYPES = "all"
@@ -75,6 +81,12 @@ def web_origin(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
+
+
+class InitScript(Protocol):
+    """What ``Page.add_init_script`` returns (Playwright >= 1.5x): closing it removes the script."""
+
+    async def close(self) -> None: ...
 
 
 class ContextSource(Protocol):
@@ -130,6 +142,10 @@ class PooledPage:
     #: The network handler of the request rendering now; ``None`` while idle.
     route_handler: RouteHandler | None = None
     reset_url: str | None = None
+    #: The armed :data:`NEW_TAB_STATE_JS` (light reset), until the next request's document commits.
+    armed_script: InitScript | None = None
+    #: The page's disarming of that script, running (a task).
+    disarming: asyncio.Future[None] | None = None
 
     @property
     def context_name(self) -> str:
@@ -158,9 +174,20 @@ class PooledPage:
         self.popups.append(popup)
 
     def on_navigated(self, frame: Frame) -> None:
-        origin = web_origin(frame.url)
-        if origin is not None:
-            self.origins.add(origin)
+        if self.entry.isolated:
+            origin = web_origin(frame.url)
+            if origin is not None:
+                self.origins.add(origin)
+        elif frame.parent_frame is None and self.route_handler is not None and self.armed_script:
+            # the request's first document committed: its tab state is clean, its own is its own
+            script, self.armed_script = self.armed_script, None
+            self.disarming = asyncio.ensure_future(self._disarm(script))
+
+    async def _disarm(self, script: InitScript) -> None:
+        try:
+            await script.close()
+        except PlaywrightError as exc:  # the page closed meanwhile: the script went with it
+            logger.debug("Could not disarm a pooled page's reset script: %r", exc)
 
 
 class PagePool:
@@ -291,8 +318,7 @@ class PagePool:
         try:
             await page.route("**", pooled.route)
             pooled.cdp = await entry.context.new_cdp_session(page)
-            if entry.isolated:
-                page.on("framenavigated", pooled.on_navigated)
+            page.on("framenavigated", pooled.on_navigated)
         except BaseException:
             await self._close(pooled)
             raise
@@ -330,25 +356,53 @@ class PagePool:
         """Leave nothing of the last request that a new page of the same context would not have.
 
         1. close the pop-ups the request opened;
-        2. clear sessionStorage in child frames (it belongs to the tab, and survives navigation);
-        3. navigate to an empty document of the page's origin: the old document unloads, with
-           its scripts, timers, workers and sockets; then clear sessionStorage and
-           ``window.name``, after whatever the unload handlers wrote;
-        4. isolated contexts only: delete every cookie, clear local storage, IndexedDB, Cache
-           Storage, service workers and file systems of every origin the page showed, and
+        2. shared contexts (light reset, the default): clear sessionStorage and ``window.name``
+           in every frame now (they belong to the tab and survive navigation), and arm
+           :data:`NEW_TAB_STATE_JS` so that what the old document writes to the tab later (its
+           timers while the page is idle, its unload handlers while the next request navigates
+           it away) is cleared before the next document's scripts run. The old document stays
+           until that navigation unloads it; an idle page's network requests are aborted
+           (:meth:`PooledPage.route`). No navigation of its own: that halves the reset's cost;
+        3. isolated contexts and ``LOOQTA_PAGE_POOL_BLANK_RESET``: navigate to an empty document
+           of the page's origin now: the old document unloads at once, with its scripts, timers,
+           workers and sockets; then clear the tab state after whatever the unload handlers
+           wrote. Isolated contexts then delete every cookie, clear local storage, IndexedDB,
+           Cache Storage, service workers and file systems of every origin the page showed, and
            (``LOOQTA_PAGE_POOL_CLEAR_HTTP_CACHE``) the HTTP cache;
-        5. collect the renderer's garbage: a page kept open otherwise holds on to the old
-           documents' heap (about 40 MB more per page on the sandbox's listing).
+        4. every ``LOOQTA_PAGE_POOL_GC_EVERY_USES`` uses, collect the renderer's garbage: a page
+           kept open otherwise holds on to old documents' heap until V8 gets round to it.
         """
         page = pooled.page
         popups, pooled.popups = pooled.popups, []
         for popup in popups:
             await popup.close()
-        for frame in page.frames[1:]:
+        if pooled.disarming is not None:
+            disarming, pooled.disarming = pooled.disarming, None
+            await disarming
+        if pooled.entry.isolated or self.config.blank_reset:
+            await self._navigate_blank(pooled)
+            if pooled.entry.isolated:
+                await self._clear_context(pooled)
+        else:
+            await self._in_frames(page.frames, FORGET_TAB_STATE_JS)
+            if pooled.armed_script is None:
+                pooled.armed_script = await page.add_init_script(NEW_TAB_STATE_JS)
+        if pooled.uses % self.config.gc_every_uses == 0:
+            assert pooled.cdp is not None
+            await pooled.cdp.send("HeapProfiler.collectGarbage")
+            self._inc("renderer_gcs")
+
+    @staticmethod
+    async def _in_frames(frames: list[Frame], script: str) -> None:
+        for frame in frames:
             try:
-                await frame.evaluate(FORGET_TAB_STATE_JS)
+                await frame.evaluate(script)
             except PlaywrightError as exc:  # the frame detached meanwhile: its document is gone
-                logger.debug("Could not clear tab state in frame %s: %s", frame.url, exc)
+                logger.debug("Could not reset the document in frame %s: %s", frame.url, exc)
+
+    async def _navigate_blank(self, pooled: PooledPage) -> None:
+        page = pooled.page
+        await self._in_frames(page.frames[1:], FORGET_TAB_STATE_JS)
         origin = web_origin(page.url)
         if origin is None:
             pooled.reset_url = None
@@ -357,10 +411,6 @@ class PagePool:
             pooled.reset_url = origin + RESET_PATH
             await page.goto(pooled.reset_url)
             await page.evaluate(FORGET_TAB_STATE_JS)
-        if pooled.entry.isolated:
-            await self._clear_context(pooled)
-        assert pooled.cdp is not None
-        await pooled.cdp.send("HeapProfiler.collectGarbage")
 
     async def _clear_context(self, pooled: PooledPage) -> None:
         assert pooled.cdp is not None

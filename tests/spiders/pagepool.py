@@ -33,16 +33,20 @@ if TYPE_CHECKING:
 
 LISTING_LOADED = '[data-qa="product-list"][data-state="loaded"]'
 STATE_DONE = '#seen[data-done="true"]'
-#: Reads what the tab kept from earlier visits, then leaves some behind for the next one,
-#: now and again while the page unloads.
+#: Reads what the tab kept from earlier visits, then leaves some behind for the next one:
+#: now, every few milliseconds for as long as the document lives, and while it unloads.
 TAB_STATE_JS = """() => {
   const found = {sessionStorage: JSON.stringify(window.sessionStorage), name: window.name};
   window.sessionStorage.setItem("looqta_seen", "1");
   window.name = "looqta_seen";
-  window.addEventListener("pagehide", () => {
-    window.sessionStorage.setItem("looqta_unload", "1");
-    window.name = "looqta_unload";
-  });
+  const storage = window.sessionStorage;
+  setInterval(() => { storage.setItem("looqta_timer", "1"); window.name = "looqta_timer"; }, 2);
+  for (const type of ["pagehide", "unload", "visibilitychange"]) {
+    window.addEventListener(type, () => {
+      storage.setItem("looqta_unload", "1");
+      window.name = "looqta_unload";
+    });
+  }
   return found;
 }"""
 LIMIT_PHASES: tuple[tuple[int, int], ...] = ((1, 4), (3, 6), (1, 3))  # (page limit, renders)
