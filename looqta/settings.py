@@ -147,7 +147,12 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 # Images and documents of each item are downloaded by Scrapy (per-site cooldowns
 # apply), queued on disk and processed by LOOQTA_FILES_MAX_WORKERS processes
 # (default: the CPU count): checksum, content-addressed store, thumbnails,
-# PDF/DOCX text. One queue per spider: %(name)s is the spider's name.
+# PDF/DOCX text. One queue per spider: %(name)s is the spider's name; two crawls
+# of one spider share it, each working its own items (docs/files.md, "Runs").
+# With the store pipeline below, each item's file records are also written into
+# its MongoDB document by the queue's db_update task (LOOQTA_FILES_DB_UPDATE
+# defaults to looqta.store.files_update.update_product_files), so the results of
+# a crawl that died while items waited for their files reach the store anyway.
 LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
 
 ITEM_PIPELINES = {

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 from looqta.files import storage, work
 from looqta.files.checks import DOCX, PDF, FileRejected, check_name, check_type, declared_name, sniff
-from looqta.files.config import FilesConfig, WorkOptions
+from looqta.files.config import DbTarget, FilesConfig, WorkOptions
 from looqta.files.storage import (
     STORE_SCHEMES,
     LocalFilesStore,
@@ -28,12 +29,13 @@ from looqta.sandbox import assets
 if TYPE_CHECKING:
     from pathlib import Path
 
-UPDATES: list[tuple[str, list[dict[str, Any]]]] = []
+UPDATES: list[work.DbUpdate] = []
 
 
-def record_update(item_key: str, files: list[dict[str, Any]]) -> None:
+def record_update(update: work.DbUpdate) -> dict[str, Any]:
     """A ``DbUpdater`` for the db_update test."""
-    UPDATES.append((item_key, files))
+    UPDATES.append(update)
+    return {"seen": len(update.files)}
 
 
 @pytest.fixture
@@ -341,13 +343,19 @@ def test_config_refuses_an_unknown_store_scheme(tmp_path: Path) -> None:
         FilesConfig(directory=tmp_path, store_uri="s3://bucket")
 
 
-def test_db_update_calls_the_configured_updater(options: WorkOptions) -> None:
-    payload = {"item_key": "noon:N1", "files": [{"url": "u", "status": "done"}]}
+def test_db_update_calls_the_configured_updater_with_the_item_and_the_target(options: WorkOptions) -> None:
+    files = [{"url": "u", "status": "done"}]
+    payload: dict[str, Any] = {"item_key": "noon:N1", "files": files}
     assert work.db_update(payload, options) == {"target": "queue"}
     assert UPDATES == []
-    configured = WorkOptions(options.objects_dir, options.store_uri, db_update=f"{__name__}.record_update")
-    assert work.db_update(payload, configured) == {"target": f"{__name__}.record_update"}
-    assert UPDATES == [("noon:N1", [{"url": "u", "status": "done"}])]
+    target = DbTarget("mongodb://127.0.0.1:1/", "looqta")
+    configured = replace(options, db_update=f"{__name__}.record_update", db_target=target)
+    assert work.db_update(payload, configured) == {"target": f"{__name__}.record_update", "seen": 1}
+    assert work.db_update({**payload, "item": {"source": "noon"}}, configured)["seen"] == 1
+    assert UPDATES[:] == [
+        work.DbUpdate("noon:N1", files, None, target),
+        work.DbUpdate("noon:N1", files, {"source": "noon"}, target),
+    ]
 
 
 def test_sha256_file_streams(tmp_path: Path) -> None:

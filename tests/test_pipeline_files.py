@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -36,6 +37,7 @@ from looqta.sandbox.profile import SANDBOX_SETTINGS
 if TYPE_CHECKING:
     from scrapy import Request
 
+    from looqta.files.work import DbUpdate
     from looqta.sandbox.client import SandboxProcess
 
 PIPELINES = {
@@ -55,7 +57,7 @@ STAT_KEYS = (
 )
 
 
-def block_db_update(item_key: str, files: list[dict[str, Any]]) -> None:
+def block_db_update(update: DbUpdate) -> None:
     """A ``DbUpdater`` that holds its worker (bounded), so the crawl is caught mid-run."""
     threading.Event().wait(WAIT_SECONDS)
 
@@ -372,20 +374,50 @@ def task_states(files_dir: Path) -> dict[int, tuple[str, str]]:
 
 
 def caught_mid_run(files_dir: Path) -> bool:
+    """The worker is held by an item's DB update, and another item waits for its files."""
     states = task_states(files_dir).values()
-    blocked = ("db_update", "processing") in states
-    return blocked and any(status == "pending" for _, status in states)
+    return ("db_update", "processing") in states and ("store", "pending") in states
 
 
-def test_a_crawl_killed_mid_run_resumes_its_file_tasks_on_the_next_crawl(
-    clean_sandbox: SandboxProcess, tmp_path: Path
+def batches_left(files_dir: Path) -> dict[str, int]:
+    """``{item key: batch id}`` of the queue's batches, read by another connection."""
+    with contextlib.closing(sqlite3.connect(f"file:{files_dir / 'queue.sqlite3'}?mode=ro", uri=True)) as db:
+        return {key: batch for batch, key in db.execute("SELECT id, item_key FROM batches")}
+
+
+def closed_by_recovery(files_dir: Path) -> int:
+    """Batches whose only unfinished files were still downloading: at the next start those end
+    ``failed`` (interrupted), and the batch gets its ``db_update`` then."""
+    with contextlib.closing(sqlite3.connect(f"file:{files_dir / 'queue.sqlite3'}?mode=ro", uri=True)) as db:
+        statuses: dict[int, set[str]] = {}
+        for batch, status in db.execute("SELECT batch_id, status FROM files"):
+            statuses.setdefault(batch, set()).add(status)
+    return sum("downloading" in found and "processing" not in found for found in statuses.values())
+
+
+def batch_records(files_dir: Path, batch_id: int) -> list[dict[str, Any]]:
+    with contextlib.closing(sqlite3.connect(f"file:{files_dir / 'queue.sqlite3'}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT record FROM files WHERE batch_id = ? ORDER BY id", (batch_id,))
+        return [json.loads(record) for (record,) in rows]
+
+
+def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_results(
+    clean_sandbox: SandboxProcess, tmp_path: Path, mongo_db: str, db: Any
 ) -> None:
     files_dir = tmp_path / "files"
-    settings = {"ITEM_PIPELINES": PIPELINES, "LOOQTA_FILES_DIR": str(files_dir)}
+    settings = {
+        "ITEM_PIPELINES": {**PIPELINES, "looqta.pipelines.store.MongoPipeline": 800},
+        "LOOQTA_FILES_DIR": str(files_dir),
+        "MONGO_DATABASE": mongo_db,
+        "LOOQTA_STORE_SPOOL_DIR": str(tmp_path / "store-spool"),
+    }
     spider_args = {"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")}
 
     first = tmp_path / "first"
     first.mkdir()
+    # Slow datasheets: the one worker catches up between items, so an early item's DB update
+    # takes it (and holds it) while later items still wait for their files.
+    clean_sandbox.set_faults("noon", latency_ms=300, path_prefix="/documents/")
     blocking = {**SANDBOX_SETTINGS, **settings}
     blocking |= {"LOOQTA_FILES_MAX_WORKERS": 1, "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update"}
     command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]
@@ -410,15 +442,23 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_on_the_next_crawl(
     left = {i: state for i, state in task_states(files_dir).items() if state[1] in ("pending", "processing")}
     assert left
     spooled = list((files_dir / "spool").iterdir())
+    killed_items = batches_left(files_dir)  # items the killed crawl had, most still waiting for files
+    closing = closed_by_recovery(files_dir)
+    stored_before = {doc["source_id"] for doc in db.products.find({}, {"source_id": 1})}
+    assert len(stored_before) < len(killed_items)
 
+    # The next crawl searches for something else: the killed crawl's items reach the store only
+    # through their resumed file tasks' DB update.
+    clean_sandbox.clear_faults()
     second = tmp_path / "second"
     second.mkdir()
-    result = run_crawl("noon", second, spider_args=spider_args, settings=settings)
+    other_args = {**spider_args, "q": "samsung"}
+    result = run_crawl("noon", second, spider_args=other_args, settings=settings)
     assert result.returncode == 0, result.stderr[-3000:]
 
     after = task_states(files_dir)
     assert {i: after[i][1] for i in left} == dict.fromkeys(left, "done")
-    assert result.stat("looqta/files/resumed") == len(left)
+    assert result.stat("looqta/files/resumed") == len(left) + closing
     assert all(f"looqta/files/{key}" in result.stats for key in STAT_KEYS)
     assert (result.stat("looqta/files/pending"), result.stat("looqta/files/processing")) == (0, 0)
     assert not any(path.exists() for path in spooled)
@@ -432,3 +472,22 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_on_the_next_crawl(
         assert (files_dir / "store" / image["thumbnail"]).is_file()
         assert f"Product id: {item['source_id']}" in datasheet["text_excerpt"]
         assert (files_dir / "store" / datasheet["path"]).is_file()
+        stored = db.products.find_one({"source": "noon", "source_id": item["source_id"]})
+        assert stored["files"] == item["files"]
+
+    assert not {f"noon:{item['source_id']}" for item in result.items} & set(killed_items)
+    resumed_done = 0
+    for key, batch_id in killed_items.items():
+        source_id = key.removeprefix("noon:")
+        stored = db.products.find_one({"source": "noon", "source_id": source_id})
+        assert stored is not None, f"{key} was lost"
+        assert stored["files"] == batch_records(files_dir, batch_id)
+        for record in stored["files"]:
+            assert record["status"] == "done" or record["reason"].startswith("interrupted: "), record
+        if source_id not in stored_before:  # written from the document carried in the queue
+            assert (stored["title"], stored["url"]) != ("", "")
+            assert stored["price"] is not None
+            resumed_done += any(record["status"] == "done" for record in stored["files"])
+    assert resumed_done, "no item that waited for its files when the crawl died got them stored"
+    assert result.stat("looqta/files/db_update/inserted") >= len(set(killed_items)) - len(stored_before)
+    assert db.price_history.count_documents({}) == db.products.count_documents({})  # one first price each

@@ -5,6 +5,7 @@ it downloads through Scrapy and hands bodies to :class:`~looqta.files.service.Fi
 
 * :mod:`looqta.files.config`  the typed, validated configuration;
 * :mod:`looqta.files.queue`   the SQLite (WAL) task queue: tasks leave it only with a recorded result;
+* :mod:`looqta.files.runs`    which run owns what in a queue, and whether that run is still alive;
 * :mod:`looqta.files.checks`  what a body is (sniffed type, hostile names, zip bombs);
 * :mod:`looqta.files.storage` content-addressed keys and the ``FilesStore`` backends (by URI scheme);
 * :mod:`looqta.files.work`    the worker functions, plain functions on paths;

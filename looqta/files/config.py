@@ -18,6 +18,21 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+#: Most seconds between two renewals of a run's lease on its queue.
+MAX_HEARTBEAT_INTERVAL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    """Where ``db_update`` writes: the database the crawl's store uses, resolved once per run
+    (an embedded server's address included) and handed to the workers in :class:`WorkOptions`."""
+
+    uri: str
+    database: str
+    connect_timeout_seconds: float = 5.0
+    write_timeout_seconds: float = 60.0
+
+
 @dataclass(frozen=True)
 class WorkOptions:
     """What a worker function needs besides its task payload; plain, picklable values."""
@@ -28,6 +43,7 @@ class WorkOptions:
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     excerpt_chars: int = 300
     db_update: str = ""
+    db_target: DbTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class FilesConfig:
     thumbnail_px: int = 256
     drain_timeout_seconds: float = 60.0
     db_update: str = ""
+    run_lease_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -86,6 +103,8 @@ class FilesConfig:
             problems.append(f"LOOQTA_FILES_THUMBNAIL_PX must be in 16..2048, got {self.thumbnail_px}")
         if self.drain_timeout_seconds < 0:
             problems.append("LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS must be >= 0")
+        if self.run_lease_seconds <= 0:
+            problems.append("LOOQTA_FILES_RUN_LEASE_SECONDS must be > 0")
         try:
             store_from_uri(self.resolved_store_uri)
         except ValueError as exc:
@@ -109,11 +128,17 @@ class FilesConfig:
     def resolved_store_uri(self) -> str:
         return self.store_uri or str(self.directory / "store")
 
-    def work_options(self) -> WorkOptions:
+    @property
+    def heartbeat_interval_seconds(self) -> float:
+        """How often a run renews its lease (and looks for dead runs to take over)."""
+        return min(self.run_lease_seconds / 4, MAX_HEARTBEAT_INTERVAL_SECONDS)
+
+    def work_options(self, db_target: DbTarget | None = None) -> WorkOptions:
         return WorkOptions(
             objects_dir=self.objects_dir,
             store_uri=self.resolved_store_uri,
             thumbnail_px=self.thumbnail_px,
             max_uncompressed_bytes=self.max_uncompressed_bytes,
             db_update=self.db_update,
+            db_target=db_target,
         )

@@ -13,8 +13,13 @@ A file's tasks form a chain, each added in the transaction that records the prev
 When the last file of an item ends (done or failed), the queue adds the item's ``db_update``.
 
 Failures: a :class:`~looqta.files.checks.FileRejected` or a time-out ends the task ``failed``
-(retrying cannot help); a dead worker, a broken pool or an unexpected error puts it back with
-exponential backoff until ``max_attempts`` is used, then ends it ``failed`` with the reason.
+(retrying cannot help); a dead worker, a broken pool, an unreachable database
+(:class:`~looqta.files.work.DbUnavailable`) or an unexpected error puts it back with exponential
+backoff until ``max_attempts`` is used, then ends it ``failed`` with the reason.
+
+The service is one *run* of the queue (:mod:`looqta.files.runs`): it claims only the tasks of
+its own batches, renews its lease every ``heartbeat_interval_seconds`` and, at start and at each
+renewal, takes over what dead runs left. Another crawl of the same spider may run meanwhile.
 """
 
 from __future__ import annotations
@@ -39,16 +44,25 @@ from pebble import ProcessExpired
 
 from looqta.files.checks import FileRejected
 from looqta.files.pool import BROKEN_POOL_ERRORS, PoolStartError, fallback_executor, start_executor
-from looqta.files.queue import DONE, FAILED, PENDING, PROCESSING, FileQueue, NewTask
+from looqta.files.queue import (
+    DB_UNAVAILABLE,
+    DONE,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    FileQueue,
+    LostTask,
+    NewTask,
+)
 from looqta.files.storage import is_temporary
-from looqta.files.work import HANDLERS, is_image
+from looqta.files.work import HANDLERS, DbUnavailable, is_image
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
-    from looqta.files.config import FilesConfig
+    from looqta.files.config import DbTarget, FilesConfig
     from looqta.files.pool import TaskExecutor
-    from looqta.files.queue import FileRow, Task
+    from looqta.files.queue import FileRow, Recovery, Task
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +140,7 @@ class FileService:
         self.options = config.work_options()
         self.handlers = {**HANDLERS, **(handlers or {})}
         self.clock = clock
-        self.queue = FileQueue(config.queue_path, clock)
+        self.queue = FileQueue(config.queue_path, clock, lease_seconds=config.run_lease_seconds)
         self.counters: Counter[str] = Counter()
         self.executor: TaskExecutor | None = None
         self._executor_factory = executor_factory
@@ -139,6 +153,7 @@ class FileService:
         self._progress = asyncio.Event()
         self._room = asyncio.Semaphore(config.max_in_flight)
         self._dispatcher: asyncio.Task[None] | None = None
+        self._lease: asyncio.Task[None] | None = None
         self._start_size = config.max_workers
         self._repairing: asyncio.Future[None] | None = None
         self._closed = False
@@ -150,24 +165,37 @@ class FileService:
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._io, call)
 
-    async def start(self) -> None:
-        """Open the queue, take back what a killed run left, start the workers and the dispatcher."""
+    async def start(self, *, db_target: DbTarget | None = None) -> None:
+        """Open the queue as a new run, take over what dead runs left, start the workers, the
+        dispatcher and the lease. ``db_target`` is where ``db_update`` writes (the pipeline
+        resolves it once; the workers get it in their :class:`~looqta.files.config.WorkOptions`)."""
         config = self.config
+        self.options = config.work_options(db_target)
         await self._call(self.queue.open)
         recovery = await self._call(self.queue.recover, config.max_attempts)
-        removed = await self._call(self._clean_spool, recovery.spool_paths)
+        removed = await self._call(self._clean_spool, recovery.spool_paths, recovery.live_runs)
         self.counters["resumed"] = recovery.pending
-        if recovery.requeued or recovery.pending or recovery.interrupted_files or removed:
+        if recovery.adopted_tasks or recovery.pending or recovery.interrupted_files or removed:
             logger.warning(
-                "file queue %s: resuming %d pending tasks (%d were processing when the last run "
-                "stopped, %d of them failed for having used all their attempts); %d files whose "
-                "download was interrupted marked failed; %d stray spool files removed",
+                "file queue %s: resuming %d pending tasks (%d were processing when their run "
+                "stopped, %d of them failed for having used all their attempts; %d DB updates "
+                "retried); %d files whose download was interrupted marked failed; %d stray spool "
+                "files removed; %d other runs alive",
                 config.queue_path,
                 recovery.pending,
                 recovery.requeued,
                 recovery.exhausted,
+                recovery.retried_updates,
                 recovery.interrupted_files,
                 removed,
+                len(recovery.live_runs),
+            )
+        elif recovery.live_runs:
+            logger.info(
+                "file queue %s: %d other runs of this spider are alive; this run (%s) keeps to its own tasks",
+                config.queue_path,
+                len(recovery.live_runs),
+                self.queue.run_id,
             )
         self.executor = await asyncio.to_thread(
             start_executor,
@@ -180,6 +208,8 @@ class FileService:
         self.counters["fallback"] = int(self.executor.kind == "thread")
         self._dispatcher = asyncio.ensure_future(self._dispatch())
         self._dispatcher.add_done_callback(self._dispatcher_done)
+        self._lease = asyncio.ensure_future(self._keep_lease())
+        self._lease.add_done_callback(self._lease_done)
 
     def _dispatcher_done(self, dispatcher: asyncio.Task[None]) -> None:
         if dispatcher.cancelled() or dispatcher.exception() is None:
@@ -190,20 +220,81 @@ class FileService:
             if not waiter.done():
                 waiter.set_exception(RuntimeError(f"the file dispatcher died: {error!r}"))
 
-    def _clean_spool(self, keep: frozenset[str]) -> int:
-        """Remove spool files no pending task needs, and temporary files a crash left behind."""
+    def _lease_done(self, lease: asyncio.Task[None]) -> None:
+        if not lease.cancelled() and lease.exception() is not None:
+            logger.critical(
+                "file queue %s: the lease of this run (%s) is no longer renewed; after "
+                "LOOQTA_FILES_RUN_LEASE_SECONDS another run may take its tasks over",
+                self.config.queue_path,
+                self.queue.run_id,
+                exc_info=lease.exception(),
+            )
+
+    def _clean_spool(self, keep: frozenset[str], live_runs: frozenset[str]) -> int:
+        """Remove spool files no pending or running task needs, and temporary files a crash left
+        behind; never those of a run still alive (a spool file is named after its run)."""
         removed = 0
         self.config.spool_dir.mkdir(parents=True, exist_ok=True)
         self.config.objects_dir.mkdir(parents=True, exist_ok=True)
         for path in self.config.spool_dir.iterdir():
-            if str(path) not in keep:
+            run_id = path.name.split("-", 1)[0]
+            if str(path) not in keep and run_id not in live_runs:
                 path.unlink()
                 removed += 1
+        if live_runs:  # a live run's workers may be writing their temporary files right now
+            return removed
         for path in self.config.objects_dir.rglob("*"):
             if path.is_file() and is_temporary(path):
                 path.unlink()
                 removed += 1
         return removed
+
+    async def _keep_lease(self) -> None:
+        """Renew this run's lease; take over what runs that died meanwhile left."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval_seconds)
+            if not await self._call(self.queue.heartbeat):
+                await self._presumed_dead()
+            recovery = await self._call(self.queue.adopt, self.config.max_attempts)
+            if recovery.adopted_runs:
+                self._adopted(recovery)
+
+    def _adopted(self, recovery: Recovery) -> None:
+        self.counters["adopted"] += recovery.adopted_tasks
+        if recovery.adopted_tasks or recovery.interrupted_files:
+            logger.warning(
+                "file queue %s: took over %d tasks of %d runs that died (%d were processing; %d "
+                "failed for having used all their attempts); %d interrupted downloads marked failed",
+                self.config.queue_path,
+                recovery.adopted_tasks,
+                recovery.adopted_runs,
+                recovery.requeued,
+                recovery.exhausted,
+                recovery.interrupted_files,
+            )
+        self._wake.set()
+
+    async def _presumed_dead(self) -> None:
+        """Another run took this run's tasks over (this one missed its lease): whoever waits for
+        them here is told so; the other run finishes them, DB update included. Carry on under a
+        new run id."""
+        logger.critical(
+            "file queue %s: this run (%s) did not renew its lease within %.0fs "
+            "(LOOQTA_FILES_RUN_LEASE_SECONDS); another run took its file tasks over. The items "
+            "waiting for them here fail; their files are finished, and stored, by the other run.",
+            self.config.queue_path,
+            self.queue.run_id,
+            self.config.run_lease_seconds,
+        )
+        error = RuntimeError("this item's file tasks were taken over by another run of the spider")
+        waiters = [*self._file_waiters.values(), *self._task_waiters.values()]
+        self._file_waiters.clear()
+        self._task_waiters.clear()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self.counters["presumed_dead"] += 1
+        await self._call(self.queue.rejoin)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no task is pending or processing, at most ``timeout`` seconds; True if so."""
@@ -221,12 +312,16 @@ class FileService:
                 await asyncio.wait_for(self._progress.wait(), remaining)
 
     async def close(self) -> None:
-        """Stop dispatching and stop the workers. Tasks still running stay ``processing`` in the
-        queue and are resumed by the next run."""
+        """Stop dispatching and stop the workers, and end the run. Tasks still running stay
+        ``processing`` in the queue and are taken over by the next run."""
         if self._closed:
             return
         self._closed = True
         self._wake.set()
+        if self._lease is not None:
+            self._lease.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -250,9 +345,17 @@ class FileService:
         async with self._room:
             yield
 
-    async def open_batch(self, item_key: str, files: list[tuple[str, str]], priority: int) -> list[int]:
-        """Register an item's files (``(url, kind)``, kind ``image`` or ``document``); their ids."""
-        return await self._call(self.queue.add_batch, item_key, files, priority)
+    async def open_batch(
+        self,
+        item_key: str,
+        files: list[tuple[str, str]],
+        priority: int,
+        item: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Register an item's files (``(url, kind)``, kind ``image`` or ``document``); their ids.
+
+        ``item`` (plain JSON values) rides along to the item's ``db_update``."""
+        return await self._call(self.queue.add_batch, item_key, files, priority, item)
 
     async def add_body(
         self,
@@ -285,7 +388,7 @@ class FileService:
 
     def _spool_and_queue(self, file_id: int, body: bytes, payload: dict[str, Any], priority: int) -> None:
         spool_dir = self.config.spool_dir
-        spool = spool_dir / f"{file_id}-{uuid.uuid4().hex}.body"
+        spool = spool_dir / f"{self.queue.run_id}-{file_id}-{uuid.uuid4().hex}.body"
         tmp = spool.with_name(spool.name + ".tmp-")
         tmp.write_bytes(body)
         tmp.replace(spool)
@@ -402,6 +505,10 @@ class FileService:
     async def _settle(self, task: Task, future: asyncio.Future[Any]) -> None:
         try:
             await self._record(task, future)
+        except LostTask as exc:  # another run presumed this one dead and finished the task
+            self.counters["lost"] += 1
+            logger.warning("file task %d (%s): %s; the result here is discarded", task.id, task.type, exc)
+            self._abandon(task, exc)
         except Exception as exc:  # recording failed: whoever awaits this task must not hang
             logger.critical(
                 "file task %d (%s): could not record its outcome", task.id, task.type, exc_info=exc
@@ -429,6 +536,8 @@ class FileService:
         except concurrent.futures.TimeoutError:
             limit = self.config.task_timeout_seconds
             await self._fail(task, "timeout", f"timeout: still running after {limit:g}s; worker stopped")
+        except DbUnavailable as exc:
+            await self._retry_or_fail(task, DB_UNAVAILABLE, f"{DB_UNAVAILABLE}: {exc}")
         except ProcessExpired as exc:
             self.counters["worker_crashed"] += 1
             await self._retry_or_fail(task, "worker_crashed", f"the worker {describe_exit(exc.exitcode)}")
@@ -482,6 +591,8 @@ class FileService:
                 self.queue.complete, task.id, result, record=record, follow_up=follow_up
             )
         self.counters["done"] += 1
+        if task.type == "db_update":  # e.g. db_update/inserted: a product only the DB update wrote
+            self.counters[f"db_update/{result.get('action', 'done')}"] += 1
         await self._after(task, DONE, finished)
 
     async def _fail(self, task: Task, code: str, reason: str) -> None:

@@ -16,6 +16,7 @@ import importlib
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,7 @@ from looqta.files.checks import (
     docx_or_zip,
     sniff,
 )
+from looqta.files.config import DbTarget
 from looqta.files.storage import atomic_place, atomic_write_from, object_key, safe_path, store_from_uri
 
 if TYPE_CHECKING:
@@ -207,24 +209,51 @@ def load_callable(path: str) -> Callable[..., Any]:
     return found
 
 
-class DbUpdater(Protocol):
-    """What ``LOOQTA_FILES_DB_UPDATE`` names (a dotted path to a plain function): called in a
-    worker process with an item's key (``"source:source_id"``) and its file records, once every
-    file of the item has ended. The store pipeline provides one when it wants file results
-    written to the item's record after the item has left the crawl (a resumed task's result)."""
+class DbUnavailable(Exception):
+    """Raised by a :class:`DbUpdater` when its database cannot be reached right now.
 
-    def __call__(self, item_key: str, files: list[dict[str, Any]]) -> None: ...
+    The service retries the task with backoff; when every attempt met an unreachable database,
+    the task ends ``failed`` (``db_unavailable: …``) and goes back to ``pending`` when the next
+    run starts: the records wait in the queue, not lost.
+    """
+
+
+@dataclass(frozen=True)
+class DbUpdate:
+    """What a :class:`DbUpdater` gets once every file of an item has ended."""
+
+    item_key: str  #: ``"source:source_id"``
+    files: list[dict[str, Any]]  #: one record per file, in the item's order (as in the item's ``files``)
+    #: What the pipeline carried about the item for this update (plain JSON values; for the
+    #: store, its product document in MongoDB extended JSON), or None.
+    item: dict[str, Any] | None = None
+    #: Where to write (:class:`~looqta.files.config.DbTarget`), or None when the store is off.
+    target: DbTarget | None = None
+
+
+class DbUpdater(Protocol):
+    """What ``LOOQTA_FILES_DB_UPDATE`` names: a dotted path to a plain function, called in a
+    worker process once per item, after its last file ended (done or failed). It returns what
+    the ``db_update`` task records as its result (or None), raises :class:`DbUnavailable` when
+    its database cannot be reached, and must be idempotent: a task cut off by a crash runs again.
+
+    The default, when the store pipeline is enabled, is
+    :func:`looqta.store.files_update.update_product_files`.
+    """
+
+    def __call__(self, update: DbUpdate) -> dict[str, Any] | None: ...
 
 
 def db_update(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
     """Hand an item's file records to the configured :class:`DbUpdater`.
 
-    Without one (the default) the records stay in the queue database only: this task's result.
+    Without one the records stay in the queue database only: this task's payload.
     """
     if not options.db_update:
         return {"target": "queue"}
-    load_callable(options.db_update)(payload["item_key"], payload["files"])
-    return {"target": options.db_update}
+    update = DbUpdate(payload["item_key"], payload["files"], payload.get("item"), options.db_target)
+    outcome = load_callable(options.db_update)(update)
+    return {"target": options.db_update, **(outcome or {})}
 
 
 #: Task type → worker function. The service accepts extra entries (tests add their own).

@@ -11,7 +11,11 @@ The only bridge between Scrapy and :mod:`looqta.files`:
   item waits, without blocking the event loop, for its files' records, then carries them in
   ``files`` into the feed and on to the store pipeline;
 * the pool belongs to the crawler: started in ``open_spider``, drained and shut down in
-  ``close_spider`` (and on ``engine_stopped`` should the spider never close cleanly).
+  ``close_spider`` (and on ``engine_stopped`` should the spider never close cleanly);
+* when the store pipeline is enabled, each batch carries the item's product document and the
+  item's ``db_update`` writes the file records into the store
+  (:mod:`looqta.store.files_update`): results that finish after their item left the crawl
+  (tasks resumed after a crash) reach the database too.
 
 ``resize(n)`` is what the resource extension calls (``looqta.throttle.act`` finds it).
 """
@@ -28,11 +32,15 @@ from scrapy import Request, signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import create_looping_call, is_asyncio_available
+from scrapy.utils.misc import load_object
 
 from looqta.files.checks import declared_name
 from looqta.files.config import FilesConfig, default_workers
 from looqta.files.policy import PoolSample
 from looqta.files.service import FileService
+from looqta.pipelines.store import MongoPipeline
+from looqta.store import files_update
+from looqta.store.config import StoreConfig
 
 if TYPE_CHECKING:
     from typing import Self
@@ -52,6 +60,34 @@ STATS_INTERVAL_SECONDS = 1.0
 JOB_PRIORITY: dict[str, int] = {"manual": 20, "bulk": 10}
 #: Meta key marking the pipeline's own requests (for middlewares and logs).
 FILE_REQUEST_META = "looqta_file"
+#: ``LOOQTA_FILES_DB_UPDATE`` value that keeps the records in the queue database only.
+NO_DB_UPDATE = "queue"
+
+
+def store_pipeline_enabled(settings: BaseSettings) -> bool:
+    """Whether this crawl stores items in MongoDB: the store pipeline is in ``ITEM_PIPELINES``
+    and ``LOOQTA_STORE_ENABLED`` is on."""
+    if not settings.getbool("LOOQTA_STORE_ENABLED", True):
+        return False
+    for path, order in settings.getwithbase("ITEM_PIPELINES").items():
+        component = load_object(path) if isinstance(path, str) else path
+        if order is not None and isinstance(component, type) and issubclass(component, MongoPipeline):
+            return True
+    return False
+
+
+def db_updater_from_settings(settings: BaseSettings) -> str:
+    """The dotted path of the ``DbUpdater``; empty: the records stay in the queue database.
+
+    ``LOOQTA_FILES_DB_UPDATE`` unset or empty: the store's updater when the store pipeline is
+    enabled; ``"queue"``: none; anything else: that path.
+    """
+    configured = str(settings.get("LOOQTA_FILES_DB_UPDATE") or "").strip()
+    if configured == NO_DB_UPDATE:
+        return ""
+    if configured:
+        return configured
+    return files_update.UPDATER if store_pipeline_enabled(settings) else ""
 
 
 def files_config_from_settings(settings: BaseSettings, spider_name: str = "") -> FilesConfig:
@@ -78,7 +114,8 @@ def files_config_from_settings(settings: BaseSettings, spider_name: str = "") ->
         max_uncompressed_bytes=settings.getint("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES", 100 * 1024 * 1024),
         thumbnail_px=settings.getint("LOOQTA_FILES_THUMBNAIL_PX", 256),
         drain_timeout_seconds=settings.getfloat("LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS", 60.0),
-        db_update=str(settings.get("LOOQTA_FILES_DB_UPDATE") or ""),
+        db_update=db_updater_from_settings(settings),
+        run_lease_seconds=settings.getfloat("LOOQTA_FILES_RUN_LEASE_SECONDS", 300.0),
     )
 
 
@@ -111,6 +148,7 @@ class FilesPipeline:
         self.stats = crawler.stats
         download_max = settings.getint("DOWNLOAD_MAXSIZE")
         self.max_size_bytes = min(self.config.max_size_bytes, download_max or self.config.max_size_bytes)
+        self.store_config = self._store_config(settings)
         self.service = FileService(self.config)
         self.last_snapshot: FilesSnapshot | None = None
         self._stats_loop = create_looping_call(self._publish_soon)
@@ -121,10 +159,26 @@ class FilesPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def _store_config(self, settings: BaseSettings) -> StoreConfig | None:
+        """The store the DB update writes to: only with an updater, and the store enabled."""
+        if not self.config.db_update:
+            return None
+        store = StoreConfig.from_settings(settings)
+        if store.enabled:
+            return store
+        if self.config.db_update == files_update.UPDATER:
+            raise ValueError(
+                f"LOOQTA_FILES_DB_UPDATE is {files_update.UPDATER!r} but LOOQTA_STORE_ENABLED is off"
+            )
+        return None
+
     # lifecycle ---------------------------------------------------------------------------------
 
     async def open_spider(self) -> None:
-        await self.service.start()
+        target = None
+        if self.store_config is not None:
+            target = await asyncio.to_thread(files_update.resolve_target, self.store_config)
+        await self.service.start(db_target=target)
         self._stats_loop.start(STATS_INTERVAL_SECONDS)
 
     async def close_spider(self) -> None:
@@ -172,7 +226,10 @@ class FilesPipeline:
             return item
         priority = JOB_PRIORITY.get(str(adapter.get("job")), 0)
         item_key = f"{adapter.get('source')}:{adapter.get('source_id')}"
-        file_ids = await self.service.open_batch(item_key, wanted, priority)
+        carried = None
+        if self.store_config is not None:  # the DB update writes the item should it never reach the store
+            carried = files_update.carried_document(adapter, self.store_config)
+        file_ids = await self.service.open_batch(item_key, wanted, priority, carried)
         records = await asyncio.gather(
             *(
                 self._file(file_id, url, kind, priority)
