@@ -20,8 +20,11 @@ Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox
   The CPU and loop-lag limits are lifted (``--max-cpu-percent``) so that the run measures memory,
   not how slowly a CPU-bound render runs at the minimum concurrency.
 * ``sweep`` (7c): the noon crawl of ``hog`` without a hog, at each fixed concurrency of
-  ``--levels``, then with the throttle (maximum = the largest level) starting at its maximum and
-  starting at 1. Reported: items/s over the crawl (Scrapy's ``elapsed_time_seconds``).
+  ``--levels``, and with the throttle (maximum = the largest level) starting at its maximum and
+  starting at 1, interleaved over ``--rounds``. AutoThrottle is off unless ``--autothrottle``
+  (with it on, its per-site delay, not the concurrency, sets the rate from 8 up). Reported:
+  items/s over the crawl (Scrapy's ``elapsed_time_seconds``), medians, and the throttle's
+  median over the best fixed level's.
 
 The machine may be shared: each run first reports the CPU the machine used in the 3 s before it.
 """
@@ -311,33 +314,52 @@ def memory_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     levels = [int(level) for level in args.levels.split(",")]
     top = max(levels)
-    results: dict[str, Any] = {}
+    politeness = {} if args.autothrottle else {"AUTOTHROTTLE_ENABLED": False}
+    variants: dict[str, dict[str, Any]] = {
+        f"fixed-{level}": {**fixed_settings(level), **politeness} for level in levels
+    }
+    variants["throttle-from-max"] = {
+        **fixed_settings(top),
+        **politeness,
+        **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=top, LOOQTA_THROTTLE_START_CONCURRENCY=top),
+    }
+    variants["throttle-from-1"] = {
+        **fixed_settings(top),
+        **politeness,
+        **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=top, LOOQTA_THROTTLE_START_CONCURRENCY=1),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
+    labels = list(variants)
     with SandboxProcess(sites=("noon",)) as sandbox:
         sandbox.set_faults("noon", latency_ms=LATENCY_MS)
-        variants: dict[str, dict[str, Any]] = {f"fixed-{level}": fixed_settings(level) for level in levels}
-        variants["throttle-from-max"] = {**fixed_settings(top), **throttle_settings()}
-        variants["throttle-from-1"] = {
-            **fixed_settings(top),
-            **throttle_settings(LOOQTA_THROTTLE_START_CONCURRENCY=1),
-        }
-        for label, settings in variants.items():
-            sandbox.clear_requests()
-            run = crawl(f"sweep-{label}", noon_command(sandbox, args.max_pages), settings, workdir)
-            elapsed = run.stat("elapsed_time_seconds") or run.seconds
-            results[label] = {
-                "background_cpu_percent": run.background_cpu,
-                "items": run.items,
-                "items_per_second": round(run.items / elapsed, 2),
-                "mean_cpu_percent": round(statistics.fmean(cpu for _, cpu in run.cpu), 1)
-                if run.cpu
-                else None,
-                "throttle_level_last": run.stat("looqta/throttle/level"),
-                "throttle_level_min": run.stat("looqta/throttle/level/min"),
-                "throttle_level_max": run.stat("looqta/throttle/level/max"),
-            }
-            print(label, json.dumps(results[label]), flush=True)
-    fixed = {label: r["items_per_second"] for label, r in results.items() if label.startswith("fixed-")}
-    results["best_fixed"] = max(fixed, key=lambda label: fixed[label])
+        for round_no in range(args.rounds):
+            shift = round_no % len(labels)  # the order rotates from round to round
+            for label in labels[shift:] + labels[:shift]:
+                sandbox.clear_requests()
+                run = crawl(f"sweep-{label}", noon_command(sandbox, args.max_pages), variants[label], workdir)
+                elapsed = run.stat("elapsed_time_seconds") or run.seconds
+                row = {
+                    "round": round_no + 1,
+                    "background_cpu_percent": run.background_cpu,
+                    "items": run.items,
+                    "items_per_second": round(run.items / elapsed, 2),
+                    "mean_cpu_percent": round(statistics.fmean(cpu for _, cpu in run.cpu), 1)
+                    if run.cpu
+                    else None,
+                    "throttle_level_last": run.stat("looqta/throttle/level"),
+                    "throttle_level_min": run.stat("looqta/throttle/level/min"),
+                    "throttle_level_max": run.stat("looqta/throttle/level/max"),
+                }
+                runs[label].append(row)
+                print(label, json.dumps(row), flush=True)
+    results: dict[str, Any] = {"runs": runs}
+    medians = {label: statistics.median(r["items_per_second"] for r in rows) for label, rows in runs.items()}
+    results["median_items_per_second"] = medians
+    fixed = {label: rate for label, rate in medians.items() if label.startswith("fixed-")}
+    best = max(fixed, key=lambda label: fixed[label])
+    results["best_fixed"] = best
+    for label in ("throttle-from-max", "throttle-from-1"):
+        results[f"{label}_over_best_fixed"] = round(medians[label] / fixed[best], 3)
     return results
 
 
@@ -357,8 +379,14 @@ def main(argv: list[str] | None = None) -> None:
     memory.add_argument("--max-cpu-percent", type=float, default=100.0)
     memory.add_argument("--compare", action="store_true", help="also run without recycling")
     sweep = commands.add_parser("sweep", help="(c) fixed concurrencies against the throttle")
-    sweep.add_argument("--levels", default="2,4,8,16,32")
+    sweep.add_argument("--levels", default="4,8,16,32")
     sweep.add_argument("--max-pages", type=int, default=25, help="listing pages (24 products each)")
+    sweep.add_argument("--rounds", type=int, default=2, help="interleaved rounds; medians are reported")
+    sweep.add_argument(
+        "--autothrottle",
+        action="store_true",
+        help="keep Scrapy's AutoThrottle on (its per-site delay then caps every level alike)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     benchmark = {"hog": hog_benchmark, "memory": memory_benchmark, "sweep": sweep_benchmark}[args.command]

@@ -93,7 +93,7 @@ def test_cpu_over_the_limit_most_of_the_time_steps_down_and_pauses() -> None:
     decision = decide(samples, 5.0, CONFIG, Target(level=16, since=0.0))
     assert decision.action == "down"
     # 16 - ceil(16 * 0.25) = 12; the last 3 s are all over, so new work is held too.
-    assert decision.target == Target(level=12, paused=True, since=5.0)
+    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False)
     assert decision.reason == "CPU 97% > 80% (60% of the time): level 16 -> 12"
     assert limits_for(decision.target, CONFIG) == Limits(concurrency=1, browser_pages=1, file_workers=1)
 
@@ -125,7 +125,7 @@ def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
 def test_one_memory_reading_over_the_limit_is_enough() -> None:
     samples = [*series(0, 9, in_flight=16), sample(10, free_mib=700, in_flight=16)]
     decision = decide(samples, 10.0, CONFIG, Target(level=16, since=0.0))
-    assert decision.target == Target(level=12, paused=True, since=10.0)
+    assert decision.target == Target(level=12, paused=True, since=10.0, ramping=False)
     assert decision.reason == "free memory 700 MiB < 1024 MiB (10% of the time): level 16 -> 12"
 
 
@@ -142,7 +142,7 @@ def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
     assert decide(lagging, 6.0, CONFIG, Target(level=8, since=0.0)).target.level == 6
     limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
     decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))
-    assert decision.target == Target(level=6, paused=True, since=6.0)
+    assert decision.target == Target(level=6, paused=True, since=6.0, ramping=False)
     assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 6"
 
 
@@ -167,10 +167,31 @@ def test_steps_are_a_share_of_the_level_and_at_least_one() -> None:
 
 def test_clear_readings_and_a_busy_crawl_step_up() -> None:
     samples = series(0, 4, in_flight=8)
-    decision = decide(samples, 4.0, CONFIG, Target(level=8, since=0.0))
+    decision = decide(samples, 4.0, CONFIG, Target(level=8, since=0.0, ramping=False))
     assert decision.action == "up"
-    assert decision.target == Target(level=10, since=4.0)
+    assert decision.target == Target(level=10, since=4.0, ramping=False)
     assert decision.reason == "readings clear and 8 requests in flight: level 8 -> 10"
+
+
+def test_until_the_first_overload_the_level_doubles_and_after_it_steps() -> None:
+    config = ThrottleConfig(max_concurrency=32, start_concurrency=1, settle_seconds=3.0)
+    target = Target(level=1, since=0.0)
+    levels = []
+    for now in (3.0, 6.0, 9.0):
+        in_flight = target.level
+        samples = series(0, int(now), in_flight=in_flight)
+        decision = decide(samples, now, config, target)
+        assert decision.action == "up"
+        target = decision.target
+        levels.append(target.level)
+    assert levels == [2, 4, 8]
+    assert decision.reason.endswith("level 4 -> 8 (doubling until the first overload)")
+    # An overload steps down and ends the slow start: from then on, steps of 25 %.
+    hot = series(9, 12, cpu=95, in_flight=8)
+    target = decide(hot, 12.0, config, target).target
+    assert (target.level, target.ramping) == (6, False)
+    clear = series(12, 15, in_flight=6)
+    assert decide(clear, 15.0, config, target).target == Target(level=8, since=15.0, ramping=False)
 
 
 def test_a_crawl_that_does_not_use_its_concurrency_is_not_given_more() -> None:

@@ -14,7 +14,9 @@ has no allowance: any reading over counts). Each reading covers the time since t
   the readings taken since the last change means one overload is not punished twice.
 * **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
   crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
-  a crawl that cannot use more concurrency is not given more.
+  a crawl that cannot use more concurrency is not given more. Until the first overload the
+  level doubles instead (a slow start, as TCP's): a crawl started low reaches its sweet spot
+  in a few settle periods rather than a few dozen.
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -48,6 +50,8 @@ class Target:
     level: int
     paused: bool = False
     since: float = 0.0  #: when ``level`` last changed (the clock of the samples)
+    #: No overload seen yet: steps up double the level (slow start).
+    ramping: bool = True
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     if hot and level > config.min_concurrency:
         new = max(config.min_concurrency, level - step(level, config.scale_down_step))
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
-        return Decision(Target(new, paused=bool(hot_now), since=now), "down", reason, judged)
+        return Decision(Target(new, paused=bool(hot_now), since=now, ramping=False), "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
     if (
         judged
@@ -172,9 +176,12 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         and level < config.max_concurrency
         and busy(ordered, judged_start, now, unpaused.concurrency)
     ):
-        new = min(config.max_concurrency, level + step(level, config.scale_up_step))
+        grow = level if current.ramping else step(level, config.scale_up_step)
+        new = min(config.max_concurrency, level + grow)
         reason = f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}"
-        return Decision(Target(new, paused=False, since=now), "up", reason, judged)
+        if current.ramping:
+            reason += " (doubling until the first overload)"
+        return Decision(Target(new, since=now, ramping=current.ramping), "up", reason, judged)
     if hot_now and not current.paused:
         reason = f"{explain(hot_now, recent)}: new work held at the minimum"
         return Decision(replace(current, paused=True), "pause", reason, recent)
