@@ -100,7 +100,7 @@ RETRY_EXCEPTIONS = [
 # --- Browser (scrapy-playwright + Debian's Chromium) -------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # scrapy-playwright's handler with a pool of reused pages (looqta/pagepool,
-# docs/pagepool.md): ~1.75x the rendered pages/s at ~0.65x the CPU per page here.
+# docs/pagepool.md): ~2.4x scrapy-playwright's rendered pages/s at ~0.5x its CPU per page here.
 # LOOQTA_PAGE_POOL_ENABLED = False (or meta looqta_page_pool=False) takes
 # scrapy-playwright's own path: a new page per request.
 DOWNLOAD_HANDLERS = {
