@@ -21,7 +21,7 @@ For each crawl it measures, in the crawl's process:
   engine start to the last page response;
 * items and file results.
 
-The sandbox caches the 64 PDFs it generated last; with at most 64 products the benchmark fetches
+The sandbox caches the 512 PDFs it generated last; with at most 512 products the benchmark fetches
 each datasheet once before measuring, so no crawl pays for the sandbox's PDF generation.
 """
 
@@ -48,6 +48,7 @@ from scrapy.crawler import CrawlerProcess  # noqa: E402
 from scrapy.utils.project import get_project_settings  # noqa: E402
 
 from looqta.pipelines.files import FILE_REQUEST_META  # noqa: E402
+from looqta.sandbox.assets import PDF_CACHE_SIZE  # noqa: E402
 from looqta.sandbox.catalogue import Catalogue  # noqa: E402
 from looqta.sandbox.client import SandboxProcess  # noqa: E402
 from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 MODES: tuple[str, ...] = ("none", "inline", "pool")
 TICK_SECONDS = 0.010
-SANDBOX_PDF_CACHE = 64
 PAGE_SIZE = 24  # noon's listing page size in the sandbox
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -285,11 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     with SandboxProcess(sites=("noon",), pdf_pages=args.pdf_pages) as sandbox:
         base_url = sandbox.url("noon")
         products = args.max_pages * PAGE_SIZE
-        if products <= SANDBOX_PDF_CACHE:
+        if products <= PDF_CACHE_SIZE:
             print(f"warming the sandbox: {warm_sandbox(base_url, args.query, args.max_pages)} datasheets")
         else:
             print(
-                f"{products} products > the sandbox's PDF cache ({SANDBOX_PDF_CACHE}): file modes also pay "
+                f"{products} products > the sandbox's PDF cache ({PDF_CACHE_SIZE}): file modes also pay "
                 "for the sandbox generating every PDF on this machine"
             )
         for repeat in range(args.repeat):

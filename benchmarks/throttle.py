@@ -74,7 +74,9 @@ def throttle_settings(**extra: Any) -> dict[str, Any]:
 
 
 def fixed_settings(concurrency: int) -> dict[str, Any]:
+    """A fixed concurrency: the resource throttle off (the project turns it on by default)."""
     return {
+        "LOOQTA_THROTTLE_ENABLED": False,
         "CONCURRENT_REQUESTS": concurrency,
         "DOWNLOAD_SLOTS": {
             "noon": {"concurrency": concurrency, "delay": 0.0, "jitter": 0.0},
