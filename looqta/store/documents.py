@@ -75,7 +75,7 @@ def to_document(
     fields["review_count"] = _count(adapter.get("review_count"))
     for name in LIST_OF_STRING_FIELDS:
         fields[name] = _string_list(adapter.get(name), name, max_field_bytes)
-    fields["files"] = _files(adapter.get("files"), max_field_bytes)
+    fields["files"] = file_records(adapter.get("files"), max_field_bytes)
     fields["seen_at"] = _timestamp(adapter.get("scraped_at"), now)
     document = ProductDocument(fields["source"], fields["source_id"], fields)
     size = len(document.to_bson())
@@ -140,7 +140,8 @@ def _string_list(value: Any, name: str, max_bytes: int) -> list[str]:
     return [_string(entry, name, max_bytes, required=True) or "" for entry in value]
 
 
-def _files(value: Any, max_bytes: int) -> list[dict[str, Any]]:
+def file_records(value: Any, max_bytes: int) -> list[dict[str, Any]]:
+    """The item's file records as the store keeps them: plain values, bounded in size, or a rejection."""
     if value is None:
         return []
     if not isinstance(value, list | tuple) or not all(isinstance(entry, dict) for entry in value):

@@ -39,7 +39,7 @@ from looqta.files.config import DbTarget
 from looqta.files.work import DbUnavailable
 from looqta.store.config import BSON_MAX_DOCUMENT_BYTES
 from looqta.store.connection import describe
-from looqta.store.documents import ProductDocument, RejectedItem, _files, to_document
+from looqta.store.documents import ProductDocument, RejectedItem, file_records, to_document
 from looqta.store.embedded import ensure_server
 from looqta.store.repository import PRICE_HISTORY, PRODUCTS
 
@@ -104,7 +104,7 @@ def update_product_files(update: DbUpdate) -> dict[str, Any]:
     document = _document(update.item)
     source, source_id = document.key if document else _key(update.item_key)
     try:
-        files = _files(update.files, BSON_MAX_DOCUMENT_BYTES)
+        files = file_records(update.files, BSON_MAX_DOCUMENT_BYTES)
     except RejectedItem as rejected:
         raise FileRejected("store_rejected", str(rejected)) from None
     now = datetime.now(UTC)
