@@ -29,13 +29,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from looqta.files.runs import RunIdentity, RunRow, is_alive, process_started_at
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
@@ -279,18 +280,13 @@ class FileQueue:
 
     def _migrate(self) -> None:
         """Add the columns a queue file written by an older release lacks (once, whoever opens first)."""
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             for table, column, declaration in _ADDED_COLUMNS:
                 present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             for statement in filter(str.strip, _ADDED_INDEXES.split(";")):
                 db.execute(statement)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _register(self) -> None:
         me, now = self.identity, self.clock()
@@ -319,9 +315,18 @@ class FileQueue:
             raise RuntimeError("the file queue is not open")
         return self._db
 
-    def _transaction(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed when the block ends, rolled back
+        if it raises."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # runs --------------------------------------------------------------------------------------
 
@@ -366,8 +371,7 @@ class FileQueue:
         """
         files = list(files)
         now = self.clock()
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             batch_id = db.execute(
                 "INSERT INTO batches (item_key, file_count, priority, created_at, run_id, item)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -388,10 +392,6 @@ class FileQueue:
                 ).lastrowid
                 for url, kind in files
             ]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return [int(i) for i in ids if i is not None]
 
     def add_task(self, task: NewTask) -> int:
@@ -399,8 +399,7 @@ class FileQueue:
 
         Raises :class:`LostTask` when that file no longer waits for its download: another run
         presumed this one dead and gave the download up."""
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             task_id = self._insert_task(task, self.clock())
             if task.file_id is not None:
                 started = db.execute(
@@ -409,10 +408,6 @@ class FileQueue:
                 ).rowcount
                 if not started:
                     raise LostTask(f"file {task.file_id} no longer waits for its download")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return task_id
 
     def _insert_task(self, task: NewTask, now: float) -> int:
@@ -445,8 +440,7 @@ class FileQueue:
         if limit <= 0:
             return []
         now = self.clock()
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             rows = db.execute(
                 "SELECT id FROM tasks WHERE run_id = ? AND status = ? AND not_before <= ?"
                 " ORDER BY priority DESC, id LIMIT ?",
@@ -458,10 +452,6 @@ class FileQueue:
                 " WHERE id = ?",
                 [(PROCESSING, now, now, task_id) for task_id in ids],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return [self.get(task_id) for task_id in ids]
 
     def complete(
@@ -494,13 +484,8 @@ class FileQueue:
         record: dict[str, Any] | None,
         follow_up: NewTask | None,
     ) -> FileRow | None:
-        db = self._transaction()
-        try:
+        with self._transaction():
             finished = self._finish_in(task_id, status, result, reason, record, follow_up, self.clock())
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return finished
 
     def _check_owned(self, task_id: int) -> sqlite3.Row:
@@ -540,13 +525,8 @@ class FileQueue:
 
     def fail_file(self, file_id: int, reason: str, record: dict[str, Any]) -> FileRow | None:
         """A file that never became a task (its download failed) ends ``failed``."""
-        db = self._transaction()
-        try:
+        with self._transaction():
             finished = self._update_file(file_id, FAILED, record, reason, self.clock())
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return finished
 
     def _update_file(
@@ -591,17 +571,12 @@ class FileQueue:
     def retry(self, task_id: int, reason: str, not_before: float) -> None:
         """Put a task back to ``pending``, not to run before ``not_before``."""
         now = self.clock()
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             self._check_owned(task_id)
             db.execute(
                 "UPDATE tasks SET status = ?, reason = ?, not_before = ?, updated_at = ? WHERE id = ?",
                 (PENDING, reason, not_before, now, task_id),
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # taking over what dead runs left -----------------------------------------------------------
 
@@ -624,8 +599,7 @@ class FileQueue:
 
     def _adopt(self, max_attempts: int, *, at_start: bool) -> Recovery:
         now = self.clock()
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             others = [
                 _run(row)
                 for row in db.execute(
@@ -656,10 +630,6 @@ class FileQueue:
             pending = db.execute(
                 "SELECT COUNT(*) FROM tasks WHERE run_id = ? AND status = ?", (self.run_id, PENDING)
             ).fetchone()[0]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return Recovery(
             requeued=requeued + exhausted,
             exhausted=exhausted,
