@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.throttle hog    [--hog-percent 60] [--hog-seconds 30]
     .venv/bin/python -m benchmarks.throttle memory [--pages 2000] [--recycle-after-pages 500]
-    .venv/bin/python -m benchmarks.throttle sweep  [--levels 2,4,8,16,32] [--max-pages 25]
+    .venv/bin/python -m benchmarks.throttle sweep  [--workload noon|site-limit] [--levels 4,8,16,32]
 
 Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox started here
 (loopback only), measured from outside; every run has a hard timeout.
@@ -19,12 +19,20 @@ Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox
   (page 200 of 2,000) and over the last 10 % of pages, and the peak.
   The CPU and loop-lag limits are lifted (``--max-cpu-percent``) so that the run measures memory,
   not how slowly a CPU-bound render runs at the minimum concurrency.
-* ``sweep`` (7c): the noon crawl of ``hog`` without a hog, at each fixed concurrency of
-  ``--levels``, and with the throttle (maximum = the largest level) starting at its maximum and
-  starting at 1, interleaved over ``--rounds``. AutoThrottle is off unless ``--autothrottle``
-  (with it on, its per-site delay, not the concurrency, sets the rate from 8 up). Reported:
-  items/s over the crawl (Scrapy's ``elapsed_time_seconds``), medians, and the throttle's
-  median over the best fixed level's.
+* ``sweep`` (7c): one workload at each fixed concurrency of ``--levels``, and with the throttle
+  (maximum = the largest level) starting at its maximum and starting at 1, interleaved over
+  ``--rounds``. AutoThrottle is off unless ``--autothrottle`` (with it on, its per-site delay,
+  not the concurrency, sets the rate from 8 up). Reported: items/s over the crawl (Scrapy's
+  ``elapsed_time_seconds``), 429s, medians, and the throttle's median over the best fixed
+  level's. Workloads (``--workload``):
+
+  - ``noon``: the noon crawl of ``hog`` without a hog. Its serial chain of rendered listing
+    pages sets the pace from 8 up, so the levels barely differ;
+  - ``site-limit``: ``tests/spiders/product_pages.py``, ``--pages`` amazon product pages over
+    HTTP, all known at the start, against a site that answers in ``--latency-ms`` and 429 (with
+    ``Retry-After: --retry-after-seconds``) past ``--site-max-in-flight`` requests at once, as a
+    rate-limiting site or WAF does. Below the limit each level's rate is ~level / latency; past
+    it, 429s hold the site's slot and cost retries. The machine's CPU stays low.
 
 The machine may be shared: each run first reports the CPU the machine used in the 3 s before it.
 """
@@ -313,6 +321,29 @@ def memory_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # (c) the sweep -----------------------------------------------------------------------------------
 
 
+def sweep_workload(args: argparse.Namespace, sandbox: SandboxProcess) -> list[str]:
+    """Set the sandbox up for the sweep's workload; the crawl command."""
+    if args.workload == "noon":
+        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+        return noon_command(sandbox, args.max_pages)
+    # site-limit: the site answers in --latency-ms and 429 past --site-max-in-flight at once
+    sandbox.set_faults(
+        "amazon",
+        latency_ms=args.latency_ms,
+        max_in_flight=args.site_max_in_flight,
+        retry_after=args.retry_after_seconds,
+        path_prefix="/dp/",
+    )
+    return [
+        "runspider",
+        "tests/spiders/product_pages.py",
+        "-a",
+        f"amazon={sandbox.url('amazon')}",
+        "-a",
+        f"pages={args.pages}",
+    ]
+
+
 def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     levels = [int(level) for level in args.levels.split(",")]
     top = max(levels)
@@ -332,19 +363,21 @@ def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
     labels = list(variants)
-    with SandboxProcess(sites=("noon",)) as sandbox:
-        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+    site = "noon" if args.workload == "noon" else "amazon"
+    with SandboxProcess(sites=(site,)) as sandbox:
+        command = sweep_workload(args, sandbox)
         for round_no in range(args.rounds):
             shift = round_no % len(labels)  # the order rotates from round to round
             for label in labels[shift:] + labels[:shift]:
                 sandbox.clear_requests()
-                run = crawl(f"sweep-{label}", noon_command(sandbox, args.max_pages), variants[label], workdir)
+                run = crawl(f"sweep-{label}", command, variants[label], workdir)
                 elapsed = run.stat("elapsed_time_seconds") or run.seconds
                 row = {
                     "round": round_no + 1,
                     "background_cpu_percent": run.background_cpu,
                     "items": run.items,
                     "items_per_second": round(run.items / elapsed, 2),
+                    "answered_429": run.stat("downloader/response_status_count/429") or 0,
                     "mean_cpu_percent": round(statistics.fmean(cpu for _, cpu in run.cpu), 1)
                     if run.cpu
                     else None,
@@ -354,7 +387,7 @@ def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 }
                 runs[label].append(row)
                 print(label, json.dumps(row), flush=True)
-    results: dict[str, Any] = {"runs": runs}
+    results: dict[str, Any] = {"workload": args.workload, "runs": runs}
     medians = {label: statistics.median(r["items_per_second"] for r in rows) for label, rows in runs.items()}
     results["median_items_per_second"] = medians
     fixed = {label: rate for label, rate in medians.items() if label.startswith("fixed-")}
@@ -381,8 +414,15 @@ def main(argv: list[str] | None = None) -> None:
     memory.add_argument("--max-cpu-percent", type=float, default=100.0)
     memory.add_argument("--compare", action="store_true", help="also run without recycling")
     sweep = commands.add_parser("sweep", help="(c) fixed concurrencies against the throttle")
+    sweep.add_argument("--workload", choices=("noon", "site-limit"), default="noon")
     sweep.add_argument("--levels", default="4,8,16,32")
-    sweep.add_argument("--max-pages", type=int, default=25, help="listing pages (24 products each)")
+    sweep.add_argument("--max-pages", type=int, default=25, help="noon: listing pages (24 products each)")
+    sweep.add_argument("--pages", type=int, default=3000, help="site-limit: product pages")
+    sweep.add_argument("--latency-ms", type=int, default=100, help="site-limit: the site's answer time")
+    sweep.add_argument(
+        "--site-max-in-flight", type=int, default=12, help="site-limit: requests answered at once"
+    )
+    sweep.add_argument("--retry-after-seconds", type=int, default=1, help="site-limit: on its 429s")
     sweep.add_argument("--rounds", type=int, default=2, help="interleaved rounds; medians are reported")
     sweep.add_argument(
         "--autothrottle",

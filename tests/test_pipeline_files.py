@@ -16,6 +16,7 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -29,7 +30,7 @@ from scrapy.utils.test import get_crawler
 from looqta.files.config import default_workers
 from looqta.files.storage import KEY_RE
 from looqta.items import ProductItem
-from looqta.pipelines.files import FilesPipeline, files_config_from_settings
+from looqta.pipelines.files import FilesPipeline, file_download_limit, files_config_from_settings
 from looqta.sandbox import assets
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.profile import SANDBOX_SETTINGS
@@ -75,6 +76,7 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
         "pool",
         3,
     )
+    assert (config.max_in_flight, config.max_downloads) == (32, 4)
     assert config.resolved_store_uri == str(tmp_path / "store")
 
 
@@ -86,6 +88,7 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
         ({"LOOQTA_FILES_EXECUTOR": "threads"}, "LOOQTA_FILES_EXECUTOR"),
         ({"LOOQTA_FILES_STORE": "ftp://host/dir"}, "LOOQTA_FILES_STORE"),
         ({"LOOQTA_FILES_TASK_TIMEOUT_SECONDS": 0}, "LOOQTA_FILES_TASK_TIMEOUT_SECONDS"),
+        ({"LOOQTA_FILES_MAX_DOWNLOADS": 0}, "LOOQTA_FILES_MAX_DOWNLOADS"),
     ],
 )
 def test_contradictory_settings_fail_at_start_up(settings: dict[str, Any], named: str) -> None:
@@ -107,8 +110,9 @@ def test_the_pipeline_can_be_switched_off() -> None:
 class FakeEngine:
     """``download_async`` answering from a table, counting downloads in flight."""
 
-    def __init__(self, answers: dict[str, Any]) -> None:
+    def __init__(self, answers: dict[str, Any], delay_seconds: float = 0.0) -> None:
         self.answers = answers
+        self.delay_seconds = delay_seconds
         self.requests: list[Request] = []
         self.in_flight = 0
         self.most_in_flight = 0
@@ -118,7 +122,7 @@ class FakeEngine:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(0)  # let every other item start before this answer
+            await asyncio.sleep(self.delay_seconds)  # let every other item start before this answer
             answer = self.answers[request.url]
             if isinstance(answer, Exception):
                 raise answer
@@ -202,6 +206,47 @@ def test_items_carry_their_file_records_and_downloads_wait_past_the_high_water_m
     assert (stats["looqta/files/pending"], stats["looqta/files/failed"]) == (0, 0)
     assert stats["looqta/files/backpressure_waits"] > 0
     assert worker_pids() == set()  # the pool closed with the spider
+
+
+@pytest.mark.parametrize(("total_concurrency", "inside"), [(None, 4), (6, 3), (1, 1)])
+def test_file_requests_leave_the_downloader_room_for_pages(
+    tmp_path: Path, total_concurrency: int | None, inside: int
+) -> None:
+    # 16 files may be in flight, but only LOOQTA_FILES_MAX_DOWNLOADS (4), and at most half the
+    # downloader's total concurrency, may be inside the downloader at once.
+    answers: dict[str, Any] = {}
+    items = []
+    for n in range(8):
+        answers[f"http://h/{n}.png"] = (200, "image/png", assets.image_bytes(f"N{n}", "png"))
+        answers[f"http://h/{n}.pdf"] = (200, "application/pdf", assets.small_pdf_bytes())
+        items.append(product(n, image_urls=[f"http://h/{n}.png"], file_urls=[f"http://h/{n}.pdf"]))
+    engine = FakeEngine(answers, delay_seconds=0.2)  # long enough for every item to be waiting
+    if total_concurrency is not None:
+        engine.downloader = SimpleNamespace(total_concurrency=total_concurrency)  # type: ignore[attr-defined]
+
+    async def scenario() -> FilesPipeline:
+        bounds = {"LOOQTA_FILES_MAX_IN_FLIGHT": 16, "LOOQTA_FILES_MAX_DOWNLOADS": 4}
+        pipeline = pipeline_with(tmp_path, engine, **bounds)
+        await pipeline.open_spider()
+        try:
+            await asyncio.gather(*(pipeline.process_item(item) for item in items))
+        finally:
+            await pipeline.close_spider()
+        return pipeline
+
+    pipeline = asyncio.run(scenario())
+    assert engine.most_in_flight == inside
+    assert pipeline.downloads.most_inside == inside
+    assert len(engine.requests) == 16
+    assert all(record["status"] == "done" for item in items for record in item.files)
+    assert pipeline.stats.get_value("looqta/files/download_waits") > 0
+
+
+def test_the_file_download_limit_follows_the_downloader() -> None:
+    assert file_download_limit(4, 0) == 4  # CONCURRENT_REQUESTS 0: no total limit
+    assert file_download_limit(4, 16) == 4
+    assert file_download_limit(4, 6) == 3  # half the downloader for files at most
+    assert file_download_limit(4, 1) == 1  # files always progress, even at a throttle's minimum
 
 
 def test_download_failures_end_the_file_failed_and_the_item_goes_on(tmp_path: Path) -> None:

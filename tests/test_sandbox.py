@@ -458,6 +458,25 @@ def test_latency_is_honoured_without_blocking_the_loop(clean_sandbox: SandboxPro
     assert fast_elapsed < 0.6
 
 
+def test_max_in_flight_answers_429_past_the_sites_concurrency(
+    clean_sandbox: SandboxProcess, catalogues: dict[str, Catalogue]
+) -> None:
+    sandbox = clean_sandbox
+    sandbox.set_faults("amazon", latency_ms=800, max_in_flight=2, retry_after=1, path_prefix="/dp/")
+    path = f"/dp/{catalogues['amazon'].products[0].source_id}"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = [pool.submit(fetch, sandbox.url("amazon", path)) for _ in range(2)]
+        time.sleep(0.3)  # both are being answered (800 ms of latency)
+        status, headers, _ = fetch(sandbox.url("amazon", path))
+        assert (status, headers.get("Retry-After")) == (429, "1")
+        assert fetch(sandbox.url("amazon", "/"))[0] == 200  # outside path_prefix: not counted
+        assert [future.result()[0] for future in held] == [200, 200]
+    assert fetch(sandbox.url("amazon", path))[0] == 200  # room again
+    assert sandbox.faults("amazon")["rate_limited"] == 1
+    with pytest.raises(SandboxError, match="max_in_flight"):
+        sandbox.set_faults("amazon", max_in_flight=0)
+
+
 def test_truncate_dataloss_cuts_the_transfer(
     clean_sandbox: SandboxProcess, catalogues: dict[str, Catalogue]
 ) -> None:

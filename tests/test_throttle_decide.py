@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from looqta.throttle.config import MIB, ThrottleConfig
@@ -34,6 +36,7 @@ def sample(
     at: float,
     *,
     cpu: float = 30.0,
+    nice: float = 0.0,
     memory: float = 40.0,
     free_mib: float = 8000,
     tree_mib: float | None = None,
@@ -51,6 +54,7 @@ def sample(
         available_bytes=int(free_mib * MIB),
         tree=tree,
         loop_lag_seconds=lag_ms / 1000,
+        nice_cpu_percent=nice,
         responses=responses,
         rate_limited=limited,
         pages=pages,
@@ -120,6 +124,22 @@ def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
     decision = decide(samples, 10.0, CONFIG, Target(level=8, since=0.0))
     assert decision.action == "hold"
     assert decision.target == Target(level=8, since=0.0)
+
+
+def test_niced_cpu_is_left_out_of_the_cpu_limit_unless_counted() -> None:
+    # 97 % busy, 40 points of it niced file workers: 57 % is what the crawl competes with.
+    samples = [*series(0, 2, in_flight=16), *series(3, 5, cpu=97, nice=40, in_flight=16)]
+    decision = decide(samples, 5.0, CONFIG, Target(level=16, since=0.0))
+    assert decision.loads["cpu"] == Load(0.0, "")
+    assert decision.action != "down"
+    assert not decision.target.paused
+    counted = dataclasses.replace(CONFIG, count_nice_cpu=True)
+    decision = decide(samples, 5.0, counted, Target(level=16, since=0.0))
+    assert decision.loads["cpu"] == Load(0.6, "CPU 97% > 80%")
+    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False)
+    # Un-niced CPU over the limit is an overload either way.
+    busy = [*series(0, 2), *series(3, 5, cpu=97, nice=10)]
+    assert decide(busy, 5.0, CONFIG, Target(level=16, since=0.0)).loads["cpu"] == Load(0.6, "CPU 87% > 80%")
 
 
 def test_one_memory_reading_over_the_limit_is_enough() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -189,6 +191,23 @@ def test_the_psutil_reader_reads_this_process_tree_with_pss() -> None:
     assert tree.rss_bytes >= psutil.Process().memory_info().rss // 2
     assert tree.pss_bytes is not None  # Linux reports PSS
     assert 0 < tree.pss_bytes <= tree.rss_bytes
+
+
+def test_the_psutil_reader_tells_niced_cpu_apart() -> None:
+    # A niced busy loop, like a file worker: its CPU shows in the niced share, inside the busy one.
+    script = "import os, time\nos.nice(19)\nend = time.time() + 20\nwhile time.time() < end: pass"
+    hog = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        reader = PsutilReader()
+        time.sleep(1.0)
+        reading = reader.system()
+    finally:
+        hog.kill()
+        hog.wait()
+    cores = psutil.cpu_count() or 1
+    # One of the cores is (nearly) all the hog's: at least half of it must show as niced.
+    assert reading.nice_cpu_percent >= 50 / cores
+    assert reading.nice_cpu_percent <= reading.cpu_percent <= 100.0
 
 
 def test_crawl_counters_come_from_scrapy_stats_and_rendered_responses() -> None:

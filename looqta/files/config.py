@@ -61,6 +61,8 @@ class FilesConfig:
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     max_in_flight: int = 32
+    #: File requests in Scrapy's downloader at once (also at most half its total concurrency).
+    max_downloads: int = 4
     max_size_bytes: int = 64 * 1024 * 1024
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     thumbnail_px: int = 256
@@ -95,6 +97,8 @@ class FilesConfig:
             problems.append("LOOQTA_FILES_RETRY_BACKOFF_SECONDS must be >= 0")
         if self.max_in_flight < 1:
             problems.append("LOOQTA_FILES_MAX_IN_FLIGHT must be >= 1")
+        if self.max_downloads < 1:
+            problems.append(f"LOOQTA_FILES_MAX_DOWNLOADS must be >= 1, got {self.max_downloads}")
         if self.max_size_bytes < 1:
             problems.append("LOOQTA_FILES_MAX_SIZE_BYTES must be >= 1")
         if self.max_uncompressed_bytes < 1:

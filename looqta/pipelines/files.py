@@ -7,6 +7,11 @@ The only bridge between Scrapy and :mod:`looqta.files`:
   skips the scheduler, so an item's files go ahead of listing pages still waiting there;
 * at most ``LOOQTA_FILES_MAX_IN_FLIGHT`` files are between "download started" and "record
   final" at once; past that, new downloads wait (back-pressure) instead of piling up bodies;
+* at most ``LOOQTA_FILES_MAX_DOWNLOADS`` of them, and never more than half the downloader's
+  total concurrency (which the resource throttle moves), are in Scrapy's downloader at once:
+  the downloader counts requests queued in a slot against ``CONCURRENT_REQUESTS``, so without
+  this bound file downloads waiting for a slow CDN slot would hold the engine from starting any
+  page (:class:`DownloadRoom`);
 * each body is spooled to disk and queued (:class:`~looqta.files.service.FileService`); the
   item waits, without blocking the event loop, for its files' records, then carries them in
   ``files`` into the feed and on to the store pipeline;
@@ -23,6 +28,7 @@ The only bridge between Scrapy and :mod:`looqta.files`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +49,7 @@ from looqta.store import files_update
 from looqta.store.config import StoreConfig
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
     from typing import Self
 
     from scrapy.crawler import Crawler
@@ -110,6 +117,7 @@ def files_config_from_settings(settings: BaseSettings, spider_name: str = "") ->
         max_attempts=settings.getint("LOOQTA_FILES_MAX_ATTEMPTS", 3),
         retry_backoff_seconds=settings.getfloat("LOOQTA_FILES_RETRY_BACKOFF_SECONDS", 2.0),
         max_in_flight=settings.getint("LOOQTA_FILES_MAX_IN_FLIGHT", 32),
+        max_downloads=settings.getint("LOOQTA_FILES_MAX_DOWNLOADS", 4),
         max_size_bytes=settings.getint("LOOQTA_FILES_MAX_SIZE_BYTES", 64 * 1024 * 1024),
         max_uncompressed_bytes=settings.getint("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES", 100 * 1024 * 1024),
         thumbnail_px=settings.getint("LOOQTA_FILES_THUMBNAIL_PX", 256),
@@ -136,6 +144,44 @@ def wanted_files(adapter: ItemAdapter) -> list[tuple[str, str]]:
     return wanted
 
 
+class DownloadRoom:
+    """Room for file requests in Scrapy's downloader: at most ``limit()`` at once.
+
+    ``limit`` is read at every admission, so a downloader whose concurrency the resource
+    throttle lowers admits fewer files from then on; requests already in are not cancelled.
+    """
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self.limit = limit
+        self.inside = 0
+        self.most_inside = 0
+        self._freed = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[bool]:
+        """Wait for room, hold it for the block; yields whether the request had to wait."""
+        waited = False
+        while self.inside >= self.limit():
+            waited = True
+            self._freed.clear()
+            await self._freed.wait()
+        self.inside += 1
+        self.most_inside = max(self.most_inside, self.inside)
+        try:
+            yield waited
+        finally:
+            self.inside -= 1
+            self._freed.set()
+
+
+def file_download_limit(max_downloads: int, total_concurrency: int) -> int:
+    """File requests allowed in the downloader: ``max_downloads``, and at most half the
+    downloader's total concurrency (0: unlimited), at least 1 so files always progress."""
+    if total_concurrency <= 0:
+        return max_downloads
+    return max(1, min(max_downloads, total_concurrency // 2))
+
+
 class FilesPipeline:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
@@ -150,6 +196,7 @@ class FilesPipeline:
         self.max_size_bytes = min(self.config.max_size_bytes, download_max or self.config.max_size_bytes)
         self.store_config = self._store_config(settings)
         self.service = FileService(self.config)
+        self.downloads = DownloadRoom(self._download_limit)
         self.last_snapshot: FilesSnapshot | None = None
         self._stats_loop = create_looping_call(self._publish_soon)
         self._publishing: asyncio.Future[None] | None = None
@@ -171,6 +218,12 @@ class FilesPipeline:
                 f"LOOQTA_FILES_DB_UPDATE is {files_update.UPDATER!r} but LOOQTA_STORE_ENABLED is off"
             )
         return None
+
+    def _download_limit(self) -> int:
+        engine = self.crawler.engine
+        downloader = getattr(engine, "downloader", None)
+        total = getattr(downloader, "total_concurrency", 0) if downloader is not None else 0
+        return file_download_limit(self.config.max_downloads, int(total))
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -247,7 +300,10 @@ class FilesPipeline:
                 meta={FILE_REQUEST_META: kind, "download_maxsize": self.max_size_bytes},
             )
             try:
-                response = await self.crawler.engine.download_async(request)
+                async with self.downloads.admitted() as waited:
+                    if waited:
+                        self.stats.inc_value(f"{STATS_PREFIX}/download_waits")
+                    response = await self.crawler.engine.download_async(request)
             except DownloadCancelledError:
                 limit = (
                     f"larger than {self.max_size_bytes} bytes (LOOQTA_FILES_MAX_SIZE_BYTES, DOWNLOAD_MAXSIZE)"

@@ -36,9 +36,14 @@ class FaultConfig:
     ``truncate_mode``: ``dataloss`` declares the full Content-Length, sends ~40 % of the body and
     closes the connection (a cut transfer); ``short`` sends a complete, consistent response whose
     body is the first ~40 % (a silently truncated document).
+
+    ``max_in_flight``: a site's rate limit by concurrency (a WAF or a rate-limiting proxy): at
+    most that many matching requests are answered at once; one that arrives while that many are
+    (``latency_ms`` included) is answered 429 at once, with ``retry_after`` when it is set.
     """
 
     latency_ms: int = 0
+    max_in_flight: int | None = None
     status: int | None = None
     retry_after: str | int | None = None
     times: int | None = None
@@ -69,6 +74,8 @@ class FaultConfig:
             _is_int(self.retry_after) or isinstance(self.retry_after, str)
         ):
             raise ValueError("retry_after must be null, seconds (int) or a string")
+        if self.max_in_flight is not None and (not _is_int(self.max_in_flight) or self.max_in_flight < 1):
+            raise ValueError("max_in_flight must be null or an int >= 1")
         if self.times is not None and (not _is_int(self.times) or self.times < 0):
             raise ValueError("times must be null or an int >= 0")
         if not isinstance(self.path_prefix, str) or not self.path_prefix.startswith("/"):
@@ -87,10 +94,13 @@ class FaultState:
     def __init__(self) -> None:
         self.config = FaultConfig()
         self._remaining: int | None = None
+        self.in_flight = 0  #: matching requests being answered now
+        self.rate_limited = 0  #: answered 429 by ``max_in_flight`` since the last ``set``
 
     def set(self, config: FaultConfig) -> None:
         self.config = config
         self._remaining = config.times
+        self.rate_limited = 0
 
     def reset(self) -> None:
         self.set(FaultConfig())
@@ -109,7 +119,11 @@ class FaultState:
         return self.config.status
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self.config), "remaining": self._remaining}
+        return {
+            **dataclasses.asdict(self.config),
+            "remaining": self._remaining,
+            "rate_limited": self.rate_limited,
+        }
 
 
 class RequestLog:
@@ -163,6 +177,20 @@ async def _faulted(request: web.Request, handler: Handler) -> web.StreamResponse
     state = request.app[FAULTS_KEY]
     if not state.matches(request.path):
         return await handler(request)
+    config = state.config
+    if config.max_in_flight is not None:
+        if state.in_flight >= config.max_in_flight:
+            state.rate_limited += 1
+            return _status_response(429, config.retry_after)
+        state.in_flight += 1
+        try:
+            return await _answer(request, handler, state)
+        finally:
+            state.in_flight -= 1
+    return await _answer(request, handler, state)
+
+
+async def _answer(request: web.Request, handler: Handler, state: FaultState) -> web.StreamResponse:
     config = state.config
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)

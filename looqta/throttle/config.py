@@ -36,6 +36,11 @@ class ThrottleConfig:
     #: How often the periodic status line is logged (changes are always logged).
     log_interval_seconds: float = 30.0
     max_cpu_percent: float = 80.0
+    #: Whether niced processes' CPU (the file workers run at ``LOOQTA_FILES_WORKER_NICE``) counts
+    #: against ``max_cpu_percent``. It does not by default: niced work yields the CPU to the crawl
+    #: and only fills what is idle, so counting it would slow the crawl down for work that is
+    #: not in its way. The file pool's own growth still looks at all the CPU.
+    count_nice_cpu: bool = False
     max_memory_percent: float = 85.0
     min_free_memory_mib: float = 1024.0
     #: Memory budget of the crawl's process tree (Scrapy, Playwright driver, Chromium, file
@@ -157,6 +162,7 @@ class ThrottleConfig:
             settle_seconds=number("SETTLE_SECONDS", "settle_seconds"),
             log_interval_seconds=number("LOG_INTERVAL_SECONDS", "log_interval_seconds"),
             max_cpu_percent=number("MAX_CPU_PERCENT", "max_cpu_percent"),
+            count_nice_cpu=settings.getbool(prefix + "COUNT_NICE_CPU", defaults["count_nice_cpu"].default),  # type: ignore[arg-type]
             max_memory_percent=number("MAX_MEMORY_PERCENT", "max_memory_percent"),
             min_free_memory_mib=number("MIN_FREE_MEMORY_MIB", "min_free_memory_mib"),
             max_tree_memory_mib=number("MAX_TREE_MEMORY_MIB", "max_tree_memory_mib"),

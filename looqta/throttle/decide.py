@@ -77,6 +77,14 @@ class Decision:
     loads: dict[str, Load]  #: of the span judged
 
 
+def cpu_load(sample: Sample, config: ThrottleConfig) -> float:
+    """The CPU reading held against ``max_cpu_percent``: without niced processes' share unless
+    ``count_nice_cpu`` (niced work, such as the file workers, gives the CPU up to the crawl)."""
+    if config.count_nice_cpu:
+        return sample.cpu_percent
+    return max(0.0, sample.cpu_percent - sample.nice_cpu_percent)
+
+
 def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict[str, str]:
     """The resources over their limit in the interval ending at ``current``, with the reading."""
     found: dict[str, str] = {}
@@ -93,8 +101,9 @@ def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict
         memory.append(f"crawl tree {tree / MIB:.0f} MiB > {config.max_tree_memory_mib:g} MiB")
     if memory:
         found["memory"] = ", ".join(memory)
-    if current.cpu_percent > config.max_cpu_percent:
-        found["cpu"] = f"CPU {current.cpu_percent:.0f}% > {config.max_cpu_percent:g}%"
+    cpu = cpu_load(current, config)
+    if cpu > config.max_cpu_percent:
+        found["cpu"] = f"CPU {cpu:.0f}% > {config.max_cpu_percent:g}%"
     lag_ms = current.loop_lag_seconds * 1000
     if lag_ms > config.max_loop_lag_ms:
         found["loop"] = f"event-loop lag {lag_ms:.0f} ms > {config.max_loop_lag_ms:g} ms"
@@ -241,7 +250,7 @@ def recycle_reason(latest: Sample, mark: RecycleMark, config: ThrottleConfig) ->
 def describe(sample: Sample) -> str:
     """The readings of one sample, for the status line."""
     parts = [
-        f"CPU {sample.cpu_percent:.0f}%",
+        f"CPU {sample.cpu_percent:.0f}% (niced {sample.nice_cpu_percent:.0f}%)",
         f"memory {sample.memory_percent:.0f}% ({sample.available_bytes / MIB:.0f} MiB free)",
     ]
     if sample.tree is not None:

@@ -4,7 +4,8 @@ Nothing here decides anything. :class:`Sampler` turns one tick into a :class:`Sa
 the samples of one window. Its sources are injected, so tests hand it fakes:
 
 * a :class:`SystemReader` (default :class:`PsutilReader`): system CPU with psutil's non-blocking
-  ``cpu_percent(interval=None)`` (the share since the previous call), memory used and available
+  ``cpu_times_percent(interval=None)`` (the shares since the previous call: busy, and of it the
+  share spent by niced processes such as the file workers), memory used and available
   (cheap, read on the reactor every check), and the memory of the crawl's process tree in RSS
   and PSS; PSS walks every process's page tables (tens of milliseconds for a browser), so the
   tree is read in a thread every :data:`TREE_READ_INTERVAL_SECONDS` and each sample carries the
@@ -53,9 +54,12 @@ RATE_LIMIT_STATUSES: tuple[int, ...] = (429, 503)
 
 @dataclass(frozen=True)
 class SystemReading:
-    cpu_percent: float  #: all cores, 0..100, since the previous reading
+    cpu_percent: float  #: all cores busy, 0..100, since the previous reading
     memory_percent: float  #: used, 0..100
     available_bytes: int
+    #: Of ``cpu_percent``, the user time of niced processes (nice > 0): background work, such as
+    #: the file workers, that gives the CPU up to the crawl whenever the crawl wants it.
+    nice_cpu_percent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Sample:
     available_bytes: int
     tree: TreeMemory | None  #: the latest finished tree reading; None before the first
     loop_lag_seconds: float  #: the worst lag since the previous sample
+    nice_cpu_percent: float = 0.0  #: of ``cpu_percent``, niced processes' share
     responses: int = 0
     rate_limited: int = 0
     pages: int = 0
@@ -117,14 +122,18 @@ class PsutilReader:
 
     def __init__(self) -> None:
         # The first non-blocking call has nothing to compare with; it primes the counters.
-        psutil.cpu_percent(interval=None)
+        psutil.cpu_times_percent(interval=None)
 
     def system(self) -> SystemReading:
         memory = psutil.virtual_memory()
+        times = psutil.cpu_times_percent(interval=None)
+        # Busy as psutil.cpu_percent counts it: everything but idle and waiting for I/O.
+        busy = 100.0 - times.idle - getattr(times, "iowait", 0.0)
         return SystemReading(
-            cpu_percent=psutil.cpu_percent(interval=None),
+            cpu_percent=min(100.0, max(0.0, busy)),
             memory_percent=memory.percent,
             available_bytes=memory.available,
+            nice_cpu_percent=min(100.0, max(0.0, getattr(times, "nice", 0.0))),
         )
 
     def tree_memory(self, pid: int) -> TreeMemory:
@@ -259,6 +268,7 @@ class Sampler:
             available_bytes=system.available_bytes,
             tree=self.tree,
             loop_lag_seconds=self.probe.take(),
+            nice_cpu_percent=system.nice_cpu_percent,
             responses=crawl.responses,
             rate_limited=crawl.rate_limited,
             pages=crawl.pages,
