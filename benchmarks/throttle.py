@@ -29,7 +29,8 @@ Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox
   - ``noon``: the noon crawl of ``hog`` without a hog. Its serial chain of rendered listing
     pages sets the pace from 8 up, so the levels barely differ;
   - ``site-limit``: ``tests/spiders/product_pages.py``, ``--pages`` amazon product pages over
-    HTTP, all known at the start, against a site that answers in ``--latency-ms`` and 429 (with
+    HTTP, all known at the start, each variant for ``--seconds`` (``CLOSESPIDER_TIMEOUT``),
+    against a site that answers in ``--latency-ms`` and 429 (with
     ``Retry-After: --retry-after-seconds``) past ``--site-max-in-flight`` requests at once, as a
     rate-limiting site or WAF does. Below the limit each level's rate is ~level / latency; past
     it, 429s hold the site's slot and cost retries. The machine's CPU stays low.
@@ -361,6 +362,9 @@ def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         **politeness,
         **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=top, LOOQTA_THROTTLE_START_CONCURRENCY=1),
     }
+    if args.workload == "site-limit":  # every variant crawls for the same time
+        for settings in variants.values():
+            settings["CLOSESPIDER_TIMEOUT"] = args.seconds
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
     labels = list(variants)
     site = "noon" if args.workload == "noon" else "amazon"
@@ -417,7 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     sweep.add_argument("--workload", choices=("noon", "site-limit"), default="noon")
     sweep.add_argument("--levels", default="4,8,16,32")
     sweep.add_argument("--max-pages", type=int, default=25, help="noon: listing pages (24 products each)")
-    sweep.add_argument("--pages", type=int, default=3000, help="site-limit: product pages")
+    sweep.add_argument("--pages", type=int, default=10_000, help="site-limit: product pages at most")
+    sweep.add_argument("--seconds", type=int, default=40, help="site-limit: each crawl's length")
     sweep.add_argument("--latency-ms", type=int, default=100, help="site-limit: the site's answer time")
     sweep.add_argument(
         "--site-max-in-flight", type=int, default=12, help="site-limit: requests answered at once"

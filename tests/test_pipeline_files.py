@@ -462,7 +462,7 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
     first.mkdir()
     # Slow datasheets: the one worker catches up between items, so an early item's DB update
     # takes it (and holds it) while later items still wait for their files.
-    clean_sandbox.set_faults("noon", latency_ms=300, path_prefix="/documents/")
+    clean_sandbox.set_faults("noon-cdn", latency_ms=300, path_prefix="/documents/")
     blocking = {**SANDBOX_SETTINGS, **settings}
     blocking |= {"LOOQTA_FILES_MAX_WORKERS": 1, "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update"}
     command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]

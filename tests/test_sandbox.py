@@ -136,7 +136,9 @@ def test_amazon_search_page_markup(sandbox: SandboxProcess, catalogues: dict[str
     assert first.attrib["data-index"] == "0"
     assert first.css("h2 a span::text").get() == product.title
     assert first.css("h2 a::attr(href)").get() == f"/dp/{product.source_id}"
-    assert first.css("img.s-image::attr(src)").get() == f"/images/{product.source_id}.jpg"
+    assert first.css("img.s-image::attr(src)").get() == sandbox.url(
+        "amazon-cdn", f"/images/{product.source_id}.jpg"
+    )
     assert first.css(".a-price .a-offscreen::text").get() == f"AED\xa0{product.price:,.2f}"
     assert first.css(".a-price-whole::text").get() == f"{int(product.price):,}"
     assert first.css(".a-price-fraction::text").get() == f"{product.price:.2f}"[-2:]
@@ -195,7 +197,9 @@ def test_amazon_product_page(sandbox: SandboxProcess, catalogues: dict[str, Cata
     )
     assert page.css("#acrPopover::attr(title)").get() == f"{product.rating} out of 5 stars"
     assert page.css("#acrCustomerReviewText::text").get() == f"{product.review_count:,} ratings"
-    assert page.css("#landingImage::attr(src)").get() == f"/images/{product.source_id}.jpg"
+    assert page.css("#landingImage::attr(src)").get() == sandbox.url(
+        "amazon-cdn", f"/images/{product.source_id}.jpg"
+    )
     documents = page.css("#productDocuments")
     assert documents.attrib["data-asin"] == product.source_id
     assert not documents.css("a")  # filled in by JavaScript only
@@ -208,7 +212,11 @@ def test_amazon_product_page(sandbox: SandboxProcess, catalogues: dict[str, Cata
     assert status == 200
     assert json.loads(body) == {
         "documents": [
-            {"title": "Product datasheet", "url": f"/documents/{product.source_id}.pdf", "type": "pdf"}
+            {
+                "title": "Product datasheet",
+                "url": sandbox.url("amazon-cdn", f"/documents/{product.source_id}.pdf"),
+                "type": "pdf",
+            }
         ]
     }
     assert fetch(sandbox.url("amazon", "/dp/B0NOTTHERE"))[0] == 404
@@ -256,7 +264,7 @@ def test_noon_search_shell_has_no_products_but_api_has(
     assert hit["currency"] == "AED"
     assert hit["rating"] == (None if product.rating is None else str(product.rating))
     assert hit["review_count"] == product.review_count
-    assert hit["image_url"] == f"/images/{product.source_id}.png"
+    assert hit["image_url"] == sandbox.url("noon-cdn", f"/images/{product.source_id}.png")
     assert hit["url"] == f"/uae-en/{product.slug}/{product.source_id}/p/"
 
     empty = json.loads(fetch(sandbox.url("noon", "/_svc/catalog/api/v3/search?q=nokia+3310"))[2])
@@ -273,14 +281,38 @@ def test_noon_product_page(sandbox: SandboxProcess, catalogues: dict[str, Catalo
     assert status == 200
     assert page.css('h1[data-qa="pdp-name"]::text').get() == product.title
     assert page.css('div[data-qa="div-price-now"]::text').get() == f"AED {product.price:,.2f}"
-    assert page.css('img[data-qa="pdp-image"]::attr(src)').get() == f"/images/{product.source_id}.png"
+    image = page.css('img[data-qa="pdp-image"]::attr(src)').get()
+    assert image == sandbox.url("noon-cdn", f"/images/{product.source_id}.png")
     rating = page.css('div[data-qa="pdp-rating"]')[0]
     assert rating.attrib["data-rating"] == str(product.rating)
     assert rating.attrib["data-count"] == str(product.review_count)
     datasheet = page.css('a[data-qa="pdp-datasheet"]::attr(href)').get()
-    assert datasheet == f"/documents/{product.source_id}.pdf"
+    assert datasheet == sandbox.url("noon-cdn", f"/documents/{product.source_id}.pdf")
     assert fetch(sandbox.url("noon", f"/uae-en/x/{product.source_id}/p/"))[0] == 200
     assert fetch(sandbox.url("noon", "/uae-en/x/N00000000Z/p/"))[0] == 404
+
+
+def test_files_are_served_from_each_sites_cdn_origin(
+    sandbox: SandboxProcess, catalogues: dict[str, Catalogue]
+) -> None:
+    # Real sites serve images and datasheets from CDN hosts: other origins than their pages.
+    assert len({sandbox.url(name) for name in ("amazon", "noon", "amazon-cdn", "noon-cdn")}) == 4
+    product = catalogues["noon"].products[0]
+    image = fetch(sandbox.url("noon-cdn", f"/images/{product.source_id}.png"))
+    assert (image[0], image[1].get_content_type()) == (200, "image/png")
+    assert image[2] == fetch(sandbox.url("noon", f"/images/{product.source_id}.png"))[2]  # same asset
+    assert fetch(sandbox.url("noon-cdn", f"/documents/{product.source_id}.pdf"))[2].startswith(b"%PDF")
+    assert fetch(sandbox.url("noon-cdn", "/files/bad/corrupt.pdf"))[0] == 200
+    assert fetch(sandbox.url("noon-cdn", noon.product_url(product)))[0] == 404  # files only
+    assert sandbox.faults("noon-cdn")["latency_ms"] == 0  # faults and a request log of its own
+
+
+def test_without_a_cdn_files_are_linked_on_the_sites_own_origin(catalogues: dict[str, Catalogue]) -> None:
+    product = catalogues["noon"].products[0]
+    with SandboxProcess(sites=("noon",), extra_args=("--no-cdn",)) as own:
+        assert list(own.urls) == ["noon"]
+        page = Selector(text=fetch(own.url("noon", noon.product_url(product)))[2].decode())
+    assert page.css('img[data-qa="pdp-image"]::attr(src)').get() == f"/images/{product.source_id}.png"
 
 
 def test_sites_are_distinct_origins(sandbox: SandboxProcess) -> None:
@@ -566,7 +598,7 @@ def test_client_starts_a_small_sandbox_and_stops_it() -> None:
     started = time.perf_counter()
     with SandboxProcess(sites=("noon",), products=50, seed=5) as small:
         assert time.perf_counter() - started < 5
-        assert list(small.urls) == ["noon"]
+        assert list(small.urls) == ["noon", "noon-cdn"]
         data = json.loads(fetch(small.url("noon", "/_svc/catalog/api/v3/search?q=apple"))[2])
         assert data["nbHits"] == len(Catalogue("noon", 50, seed=5).search_all("apple"))
         process = small._process

@@ -22,7 +22,7 @@ CATALOGUE = Catalogue("amazon")
 def test_search_yields_every_matching_product_with_exact_fields(
     clean_sandbox: SandboxProcess, tmp_path: Path, page_pool: bool
 ) -> None:
-    base = clean_sandbox.url("amazon")
+    base, cdn = clean_sandbox.url("amazon"), clean_sandbox.url("amazon-cdn")
     expected = {p.source_id: p for p in CATALOGUE.search_all("iphone 15 pro max")}
     assert 0 < len(expected) <= 20  # one result page
 
@@ -46,9 +46,9 @@ def test_search_yields_every_matching_product_with_exact_fields(
         assert (Decimal(item["rating"]) if item["rating"] else None) == product.rating
         assert item["review_count"] == product.review_count
         assert item["url"] == f"{base}/dp/{product.source_id}"
-        assert item["image_urls"] == [f"{base}/images/{product.source_id}.jpg"]
+        assert item["image_urls"] == [f"{cdn}/images/{product.source_id}.jpg"]
         # The datasheet link only exists once the product page's JavaScript has run.
-        assert item["file_urls"] == [f"{base}/documents/{product.source_id}.pdf"]
+        assert item["file_urls"] == [f"{cdn}/documents/{product.source_id}.pdf"]
         assert item["scraped_at"].endswith("+00:00")
     # Search pages are plain HTTP, product pages are rendered: one browser page per product.
     assert result.stat("looqta/render/browser") == len(expected)
@@ -56,7 +56,7 @@ def test_search_yields_every_matching_product_with_exact_fields(
     assert result.stat("looqta/validate/ok") == len(expected)
     # Rendered product pages show an image, but the browser never fetched one (the page pool
     # launches Chromium with images off; scrapy-playwright's path aborts them one by one).
-    images = [r for r in clean_sandbox.requests("amazon") if r["path_qs"].startswith("/images/")]
+    images = [r for r in clean_sandbox.requests("amazon-cdn") if r["path_qs"].startswith("/images/")]
     assert images == []
     if page_pool:
         assert result.stat("looqta/pagepool/pages_reused") > 0  # the default handler reused its pages

@@ -21,7 +21,7 @@ SEARCH_API = "/_svc/catalog/api/v3/search"
 def test_rendered_listing_yields_every_product_with_exact_fields(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
-    base = clean_sandbox.url("noon")
+    base, cdn = clean_sandbox.url("noon"), clean_sandbox.url("noon-cdn")
     expected = {p.source_id: p for p in CATALOGUE.search_all("iphone")}
     assert len(expected) > 48  # more than two listing pages of 24
 
@@ -37,8 +37,8 @@ def test_rendered_listing_yields_every_product_with_exact_fields(
         assert (Decimal(item["rating"]) if item["rating"] else None) == product.rating
         assert item["review_count"] == product.review_count
         assert item["url"] == f"{base}/uae-en/{product.slug}/{product.source_id}/p/"
-        assert item["image_urls"] == [f"{base}/images/{product.source_id}.png"]
-        assert item["file_urls"] == [f"{base}/documents/{product.source_id}.pdf"]
+        assert item["image_urls"] == [f"{cdn}/images/{product.source_id}.png"]
+        assert item["file_urls"] == [f"{cdn}/documents/{product.source_id}.pdf"]
     # Listing pages are rendered (2), product pages are plain HTTP (48).
     assert result.stat("looqta/render/browser") == 2
     assert result.stat("looqta/render/http") >= 48

@@ -16,6 +16,7 @@ from looqta.throttle.decide import (
     limits_for,
     loads,
     recycle_reason,
+    refused_share,
 )
 from looqta.throttle.sampler import Sample, TreeMemory
 
@@ -97,7 +98,7 @@ def test_cpu_over_the_limit_most_of_the_time_steps_down_and_pauses() -> None:
     decision = decide(samples, 5.0, CONFIG, Target(level=16, since=0.0))
     assert decision.action == "down"
     # 16 - ceil(16 * 0.25) = 12; the last 3 s are all over, so new work is held too.
-    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False)
+    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
     assert decision.reason == "CPU 97% > 80% (60% of the time): level 16 -> 12"
     assert limits_for(decision.target, CONFIG) == Limits(concurrency=1, browser_pages=1, file_workers=1)
 
@@ -105,9 +106,10 @@ def test_cpu_over_the_limit_most_of_the_time_steps_down_and_pauses() -> None:
 def test_an_overload_is_judged_once_not_again_after_the_step_it_caused() -> None:
     samples = [*series(0, 5, cpu=97), *series(6, 9)]
     decision = decide(samples, 9.0, CONFIG, Target(level=12, paused=True, since=5.0))
-    # Only (5, 9] counts: it is clear, so the level stays and new work resumes.
+    # Only (5, 9] counts: it is clear, so the level stays and new work resumes; the level is
+    # judged from the resume on (readings at the minimum say nothing of it).
     assert decision.action == "resume"
-    assert decision.target == Target(level=12, paused=False, since=5.0)
+    assert decision.target == Target(level=12, paused=False, since=9.0)
     assert limits_for(decision.target, CONFIG) == Limits(concurrency=12, browser_pages=3, file_workers=2)
 
 
@@ -136,7 +138,7 @@ def test_niced_cpu_is_left_out_of_the_cpu_limit_unless_counted() -> None:
     counted = dataclasses.replace(CONFIG, count_nice_cpu=True)
     decision = decide(samples, 5.0, counted, Target(level=16, since=0.0))
     assert decision.loads["cpu"] == Load(0.6, "CPU 97% > 80%")
-    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False)
+    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
     # Un-niced CPU over the limit is an overload either way.
     busy = [*series(0, 2), *series(3, 5, cpu=97, nice=10)]
     assert decide(busy, 5.0, CONFIG, Target(level=16, since=0.0)).loads["cpu"] == Load(0.6, "CPU 87% > 80%")
@@ -145,7 +147,7 @@ def test_niced_cpu_is_left_out_of_the_cpu_limit_unless_counted() -> None:
 def test_one_memory_reading_over_the_limit_is_enough() -> None:
     samples = [*series(0, 9, in_flight=16), sample(10, free_mib=700, in_flight=16)]
     decision = decide(samples, 10.0, CONFIG, Target(level=16, since=0.0))
-    assert decision.target == Target(level=12, paused=True, since=10.0, ramping=False)
+    assert decision.target == Target(level=12, paused=True, since=10.0, ramping=False, ceiling=16)
     assert decision.reason == "free memory 700 MiB < 1024 MiB (10% of the time): level 16 -> 12"
 
 
@@ -162,8 +164,20 @@ def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
     assert decide(lagging, 6.0, CONFIG, Target(level=8, since=0.0)).target.level == 6
     limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
     decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))
-    assert decision.target == Target(level=6, paused=True, since=6.0, ramping=False)
-    assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 6"
+    # The site refused half of the answers: the level loses half at once (more than the 25 % step).
+    assert decision.target == Target(level=4, paused=True, since=6.0, ramping=False, ceiling=8)
+    assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 4"
+    # Refusing less than the step's share: the usual 25 % step.
+    few = [sample(t, responses=100 * t, limited=12 * t) for t in range(7)]
+    assert decide(few, 6.0, CONFIG, Target(level=16, since=0.0)).target.level == 12
+
+
+def test_the_share_of_refused_answers() -> None:
+    samples = [sample(0), sample(1, responses=40, limited=10), sample(2, responses=100, limited=10)]
+    assert refused_share(samples, 0.0, 2.0) == 0.1  # 10 of 100
+    assert refused_share(samples, 0.0, 1.0) == 0.25
+    assert refused_share(samples, 1.0, 2.0) == 0.0
+    assert refused_share([sample(0), sample(1, responses=0, limited=5)], 0.0, 1.0) == 1.0
 
 
 def test_never_below_the_minimum_the_crawl_always_progresses() -> None:
@@ -210,8 +224,32 @@ def test_until_the_first_overload_the_level_doubles_and_after_it_steps() -> None
     hot = series(9, 12, cpu=95, in_flight=8)
     target = decide(hot, 12.0, config, target).target
     assert (target.level, target.ramping) == (6, False)
-    clear = series(12, 15, in_flight=6)
-    assert decide(clear, 15.0, config, target).target == Target(level=8, since=15.0, ramping=False)
+    assert target.ceiling == 8
+
+
+def test_after_an_overload_steps_up_stop_under_its_level_then_probe_it() -> None:
+    config = ThrottleConfig(max_concurrency=32, start_concurrency=1, settle_seconds=3.0)
+    # Overloaded at 16 before: steps up go at most half way to it, at least one.
+    target = Target(level=8, since=0.0, ramping=False, ceiling=16)
+    levels, reasons = [], []
+    for now in (3.0, 6.0, 9.0, 12.0):
+        decision = decide(series(int(now) - 3, int(now), in_flight=target.level), now, config, target)
+        assert decision.action == "up"
+        target = decision.target
+        levels.append(target.level)
+        reasons.append(decision.reason)
+    # 8 + 2 = 10 (half way: 12); 10 + 3 = 13 -> 13; 13 + 4 = 17 -> 14 (half way); 14 -> 15; then 16.
+    assert levels == [10, 13, 14, 15]
+    assert reasons[2] == "readings clear and 13 requests in flight: level 13 -> 14 (overloaded at 16 last)"
+    decision = decide(series(12, 15, in_flight=15), 15.0, config, target)
+    target = decision.target
+    assert target == Target(level=16, since=15.0, ramping=False, ceiling=16)
+    # The level held at the ceiling: it is cleared, steps are 25 % again.
+    decision = decide(series(15, 18, in_flight=16), 18.0, config, target)
+    assert decision.target == Target(level=20, since=18.0, ramping=False, ceiling=None)
+    # Had it not held, the step down from 16 remembers 16 again.
+    hot = decide(series(15, 18, cpu=95, in_flight=16), 18.0, config, target)
+    assert hot.target == Target(level=12, paused=True, since=18.0, ramping=False, ceiling=16)
 
 
 def test_a_crawl_that_does_not_use_its_concurrency_is_not_given_more() -> None:

@@ -17,12 +17,15 @@ def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
     parser = argparse.ArgumentParser(prog="python -m looqta.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address only")
     parser.add_argument(
-        "--port", type=int, default=0, help="0: a free port per site; P: amazon on P, noon on P+1"
+        "--port", type=int, default=0, help="0: free ports; P: amazon on P, noon on P+1, CDNs on P+2, P+3"
     )
     parser.add_argument("--sites", default=",".join(SITES), help="comma-separated site names")
     parser.add_argument("--products", type=int, default=10_000, help="products per site")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--pdf-pages", type=int, default=1, help="default datasheet length")
+    parser.add_argument(
+        "--no-cdn", action="store_true", help="serve images and documents from each site's own origin"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line of URLs")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -38,6 +41,7 @@ def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
             products=args.products,
             seed=args.seed,
             pdf_pages=args.pdf_pages,
+            cdn=not args.no_cdn,
         )
     except ValueError as exc:
         parser.error(str(exc))

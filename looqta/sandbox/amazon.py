@@ -53,8 +53,9 @@ _DOCUMENTS_SCRIPT = """
 """
 
 
-def image_url(product: Product) -> str:
-    return f"/images/{product.source_id}.{IMAGE_EXT}"
+def image_url(product: Product, assets: str = "") -> str:
+    """The product's image; ``assets``: the origin serving it (the site's CDN), else relative."""
+    return f"{assets}/images/{product.source_id}.{IMAGE_EXT}"
 
 
 def product_url(product: Product) -> str:
@@ -81,7 +82,7 @@ def _price(value: Decimal, malformed: bool) -> str:
     )
 
 
-def _result(product: Product, index: int, malformed: bool) -> str:
+def _result(product: Product, index: int, malformed: bool, assets: str) -> str:
     asin = product.source_id
     title = escape(product.title)
     rating = ""
@@ -96,7 +97,7 @@ def _result(product: Product, index: int, malformed: bool) -> str:
         f'<div data-component-type="s-search-result" data-asin="{asin}" data-index="{index}" '
         f'class="s-result-item s-asin">\n'
         f'  <div class="s-product-image-container"><img class="s-image" '
-        f'src="{image_url(product)}" alt="{title}"></div>\n'
+        f'src="{image_url(product, assets)}" alt="{title}"></div>\n'
         f'  <h2 class="a-size-mini a-spacing-none a-color-base"><a class="a-link-normal '
         f's-line-clamp-2 s-link-style a-text-normal" href="{product_url(product)}"><span '
         f'class="a-size-medium a-color-base a-text-normal">{title}</span></a></h2>{rating}\n'
@@ -135,7 +136,7 @@ def _search_form(query: str = "") -> str:
     )
 
 
-def render_search(result: SearchPage, malformed: bool = False) -> str:
+def render_search(result: SearchPage, malformed: bool = False, assets: str = "") -> str:
     query = escape(result.query)
     if not result.products:
         body = (
@@ -145,7 +146,7 @@ def render_search(result: SearchPage, malformed: bool = False) -> str:
     else:
         first = (result.page - 1) * result.page_size + 1
         last = first + len(result.products) - 1
-        items = "\n".join(_result(p, i, malformed) for i, p in enumerate(result.products))
+        items = "\n".join(_result(p, i, malformed, assets) for i, p in enumerate(result.products))
         body = (
             f'<div class="s-result-info-bar"><span>{first}-{last} of {result.total} results for'
             f' </span><span class="a-color-state">"{query}"</span></div>\n'
@@ -155,7 +156,7 @@ def render_search(result: SearchPage, malformed: bool = False) -> str:
     return document(f"Amazon.ae : {result.query}", f"{_search_form(result.query)}\n{body}")
 
 
-def render_product(product: Product, malformed: bool = False) -> str:
+def render_product(product: Product, malformed: bool = False, assets: str = "") -> str:
     asin = product.source_id
     title = escape(product.title)
     reviews = ""
@@ -168,7 +169,7 @@ def render_product(product: Product, malformed: bool = False) -> str:
         )
     body = (
         f'{_search_form()}\n<div id="dp" class="a-container" data-asin="{asin}">\n'
-        f'<div id="imgTagWrapperId"><img id="landingImage" src="{image_url(product)}" '
+        f'<div id="imgTagWrapperId"><img id="landingImage" src="{image_url(product, assets)}" '
         f'alt="{title}"></div>\n<div id="centerCol">\n'
         f'<h1 id="title"><span id="productTitle" class="a-size-large product-title-word-break">'
         f"{title}</span></h1>\n"
@@ -205,22 +206,28 @@ async def _search(request: web.Request) -> web.Response:
     query = request.query.get("k", "").strip()
     if not query:
         raise web.HTTPBadRequest(text="missing search keywords (k)")
-    result = site_context(request).catalogue.search(query, _page_number(request), PAGE_SIZE)
-    return web.Response(text=render_search(result, is_malformed(request)), content_type="text/html")
+    context = site_context(request)
+    result = context.catalogue.search(query, _page_number(request), PAGE_SIZE)
+    text = render_search(result, is_malformed(request), context.assets)
+    return web.Response(text=text, content_type="text/html")
 
 
 async def _product_page(request: web.Request) -> web.Response:
-    product = site_context(request).catalogue.get(request.match_info["asin"])
+    context = site_context(request)
+    product = context.catalogue.get(request.match_info["asin"])
     if product is None:
         raise _not_found()
-    return web.Response(text=render_product(product, is_malformed(request)), content_type="text/html")
+    text = render_product(product, is_malformed(request), context.assets)
+    return web.Response(text=text, content_type="text/html")
 
 
 async def _documents_api(request: web.Request) -> web.Response:
-    product = site_context(request).catalogue.get(request.match_info["asin"])
+    context = site_context(request)
+    product = context.catalogue.get(request.match_info["asin"])
     if product is None:
         return web.json_response({"error": "unknown ASIN"}, status=404)
-    documents = [{"title": "Product datasheet", "url": f"/documents/{product.source_id}.pdf", "type": "pdf"}]
+    url = f"{context.assets}/documents/{product.source_id}.pdf"
+    documents = [{"title": "Product datasheet", "url": url, "type": "pdf"}]
     return web.json_response({"documents": documents})
 
 

@@ -14,6 +14,9 @@ class SiteContext:
     site: str
     catalogue: Catalogue
     pdf_pages: int = 1
+    #: Origin of the site's images and documents (its CDN), e.g. ``http://127.0.0.1:8103``;
+    #: empty: the site's own origin (links are relative).
+    assets: str = ""
 
 
 SITE_KEY = web.AppKey("looqta_site", SiteContext)

@@ -92,15 +92,16 @@ _SEARCH_SCRIPT = """
 """
 
 
-def image_url(product: Product) -> str:
-    return f"/images/{product.source_id}.{IMAGE_EXT}"
+def image_url(product: Product, assets: str = "") -> str:
+    """The product's image; ``assets``: the origin serving it (the site's CDN), else relative."""
+    return f"{assets}/images/{product.source_id}.{IMAGE_EXT}"
 
 
 def product_url(product: Product) -> str:
     return f"{BASE_PATH}{product.slug}/{product.source_id}/p/"
 
 
-def hit(product: Product, malformed: bool = False) -> dict[str, Any]:
+def hit(product: Product, malformed: bool = False, assets: str = "") -> dict[str, Any]:
     return {
         "sku": product.source_id,
         "name": product.title,
@@ -109,7 +110,7 @@ def hit(product: Product, malformed: bool = False) -> dict[str, Any]:
         "currency": product.currency,
         "rating": None if product.rating is None else str(product.rating),
         "review_count": product.review_count,
-        "image_url": image_url(product),
+        "image_url": image_url(product, assets),
         "url": product_url(product),
     }
 
@@ -124,7 +125,7 @@ def render_search_shell(query: str) -> str:
     return document(f"{query} | noon UAE", body)
 
 
-def render_product(product: Product, malformed: bool = False) -> str:
+def render_product(product: Product, malformed: bool = False, assets: str = "") -> str:
     name = escape(product.title)
     if malformed:  # garbled on purpose: no number, unclosed tags
         price = f'<div data-qa="div-price-now">AED {MALFORMED_PRICE}<span class="priceNow">'
@@ -139,10 +140,10 @@ def render_product(product: Product, malformed: bool = False) -> str:
         )
     body = (
         f'<div id="__next"><div class="pdpContainer" data-sku="{product.source_id}">\n'
-        f'<img data-qa="pdp-image" src="{image_url(product)}" alt="{name}">\n'
+        f'<img data-qa="pdp-image" src="{image_url(product, assets)}" alt="{name}">\n'
         f'<div data-qa="pdp-brand">{escape(product.brand)}</div>\n'
         f'<h1 data-qa="pdp-name">{name}</h1>\n{price}\n{rating}\n'
-        f'<a data-qa="pdp-datasheet" href="/documents/{product.source_id}.pdf">Datasheet</a>\n'
+        f'<a data-qa="pdp-datasheet" href="{assets}/documents/{product.source_id}.pdf">Datasheet</a>\n'
         f"</div></div>"
     )
     return document(f"{product.title} | noon UAE", body)
@@ -185,11 +186,12 @@ async def _search_shell(request: web.Request) -> web.Response:
 
 async def _search_api(request: web.Request) -> web.Response:
     query, page = _query(request), _page_number(request)
-    result = site_context(request).catalogue.search(query, page, PAGE_SIZE)
+    context = site_context(request)
+    result = context.catalogue.search(query, page, PAGE_SIZE)
     malformed = is_malformed(request)
     return web.json_response(
         {
-            "hits": [hit(product, malformed) for product in result.products],
+            "hits": [hit(product, malformed, context.assets) for product in result.products],
             "page": result.page,
             "nbPages": result.pages,
             "nbHits": result.total,
@@ -200,11 +202,13 @@ async def _search_api(request: web.Request) -> web.Response:
 
 
 async def _product_page(request: web.Request) -> web.Response:
-    product = site_context(request).catalogue.get(request.match_info["sku"])
+    context = site_context(request)
+    product = context.catalogue.get(request.match_info["sku"])
     if product is None:
         body = document("Page not found | noon", "<h1>Sorry, this page is not available</h1>")
         raise web.HTTPNotFound(text=body, content_type="text/html")
-    return web.Response(text=render_product(product, is_malformed(request)), content_type="text/html")
+    text = render_product(product, is_malformed(request), context.assets)
+    return web.Response(text=text, content_type="text/html")
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,4 +1,10 @@
-"""Build one aiohttp application per sandbox site and serve each on its own loopback port."""
+"""Build one aiohttp application per sandbox site and serve each on its own loopback port.
+
+Each site's images and documents are served from a second origin, its CDN (``<site>-cdn`` in
+the URL map), as the real sites do (amazon from m.media-amazon.com, noon from f.nooncdn.com):
+a crawler's file downloads then go to another host than its pages, with their own download
+slot and cooldown. The site's own origin serves the same file routes too.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,12 @@ from looqta.sandbox.state_page import add_state_route
 logger = logging.getLogger(__name__)
 
 _SITE_ROUTES = {amazon.SITE: amazon.add_routes, noon.SITE: noon.add_routes}
+CDN_SUFFIX = "-cdn"
+
+
+def cdn_name(site: str) -> str:
+    """The URL map's key of ``site``'s CDN origin."""
+    return site + CDN_SUFFIX
 
 
 def ensure_loopback(host: str) -> None:
@@ -35,7 +47,9 @@ def ensure_loopback(host: str) -> None:
 @dataclass(frozen=True)
 class SandboxConfig:
     """Start-up options. With a fixed ``port`` P, a site listens on P + its index in ``SITES``
-    (amazon P, noon P+1) whichever sites are selected; with port 0 each gets a free port."""
+    (amazon P, noon P+1) and its CDN on P + len(SITES) + that index (amazon P+2, noon P+3),
+    whichever sites are selected; with port 0 each gets a free port. ``cdn=False``: the site
+    serves its files itself (relative links)."""
 
     host: str = "127.0.0.1"
     port: int = 0
@@ -43,14 +57,15 @@ class SandboxConfig:
     products: int = 10_000
     seed: int = 1234
     pdf_pages: int = 1
+    cdn: bool = True
 
     def __post_init__(self) -> None:
         ensure_loopback(self.host)
         unknown = sorted(set(self.sites) - set(SITES))
         if unknown or not self.sites:
             raise ValueError(f"sites must be a non-empty subset of {SITES}; got {self.sites}")
-        if not 0 <= self.port <= 65535 - len(SITES):
-            raise ValueError(f"port must be in 0..{65535 - len(SITES)}")
+        if not 0 <= self.port <= 65535 - 2 * len(SITES):
+            raise ValueError(f"port must be in 0..{65535 - 2 * len(SITES)}")
         if self.products < 1:
             raise ValueError("products must be >= 1")
         if self.pdf_pages < 1:
@@ -59,14 +74,27 @@ class SandboxConfig:
     def port_for(self, site: str) -> int:
         return 0 if self.port == 0 else self.port + SITES.index(site)
 
+    def cdn_port_for(self, site: str) -> int:
+        return 0 if self.port == 0 else self.port + len(SITES) + SITES.index(site)
 
-def build_app(site: str, catalogue: Catalogue, pdf_pages: int = 1) -> web.Application:
+
+def build_app(site: str, catalogue: Catalogue, pdf_pages: int = 1, assets: str = "") -> web.Application:
+    """The site: its pages, its file routes, faults and the request log."""
     app = web.Application(middlewares=[fault_middleware])
-    app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages)
+    app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages, assets=assets)
     add_control_routes(app)
     add_state_route(app)
     add_file_routes(app)
     _SITE_ROUTES[site](app)
+    return app
+
+
+def build_cdn_app(site: str, catalogue: Catalogue, pdf_pages: int = 1) -> web.Application:
+    """The site's CDN: its file routes only, with faults and a request log of its own."""
+    app = web.Application(middlewares=[fault_middleware])
+    app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages)
+    add_control_routes(app)
+    add_file_routes(app)
     return app
 
 
@@ -83,17 +111,28 @@ class SandboxServer:
         self._runners: list[web.AppRunner] = []
 
     async def start(self) -> dict[str, str]:
+        """Listen; the URL map: each site, then (with ``cdn``) each site's CDN as ``<site>-cdn``."""
         config = self.config
+        cdn_urls: dict[str, str] = {}
         for site in config.sites:
-            app = build_app(site, Catalogue(site, config.products, config.seed), config.pdf_pages)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await runner.setup()
-            self._runners.append(runner)
-            await web.TCPSite(runner, config.host, config.port_for(site)).start()
-            port = runner.addresses[0][1]
-            self.urls[site] = _url(config.host, port)
-            logger.info("sandbox %s listening on %s", site, self.urls[site])
+            catalogue = Catalogue(site, config.products, config.seed)
+            assets = ""
+            if config.cdn:
+                cdn = build_cdn_app(site, catalogue, config.pdf_pages)
+                assets = cdn_urls[cdn_name(site)] = await self._listen(cdn, config.cdn_port_for(site))
+            app = build_app(site, catalogue, config.pdf_pages, assets)
+            self.urls[site] = await self._listen(app, config.port_for(site))
+            files = assets or "same origin"
+            logger.info("sandbox %s listening on %s (files: %s)", site, self.urls[site], files)
+        self.urls.update(cdn_urls)
         return dict(self.urls)
+
+    async def _listen(self, app: web.Application, port: int) -> str:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, self.config.host, port).start()
+        return _url(self.config.host, runner.addresses[0][1])
 
     async def stop(self) -> None:
         while self._runners:

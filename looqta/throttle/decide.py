@@ -8,15 +8,21 @@ share of the span's time its readings were over their limit passes ``overloaded_
 has no allowance: any reading over counts). Each reading covers the time since the previous one.
 
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
-  the crawl runs at its minimums until they clear; the level is kept for the resume.
+  the crawl runs at its minimums until they clear; the level is kept for the resume, and is
+  judged afresh from the resume on (readings taken at the minimum say nothing of the level).
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
-  the readings taken since the last change means one overload is not punished twice.
+  the readings taken since the last change means one overload is not punished twice. When the
+  overload is 429/503 answers, the step is at least the share of answers refused over the span:
+  a site that refused a third of what was sent gets a third less at once.
 * **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
   crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
   a crawl that cannot use more concurrency is not given more. Until the first overload the
   level doubles instead (a slow start, as TCP's): a crawl started low reaches its sweet spot
   in a few settle periods rather than a few dozen.
+* **Ceiling**: a step down remembers the level that was overloaded. Steps up go at most half
+  way to it (at least one), so the level closes in on the limit by halving the gap instead of
+  overrunning it every few seconds; a level that reaches it and holds clears the ceiling.
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -52,6 +58,8 @@ class Target:
     since: float = 0.0  #: when ``level`` last changed (the clock of the samples)
     #: No overload seen yet: steps up double the level (slow start).
     ramping: bool = True
+    #: The level the last step down was from: steps up stop under it, then probe it by one.
+    ceiling: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,14 @@ def step(level: int, fraction: float) -> int:
     return max(1, math.ceil(level * fraction))
 
 
+def refused_share(samples: Sequence[Sample], start: float, end: float) -> float:
+    """The share of answers in ``(start, end]`` that were 429/503, 0..1."""
+    spans = [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
+    limited = sum(current.rate_limited - previous.rate_limited for previous, current in spans)
+    answered = sum(current.responses - previous.responses for previous, current in spans)
+    return min(1.0, limited / max(answered, limited)) if limited > 0 else 0.0
+
+
 def busy(samples: Sequence[Sample], start: float, end: float, concurrency: int) -> bool:
     """Whether requests in flight averaged at least :data:`BUSY_SHARE` of ``concurrency``."""
     in_flight = [sample.in_flight for sample in samples if start < sample.at <= end]
@@ -174,9 +190,13 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     hot = overloaded(judged, config)
 
     if hot and level > config.min_concurrency:
-        new = max(config.min_concurrency, level - step(level, config.scale_down_step))
+        cut = step(level, config.scale_down_step)
+        if "rate" in hot:
+            cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
+        new = max(config.min_concurrency, level - cut)
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
-        return Decision(Target(new, paused=bool(hot_now), since=now, ramping=False), "down", reason, judged)
+        target = Target(new, paused=bool(hot_now), since=now, ramping=False, ceiling=level)
+        return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
     if (
         judged
@@ -187,15 +207,23 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     ):
         grow = level if current.ramping else step(level, config.scale_up_step)
         new = min(config.max_concurrency, level + grow)
-        reason = f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}"
-        if current.ramping:
-            reason += " (doubling until the first overload)"
-        return Decision(Target(new, since=now, ramping=current.ramping), "up", reason, judged)
+        ceiling = current.ceiling
+        note = " (doubling until the first overload)" if current.ramping else ""
+        if ceiling is not None and level < ceiling:
+            new = min(new, max(level + 1, (level + ceiling) // 2))
+            note = f" (overloaded at {ceiling} last)"
+        else:
+            ceiling = None  # the level held at (or was never stepped down from) it
+        reason = f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}{note}"
+        target = Target(new, since=now, ramping=current.ramping, ceiling=ceiling)
+        return Decision(target, "up", reason, judged)
     if hot_now and not current.paused:
         reason = f"{explain(hot_now, recent)}: new work held at the minimum"
         return Decision(replace(current, paused=True), "pause", reason, recent)
     if current.paused and not hot_now:
-        return Decision(replace(current, paused=False), "resume", f"readings clear: level {level}", recent)
+        # The level is judged afresh: readings taken at the minimum say nothing of it.
+        resumed = replace(current, paused=False, since=now)
+        return Decision(resumed, "resume", f"readings clear: level {level}", recent)
     if hot_now:
         return Decision(current, "hold", f"{explain(hot_now, recent)}: at the minimum", recent)
     return Decision(current, "hold", "within limits", judged or recent)
