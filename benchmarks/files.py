@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         base_url = sandbox.url("noon")
         products = args.max_pages * PAGE_SIZE
         if products <= PDF_CACHE_SIZE:
-            print(f"warming the sandbox: {warm_sandbox(base_url, args.query, args.max_pages)} datasheets")
+            warmed = warm_sandbox(base_url, args.query, args.max_pages)
+            print(f"warming the sandbox: {warmed} datasheets and images")
         else:
             print(
                 f"{products} products > the sandbox's PDF cache ({PDF_CACHE_SIZE}): file modes also pay "

@@ -190,6 +190,12 @@ def noon_command(sandbox: SandboxProcess, max_pages: int | None = None) -> list[
     return command + (["-a", f"max_pages={max_pages}"] if max_pages else [])
 
 
+def noon_latency(sandbox: SandboxProcess) -> None:
+    """The noon site and its CDN (images, datasheets) both answer in :data:`LATENCY_MS`."""
+    for origin in ("noon", "noon-cdn"):
+        sandbox.set_faults(origin, latency_ms=LATENCY_MS)
+
+
 def product_times(sandbox: SandboxProcess, started: float) -> list[float]:
     """When each product page was answered, in seconds since the crawl started."""
     return sorted(r["t"] - started for r in sandbox.requests("noon") if r["path_qs"].endswith("/p/"))
@@ -201,7 +207,7 @@ def product_times(sandbox: SandboxProcess, started: float) -> list[float]:
 def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with SandboxProcess(sites=("noon",)) as sandbox:
-        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+        noon_latency(sandbox)
         expected = None
         variants = {
             "fixed": fixed_settings(args.concurrency),
@@ -325,7 +331,7 @@ def memory_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def sweep_workload(args: argparse.Namespace, sandbox: SandboxProcess) -> list[str]:
     """Set the sandbox up for the sweep's workload; the crawl command."""
     if args.workload == "noon":
-        sandbox.set_faults("noon", latency_ms=LATENCY_MS)
+        noon_latency(sandbox)
         return noon_command(sandbox, args.max_pages)
     # site-limit: the site answers in --latency-ms and 429 past --site-max-in-flight at once
     sandbox.set_faults(

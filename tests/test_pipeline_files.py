@@ -239,7 +239,7 @@ def test_file_requests_leave_the_downloader_room_for_pages(
     assert pipeline.downloads.most_inside == inside
     assert len(engine.requests) == 16
     assert all(record["status"] == "done" for item in items for record in item.files)
-    assert pipeline.stats.get_value("looqta/files/download_waits") > 0
+    assert pipeline.stats.get_value("looqta/files/download_waits", 0) > 0
 
 
 def test_the_file_download_limit_follows_the_downloader() -> None:

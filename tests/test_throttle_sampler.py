@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import namedtuple
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from looqta.throttle.sampler import (
     ScrapyCounters,
     SystemReading,
     TreeMemory,
+    cpu_shares,
 )
 
 if TYPE_CHECKING:
@@ -193,6 +195,17 @@ def test_the_psutil_reader_reads_this_process_tree_with_pss() -> None:
     assert 0 < tree.pss_bytes <= tree.rss_bytes
 
 
+def test_cpu_shares_are_deltas_over_the_real_time_between_readings() -> None:
+    times = namedtuple("times", "user nice system idle iowait irq softirq steal guest guest_nice")
+    before = times(100.0, 50.0, 20.0, 1000.0, 5.0, 0.0, 0.0, 0.0, 30.0, 10.0)
+    # 0.4 s of CPU time in all (two cores for 0.2 s): 0.1 user (of it 0.05 guest), 0.1 niced,
+    # 0.05 system, 0.1 idle, 0.05 I/O wait. Guest time is inside user and nice: not counted twice.
+    after = times(100.1, 50.1, 20.05, 1000.1, 5.05, 0.0, 0.0, 0.0, 30.05, 10.0)
+    busy, nice = cpu_shares(before, after)
+    assert (round(busy, 6), round(nice, 6)) == (62.5, 25.0)  # 0.25 of 0.4 busy, 0.1 of 0.4 niced
+    assert cpu_shares(after, after) == (0.0, 0.0)  # no time passed
+
+
 def test_the_psutil_reader_tells_niced_cpu_apart() -> None:
     # A niced busy loop, like a file worker: its CPU shows in the niced share, inside the busy one.
     script = "import os, time\nos.nice(19)\nend = time.time() + 20\nwhile time.time() < end: pass"
@@ -204,10 +217,8 @@ def test_the_psutil_reader_tells_niced_cpu_apart() -> None:
     finally:
         hog.kill()
         hog.wait()
-    cores = psutil.cpu_count() or 1
-    # One of the cores is (nearly) all the hog's: at least half of it must show as niced.
-    assert reading.nice_cpu_percent >= 50 / cores
-    assert reading.nice_cpu_percent <= reading.cpu_percent <= 100.0
+    # Even on a busy machine a nice-19 loop gets some CPU; the share is never above the busy one.
+    assert 0.0 < reading.nice_cpu_percent <= reading.cpu_percent <= 100.0
 
 
 def test_crawl_counters_come_from_scrapy_stats_and_rendered_responses() -> None:

@@ -13,8 +13,9 @@ has no allowance: any reading over counts). Each reading covers the time since t
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
   the readings taken since the last change means one overload is not punished twice. When the
-  overload is 429/503 answers, the step is at least the share of answers refused over the span:
-  a site that refused a third of what was sent gets a third less at once.
+  overload is 429/503 answers, the step is at least the share of answers refused over the span
+  (all the crawl's answers, pages and files alike): a crawl a third of whose requests were
+  refused gets a third less at once.
 * **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
   crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
   a crawl that cannot use more concurrency is not given more. Until the first overload the
@@ -55,7 +56,7 @@ class Target:
 
     level: int
     paused: bool = False
-    since: float = 0.0  #: when ``level`` last changed (the clock of the samples)
+    since: float = 0.0  #: when ``level`` last changed or new work resumed (the samples' clock)
     #: No overload seen yet: steps up double the level (slow start).
     ramping: bool = True
     #: The level the last step down was from: steps up stop under it, then probe it by one.

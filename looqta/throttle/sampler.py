@@ -3,8 +3,8 @@
 Nothing here decides anything. :class:`Sampler` turns one tick into a :class:`Sample` and keeps
 the samples of one window. Its sources are injected, so tests hand it fakes:
 
-* a :class:`SystemReader` (default :class:`PsutilReader`): system CPU with psutil's non-blocking
-  ``cpu_times_percent(interval=None)`` (the shares since the previous call: busy, and of it the
+* a :class:`SystemReader` (default :class:`PsutilReader`): system CPU from two non-blocking
+  ``psutil.cpu_times()`` readings (the shares since the previous check: busy, and of it the
   share spent by niced processes such as the file workers), memory used and available
   (cheap, read on the reactor every check), and the memory of the crawl's process tree in RSS
   and PSS; PSS walks every process's page tables (tens of milliseconds for a browser), so the
@@ -117,23 +117,46 @@ class CrawlCounters(Protocol):
     def read(self) -> CrawlReading: ...
 
 
+def cpu_shares(before: Any, after: Any) -> tuple[float, float]:
+    """``(busy %, niced %)`` of all cores between two ``psutil.cpu_times()`` readings.
+
+    Busy is everything but idle and I/O wait (as ``psutil.cpu_percent`` counts it); niced is the
+    user time of processes at nice > 0. Guest time is already inside user and nice on Linux, so
+    it is left out of the total. ``(0, 0)`` when no time passed.
+    """
+    deltas = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    total = sum(value for name, value in deltas.items() if name not in ("guest", "guest_nice"))
+    if total <= 0:
+        return 0.0, 0.0
+    idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
+
+    def share(value: float) -> float:
+        return min(100.0, max(0.0, 100.0 * value / total))
+
+    return share(total - idle), share(deltas.get("nice", 0.0))
+
+
 class PsutilReader:
-    """:class:`SystemReader` on psutil."""
+    """:class:`SystemReader` on psutil.
+
+    CPU shares come from this reader's own previous ``psutil.cpu_times()`` (not psutil's
+    module-wide last reading, which other readers in the process would move), over the real
+    time between two reads.
+    """
 
     def __init__(self) -> None:
-        # The first non-blocking call has nothing to compare with; it primes the counters.
-        psutil.cpu_times_percent(interval=None)
+        self._cpu_times = psutil.cpu_times()
 
     def system(self) -> SystemReading:
         memory = psutil.virtual_memory()
-        times = psutil.cpu_times_percent(interval=None)
-        # Busy as psutil.cpu_percent counts it: everything but idle and waiting for I/O.
-        busy = 100.0 - times.idle - getattr(times, "iowait", 0.0)
+        now = psutil.cpu_times()
+        busy, nice = cpu_shares(self._cpu_times, now)
+        self._cpu_times = now
         return SystemReading(
-            cpu_percent=min(100.0, max(0.0, busy)),
+            cpu_percent=busy,
             memory_percent=memory.percent,
             available_bytes=memory.available,
-            nice_cpu_percent=min(100.0, max(0.0, getattr(times, "nice", 0.0))),
+            nice_cpu_percent=nice,
         )
 
     def tree_memory(self, pid: int) -> TreeMemory:
