@@ -25,8 +25,8 @@ def test_the_design_defaults() -> None:
     assert (parsed.check_interval_seconds, parsed.window_seconds, parsed.settle_seconds) == (1.0, 10.0, 3.0)
     assert (parsed.scale_up_step, parsed.scale_down_step) == (0.25, 0.25)
     assert parsed.reader == "looqta.throttle.sampler.PsutilReader"
-    assert parsed.count_nice_cpu is False
-    assert config(LOOQTA_THROTTLE_COUNT_NICE_CPU="true").count_nice_cpu is True
+    assert parsed.count_nice_cpu is True
+    assert config(LOOQTA_THROTTLE_COUNT_NICE_CPU="false").count_nice_cpu is False
 
 
 def test_unset_bounds_follow_what_they_cap() -> None:

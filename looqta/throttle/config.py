@@ -37,10 +37,10 @@ class ThrottleConfig:
     log_interval_seconds: float = 30.0
     max_cpu_percent: float = 80.0
     #: Whether niced processes' CPU (the file workers run at ``LOOQTA_FILES_WORKER_NICE``) counts
-    #: against ``max_cpu_percent``. It does not by default: niced work yields the CPU to the crawl
-    #: and only fills what is idle, so counting it would slow the crawl down for work that is
-    #: not in its way. The file pool's own growth still looks at all the CPU.
-    count_nice_cpu: bool = False
+    #: against ``max_cpu_percent``. It does by default: the design keeps the whole machine under
+    #: the limit. Off, niced work (which yields the CPU to the crawl) is left out, and the crawl
+    #: is not slowed for background work that fills idle CPU; the machine may then run hotter.
+    count_nice_cpu: bool = True
     max_memory_percent: float = 85.0
     min_free_memory_mib: float = 1024.0
     #: Memory budget of the crawl's process tree (Scrapy, Playwright driver, Chromium, file
