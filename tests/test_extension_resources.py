@@ -117,11 +117,15 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
             tick(at)
         assert downloader.total_concurrency == 1  # the last 3 s still hold the overload
         tick(8.0)
+        # Back up half way to the level the overload was judged at, then to it.
+        assert (downloader.total_concurrency, downloader.slots["noon"].concurrency) == (7, 7)
+        for at in (9.0, 10.0, 11.0):
+            tick(at)
     assert (downloader.total_concurrency, downloader.slots["noon"].concurrency) == (8, 8)
     assert resized == [2, 1, 2]
     stats = crawler.stats.get_stats()  # type: ignore[union-attr]
     assert {key: value for key, value in stats.items() if key.startswith("looqta/throttle/")} == {
-        "looqta/throttle/samples": 8,
+        "looqta/throttle/samples": 11,
         "looqta/throttle/level": 8,
         "looqta/throttle/level/min": 6,
         "looqta/throttle/level/max": 8,
@@ -129,7 +133,7 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
         "looqta/throttle/browser_pages": 4,
         "looqta/throttle/file_workers": 2,
         "looqta/throttle/scale_down": 1,
-        "looqta/throttle/scale_up": 1,
+        "looqta/throttle/scale_up": 2,
         "looqta/throttle/pause": 1,
         "looqta/throttle/resume": 1,
         "looqta/throttle/paused_seconds": 3.0,
@@ -141,7 +145,9 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
     assert caplog.messages == [
         "Throttle down: memory 95% > 85% (25% of the time): level 8 -> 6 "
         "[concurrency 1, browser pages 1, file workers 1]",
-        "Throttle up: readings clear and 6 requests in flight: level 6 -> 8 "
+        "Throttle up: readings clear and 6 requests in flight: level 6 -> 7 (overloaded at 8 last) "
+        "[concurrency 7, browser pages 4, file workers 2]",
+        "Throttle up: readings clear and 7 requests in flight: level 7 -> 8 (overloaded at 8 last) "
         "[concurrency 8, browser pages 4, file workers 2]",
     ]
 
