@@ -147,6 +147,21 @@ def pipeline_with(tmp_path: Path, engine: FakeEngine, **settings: Any) -> FilesP
     return FilesPipeline(crawler)
 
 
+def run_items(tmp_path: Path, engine: FakeEngine, items: list[ProductItem], **settings: Any) -> FilesPipeline:
+    """Open a pipeline on ``engine``, process ``items`` at once, close it; the pipeline."""
+
+    async def scenario() -> FilesPipeline:
+        pipeline = pipeline_with(tmp_path, engine, **settings)
+        await pipeline.open_spider()
+        try:
+            await asyncio.gather(*(pipeline.process_item(item) for item in items))
+        finally:
+            await pipeline.close_spider()
+        return pipeline
+
+    return asyncio.run(scenario())
+
+
 def product(number: int, job: str = "manual", **urls: list[str]) -> ProductItem:
     return ProductItem(
         source="noon",
@@ -180,16 +195,7 @@ def test_items_carry_their_file_records_and_downloads_wait_past_the_high_water_m
         )
     engine = FakeEngine(answers)
 
-    async def scenario() -> FilesPipeline:
-        pipeline = pipeline_with(tmp_path, engine, LOOQTA_FILES_MAX_IN_FLIGHT=3, DOWNLOAD_MAXSIZE=5_000_000)
-        await pipeline.open_spider()
-        try:
-            await asyncio.gather(*(pipeline.process_item(item) for item in items))
-        finally:
-            await pipeline.close_spider()
-        return pipeline
-
-    pipeline = asyncio.run(scenario())
+    pipeline = run_items(tmp_path, engine, items, LOOQTA_FILES_MAX_IN_FLIGHT=3, DOWNLOAD_MAXSIZE=5_000_000)
     assert 1 <= engine.most_in_flight <= 3  # unbounded, all 16 downloads would start at once
     assert len(engine.requests) == 16  # the repeated PDF URL of an item is fetched once
     assert {r.meta["download_maxsize"] for r in engine.requests} == {5_000_000}
@@ -224,17 +230,7 @@ def test_file_requests_leave_the_downloader_room_for_pages(
     if total_concurrency is not None:
         engine.downloader = SimpleNamespace(total_concurrency=total_concurrency)  # type: ignore[attr-defined]
 
-    async def scenario() -> FilesPipeline:
-        bounds = {"LOOQTA_FILES_MAX_IN_FLIGHT": 16, "LOOQTA_FILES_MAX_DOWNLOADS": 4}
-        pipeline = pipeline_with(tmp_path, engine, **bounds)
-        await pipeline.open_spider()
-        try:
-            await asyncio.gather(*(pipeline.process_item(item) for item in items))
-        finally:
-            await pipeline.close_spider()
-        return pipeline
-
-    pipeline = asyncio.run(scenario())
+    pipeline = run_items(tmp_path, engine, items, LOOQTA_FILES_MAX_IN_FLIGHT=16, LOOQTA_FILES_MAX_DOWNLOADS=4)
     assert engine.most_in_flight == inside
     assert pipeline.downloads.most_inside == inside
     assert len(engine.requests) == 16
