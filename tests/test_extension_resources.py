@@ -132,6 +132,7 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
         "looqta/throttle/concurrency": 8,
         "looqta/throttle/browser_pages": 4,
         "looqta/throttle/file_workers": 2,
+        "looqta/throttle/file_tasks": 2,
         "looqta/throttle/scale_down": 1,
         "looqta/throttle/scale_up": 2,
         "looqta/throttle/pause": 1,
@@ -144,11 +145,11 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
     }
     assert caplog.messages == [
         "Throttle down: memory 95% > 85% (25% of the time): level 8 -> 6 "
-        "[concurrency 1, browser pages 1, file workers 1]",
+        "[concurrency 1, browser pages 1, file workers 1, file tasks at once 1]",
         "Throttle up: readings clear and 6 requests in flight: level 6 -> 7 (overloaded at 8 last) "
-        "[concurrency 7, browser pages 4, file workers 2]",
+        "[concurrency 7, browser pages 4, file workers 2, file tasks at once 2]",
         "Throttle up: readings clear and 7 requests in flight: level 7 -> 8 (overloaded at 8 last) "
-        "[concurrency 8, browser pages 4, file workers 2]",
+        "[concurrency 8, browser pages 4, file workers 2, file tasks at once 2]",
     ]
 
 
@@ -175,6 +176,37 @@ def test_a_memory_reader_over_the_limit_holds_the_crawl_at_the_minimum_and_every
     assert result.stat("looqta/throttle/level/min") < 16
     assert result.stat("looqta/throttle/concurrency") == 1  # still held at the minimum at the end
     assert "memory 97% > 85%, free memory 200 MiB < 1024 MiB" in result.stderr
+
+
+def test_niced_file_work_over_the_cpu_limit_is_held_and_the_crawl_is_not_cut(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # The reader says 95 % busy, 50 points niced, for 6 s: the crawl's own 45 % is within the
+    # limit, so its level stays; the file gate holds file tasks instead, and then lets them run.
+    result = run_crawl(
+        "noon",
+        tmp_path,
+        spider_args={"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")},
+        settings={
+            **THROTTLE_SETTINGS,
+            "LOOQTA_THROTTLE_READER": "tests.spiders.throttle_readers.NicedHotReader",
+            "ITEM_PIPELINES": {
+                "looqta.pipelines.validate.ValidationPipeline": 100,
+                "looqta.pipelines.files.FilesPipeline": 300,
+            },
+            "LOOQTA_FILES_DIR": str(tmp_path / "files"),
+            "LOOQTA_FILES_MAX_WORKERS": 2,
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(result.items) == 24
+    records = [record for item in result.items for record in item["files"]]
+    assert len(records) == 48
+    assert all(record["status"] == "done" for record in records), records
+    assert result.stat("looqta/throttle/file_tasks/close") >= 1
+    assert result.stat("looqta/throttle/file_tasks/held_seconds") >= 1
+    assert "Throttle down: CPU" not in result.stderr
+    assert result.stat("looqta/throttle/file_tasks") == 2  # open again once the readings cleared
 
 
 def test_the_page_pool_handler_is_given_the_page_limit_and_recycles_its_contexts(

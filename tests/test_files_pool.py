@@ -296,6 +296,33 @@ def test_resize_at_run_time_within_the_bounds(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_limit_tasks_holds_new_tasks_and_lets_them_through_one_at_a_time(tmp_path: Path) -> None:
+    pidfile, release = tmp_path / "pids", tmp_path / "release"
+    payload = {"pidfile": str(pidfile), "release": str(release)}
+
+    async def scenario() -> None:
+        async with running(make_config(tmp_path, max_workers=2)) as service:
+            with pytest.raises(ValueError, match=">= 0"):
+                service.limit_tasks(-1)
+            service.limit_tasks(0)
+            tasks = [asyncio.ensure_future(service.run("block", payload)) for _ in range(2)]
+            await until(lambda: queue_counts(service.config)["pending"] == 2, "2 tasks queued")
+            await asyncio.sleep(0.5)
+            assert pids_in(pidfile) == []  # held: two idle workers, no task started
+            assert queue_counts(service.config)["processing"] == 0
+            service.limit_tasks(1)
+            await until(lambda: len(pids_in(pidfile)) == 1, "one task to start")
+            await asyncio.sleep(0.5)
+            assert len(pids_in(pidfile)) == 1  # the second waits for the first
+            assert queue_counts(service.config) == {"pending": 1, "processing": 1, "done": 0, "failed": 0}
+            service.limit_tasks(None)  # one per worker again
+            await until(lambda: len(pids_in(pidfile)) == 2, "the second task to start")
+            release.touch()
+            assert [task.status for task in await asyncio.gather(*tasks)] == [DONE, DONE]
+
+    asyncio.run(scenario())
+
+
 def test_resize_before_start_sets_the_starting_size(tmp_path: Path) -> None:
     async def scenario() -> None:
         service = FileService(make_config(tmp_path, max_workers=3), handlers=HANDLERS)

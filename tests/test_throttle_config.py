@@ -25,8 +25,13 @@ def test_the_design_defaults() -> None:
     assert (parsed.check_interval_seconds, parsed.window_seconds, parsed.settle_seconds) == (1.0, 10.0, 3.0)
     assert (parsed.scale_up_step, parsed.scale_down_step) == (0.25, 0.25)
     assert parsed.reader == "looqta.throttle.sampler.PsutilReader"
-    assert parsed.count_nice_cpu is True
-    assert config(LOOQTA_THROTTLE_COUNT_NICE_CPU="false").count_nice_cpu is False
+    assert parsed.hold_file_tasks is True
+    assert config(LOOQTA_THROTTLE_HOLD_FILE_TASKS="false").hold_file_tasks is False
+
+
+def test_the_replaced_nice_cpu_setting_is_refused_with_its_successor_named() -> None:
+    with pytest.raises(ThrottleConfigError, match="LOOQTA_THROTTLE_HOLD_FILE_TASKS"):
+        config(LOOQTA_THROTTLE_COUNT_NICE_CPU=True)
 
 
 def test_unset_bounds_follow_what_they_cap() -> None:

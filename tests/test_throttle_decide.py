@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from looqta.throttle.config import MIB, ThrottleConfig
@@ -128,22 +126,19 @@ def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
     assert decision.target == Target(level=8, since=0.0)
 
 
-def test_niced_cpu_counts_unless_left_out() -> None:
-    # 97 % busy, 40 points of it niced file workers. By default the whole machine counts.
+def test_niced_cpu_does_not_cut_the_crawl() -> None:
+    # 97 % busy, 40 points of it niced file workers: they yield to the crawl, whose 57 % is
+    # what it competes with. The file gate holds them instead (tests/test_throttle_gate.py).
     samples = [*series(0, 2, in_flight=16), *series(3, 5, cpu=97, nice=40, in_flight=16)]
     decision = decide(samples, 5.0, CONFIG, Target(level=16, since=0.0))
-    assert decision.loads["cpu"] == Load(0.6, "CPU 97% > 80%")
-    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
-    # LOOQTA_THROTTLE_COUNT_NICE_CPU off: 57 % is what the crawl competes with.
-    uncounted = dataclasses.replace(CONFIG, count_nice_cpu=False)
-    decision = decide(samples, 5.0, uncounted, Target(level=16, since=0.0))
     assert decision.loads["cpu"] == Load(0.0, "")
     assert decision.action != "down"
     assert not decision.target.paused
-    # Un-niced CPU over the limit is an overload either way.
-    busy = [*series(0, 2), *series(3, 5, cpu=97, nice=10)]
-    judged = decide(busy, 5.0, uncounted, Target(level=16, since=0.0)).loads
-    assert judged["cpu"] == Load(0.6, "CPU 87% > 80%")
+    # Un-niced CPU over the limit is an overload.
+    busy = [*series(0, 2, in_flight=16), *series(3, 5, cpu=97, nice=10, in_flight=16)]
+    decision = decide(busy, 5.0, CONFIG, Target(level=16, since=0.0))
+    assert decision.loads["cpu"] == Load(0.6, "CPU 87% > 80%")
+    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
 
 
 def test_one_memory_reading_over_the_limit_is_enough() -> None:

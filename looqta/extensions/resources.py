@@ -24,6 +24,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from looqta.throttle.act import Actor
 from looqta.throttle.config import MIB, ThrottleConfig
 from looqta.throttle.decide import RecycleMark, Target, decide, describe, limits_for, recycle_reason
+from looqta.throttle.gate import FileGate, decide_gate
 from looqta.throttle.sampler import LagProbe, Sampler, ScrapyCounters
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class ResourceThrottle:
         )
         self.target = Target(level=self.config.start_concurrency)
         self.limits = limits_for(self.target, self.config)
+        self.gate = FileGate(tasks=self.limits.file_workers, since=0.0)
         self.mark = RecycleMark(at=0.0, pages=0)
         self.actor: Actor | None = None
         self.logged_at = 0.0
@@ -78,6 +80,7 @@ class ResourceThrottle:
         now = self.clock()
         self.actor = Actor.from_crawler(self.crawler, self.config.max_file_workers)
         self.target = replace(self.target, since=now)
+        self.gate = replace(self.gate, since=now)
         self.mark = RecycleMark(at=now, pages=0)
         self.logged_at = now
         self.actor.apply(self.limits)
@@ -126,6 +129,7 @@ class ResourceThrottle:
         self.target = decision.target
         self.limits = limits_for(self.target, self.config)
         self.actor.apply(self.limits, sample)  # every tick: new slots and contexts get them too
+        self._gate_files(sample)
         self._record(sample, previous)
         if self.target != previous:
             self._log_change(decision)
@@ -134,6 +138,28 @@ class ResourceThrottle:
         reason = recycle_reason(sample, self.mark, self.config)
         if reason is not None:
             self._recycle(reason, sample)
+
+    def _gate_files(self, sample: Sample) -> None:
+        assert self.actor is not None
+        files = self.actor.files
+        if files.size is None:
+            return  # no files pipeline
+        decision = decide_gate(self.sampler.samples, sample.at, self.config, self.gate, files.size)
+        previous, self.gate = self.gate, decision.gate
+        files.limit_tasks(self.gate.tasks)
+        prefix = f"{STATS_PREFIX}/file_tasks"
+        self.stats.set_value(prefix, self.gate.tasks)
+        if self.gate.tasks == 0:
+            self.stats.inc_value(f"{prefix}/held_seconds", self.config.check_interval_seconds)
+        if decision.action == "close":
+            self.stats.inc_value(f"{prefix}/close")
+        if self.gate.tasks != previous.tasks:
+            logger.debug(
+                "Throttle file gate %s: %s",
+                decision.action,
+                decision.reason,
+                extra={"spider": self.crawler.spider},
+            )
 
     def _recycle(self, reason: str, sample: Sample) -> None:
         assert self.actor is not None
@@ -192,7 +218,7 @@ class ResourceThrottle:
     def _limits_text(self, limits: Limits) -> str:
         return (
             f"concurrency {limits.concurrency}, browser pages {limits.browser_pages}, "
-            f"file workers {limits.file_workers}"
+            f"file workers {limits.file_workers}, file tasks at once {self.gate.tasks}"
         )
 
     def _log_change(self, decision: Decision) -> None:

@@ -155,6 +155,7 @@ class FileService:
         self._dispatcher: asyncio.Task[None] | None = None
         self._lease: asyncio.Task[None] | None = None
         self._start_size = config.max_workers
+        self._task_limit: int | None = None  #: file tasks at once (None: one per worker)
         self._repairing: asyncio.Future[None] | None = None
         self._closed = False
 
@@ -446,6 +447,17 @@ class FileService:
         self._wake.set()
         return target
 
+    def limit_tasks(self, tasks: int | None) -> None:
+        """Start no task while ``tasks`` or more run (None: one per worker; 0 holds new work).
+
+        For the resource throttle's file gate: cheaper than :meth:`resize` (no process starts or
+        stops), and tasks running go on to their end. Held tasks stay queued.
+        """
+        if tasks is not None and tasks < 0:
+            raise ValueError(f"tasks must be >= 0 or None, got {tasks}")
+        self._task_limit = tasks
+        self._wake.set()
+
     async def snapshot(self) -> FilesSnapshot:
         counts = await self._call(self.queue.counts)
         latencies = sorted(self._latencies)
@@ -475,7 +487,8 @@ class FileService:
             executor = self._require_executor()
             if not executor.healthy():
                 await self._repair("the pool reported itself broken")
-            free = executor.size - len(self._running)
+            capacity = executor.size if self._task_limit is None else min(executor.size, self._task_limit)
+            free = capacity - len(self._running)
             claimed = await self._call(self.queue.claim, free) if free > 0 else []
             for task in claimed:
                 self._launch(task)

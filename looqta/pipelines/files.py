@@ -263,6 +263,12 @@ class FilesPipeline:
         self.stats.set_value(f"{STATS_PREFIX}/workers/total", size)
         return size
 
+    def limit_tasks(self, tasks: int | None) -> None:
+        """Let at most ``tasks`` file tasks run at once (None: one per worker; 0 holds new work)."""
+        self.service.limit_tasks(tasks)
+        if tasks is not None:
+            self.stats.set_value(f"{STATS_PREFIX}/tasks_allowed", tasks)
+
     def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None:
         """A sample for :func:`looqta.files.policy.decide_workers` from the latest stats."""
         snapshot = self.last_snapshot

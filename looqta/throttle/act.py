@@ -20,8 +20,9 @@ What is driven, each behind a small Protocol so tests hand in fakes:
 
 * The file pool (:class:`FilePoolControl`): the files pipeline's own pure policy
   (:func:`looqta.files.policy.decide_workers`, fed by ``pipeline.pool_sample``) picks the size by
-  demand, capped by the throttle's level; ``pipeline.resize(n)`` applies it when it changes.
-  Without a files pipeline, skipped.
+  demand, capped by the throttle's level; ``pipeline.resize(n)`` applies it when it changes. The
+  file gate (:mod:`looqta.throttle.gate`) sets how many of those workers may start tasks,
+  ``pipeline.limit_tasks(n)``. Without a files pipeline, skipped.
 """
 
 from __future__ import annotations
@@ -266,6 +267,9 @@ class FilesPipelineLike(Protocol):
 
     def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None: ...
 
+    def limit_tasks(self, tasks: int | None) -> None:
+        """Let at most ``tasks`` file tasks run at once (None: one per worker)."""
+
 
 def find_files_pipeline(pipelines: Iterable[Any]) -> FilesPipelineLike | None:
     """The item pipeline with a file pool (a callable ``resize``); None when there is none."""
@@ -282,7 +286,8 @@ class FilePoolControl:
         self.find = find
         self.maximum = maximum
         self.wanted = maximum  #: the policy's answer, before the cap
-        self.size: int | None = None  #: the size last asked for
+        self.size: int | None = None  #: the size last asked for; None while there is no pipeline
+        self.tasks: int | None = None  #: the file tasks at once last allowed
         self.samples: deque[PoolSample] = deque()
 
     def apply(self, cap: int, sample: Sample | None) -> None:
@@ -304,6 +309,14 @@ class FilePoolControl:
             _deferred(pipeline.resize(size)).addErrback(
                 lambda failure: logger.error("Could not resize the file pool: %s", failure.value)
             )
+
+    def limit_tasks(self, tasks: int) -> None:
+        """Apply the file gate: at most ``tasks`` file tasks at once."""
+        pipeline = self.find()
+        if pipeline is None or tasks == self.tasks or not callable(getattr(pipeline, "limit_tasks", None)):
+            return
+        self.tasks = tasks
+        pipeline.limit_tasks(tasks)
 
 
 def _deferred(result: Any) -> Deferred[Any]:

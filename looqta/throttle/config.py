@@ -36,11 +36,11 @@ class ThrottleConfig:
     #: How often the periodic status line is logged (changes are always logged).
     log_interval_seconds: float = 30.0
     max_cpu_percent: float = 80.0
-    #: Whether niced processes' CPU (the file workers run at ``LOOQTA_FILES_WORKER_NICE``) counts
-    #: against ``max_cpu_percent``. It does by default: the design keeps the whole machine under
-    #: the limit. Off, niced work (which yields the CPU to the crawl) is left out, and the crawl
-    #: is not slowed for background work that fills idle CPU; the machine may then run hotter.
-    count_nice_cpu: bool = True
+    #: Hold file tasks while the machine's CPU, niced included, is over ``max_cpu_percent``
+    #: (:mod:`looqta.throttle.gate`). The file workers run niced (``LOOQTA_FILES_WORKER_NICE``)
+    #: and yield the CPU to the crawl, so the crawl's level is judged without niced CPU either
+    #: way; off, file work fills whatever CPU the crawl leaves and the machine may run hotter.
+    hold_file_tasks: bool = True
     max_memory_percent: float = 85.0
     min_free_memory_mib: float = 1024.0
     #: Memory budget of the crawl's process tree (Scrapy, Playwright driver, Chromium, file
@@ -146,6 +146,11 @@ class ThrottleConfig:
         """
         prefix = "LOOQTA_THROTTLE_"
         defaults = cls.__dataclass_fields__
+        if settings.get(prefix + "COUNT_NICE_CPU") is not None:
+            raise ThrottleConfigError(
+                "invalid throttle settings: LOOQTA_THROTTLE_COUNT_NICE_CPU is gone: niced CPU (the file "
+                "workers) no longer cuts the crawl; LOOQTA_THROTTLE_HOLD_FILE_TASKS holds file work instead"
+            )
 
         def number(name: str, field: str) -> float:
             return settings.getfloat(prefix + name, defaults[field].default)  # type: ignore[arg-type]
@@ -162,7 +167,7 @@ class ThrottleConfig:
             settle_seconds=number("SETTLE_SECONDS", "settle_seconds"),
             log_interval_seconds=number("LOG_INTERVAL_SECONDS", "log_interval_seconds"),
             max_cpu_percent=number("MAX_CPU_PERCENT", "max_cpu_percent"),
-            count_nice_cpu=settings.getbool(prefix + "COUNT_NICE_CPU", defaults["count_nice_cpu"].default),  # type: ignore[arg-type]
+            hold_file_tasks=settings.getbool(prefix + "HOLD_FILE_TASKS", defaults["hold_file_tasks"].default),  # type: ignore[arg-type]
             max_memory_percent=number("MAX_MEMORY_PERCENT", "max_memory_percent"),
             min_free_memory_mib=number("MIN_FREE_MEMORY_MIB", "min_free_memory_mib"),
             max_tree_memory_mib=number("MAX_TREE_MEMORY_MIB", "max_tree_memory_mib"),

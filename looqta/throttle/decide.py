@@ -86,11 +86,13 @@ class Decision:
     loads: dict[str, Load]  #: of the span judged
 
 
-def cpu_load(sample: Sample, config: ThrottleConfig) -> float:
-    """The CPU reading held against ``max_cpu_percent``: without niced processes' share unless
-    ``count_nice_cpu`` (niced work, such as the file workers, gives the CPU up to the crawl)."""
-    if config.count_nice_cpu:
-        return sample.cpu_percent
+def cpu_load(sample: Sample) -> float:
+    """The CPU reading the crawl's level is judged on: without niced processes' share.
+
+    Niced work (the file workers) gives the CPU up to the crawl, so cutting the crawl for it
+    would slow the crawl and not the work; the file gate (:mod:`looqta.throttle.gate`) holds
+    the file work to the machine's limit instead.
+    """
     return max(0.0, sample.cpu_percent - sample.nice_cpu_percent)
 
 
@@ -110,7 +112,7 @@ def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict
         memory.append(f"crawl tree {tree / MIB:.0f} MiB > {config.max_tree_memory_mib:g} MiB")
     if memory:
         found["memory"] = ", ".join(memory)
-    cpu = cpu_load(current, config)
+    cpu = cpu_load(current)
     if cpu > config.max_cpu_percent:
         found["cpu"] = f"CPU {cpu:.0f}% > {config.max_cpu_percent:g}%"
     lag_ms = current.loop_lag_seconds * 1000

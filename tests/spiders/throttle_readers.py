@@ -6,6 +6,7 @@ project root on their path.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from looqta.throttle.sampler import PsutilReader, SystemReading
@@ -16,3 +17,24 @@ class OverMemoryReader(PsutilReader):
 
     def system(self) -> SystemReading:
         return replace(super().system(), memory_percent=97.0, available_bytes=200 * 1024 * 1024)
+
+
+class NicedHotReader(PsutilReader):
+    """Real memory; CPU reported 95 % busy, 50 points of it niced, for the first
+    :attr:`HOT_SECONDS` of readings, then 30 % with nothing niced: a machine the crawl's own work
+    (45 %) leaves within the limit while niced file work pushes it over."""
+
+    HOT_SECONDS = 6.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: float | None = None
+
+    def system(self) -> SystemReading:
+        reading = super().system()
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if now - self.started < self.HOT_SECONDS:
+            return replace(reading, cpu_percent=95.0, nice_cpu_percent=50.0)
+        return replace(reading, cpu_percent=30.0, nice_cpu_percent=0.0)

@@ -1,0 +1,101 @@
+"""The file gate: how many file tasks may run at once, from the machine's CPU readings.
+
+A pure decision, as :mod:`looqta.throttle.decide`: samples, ``now`` and the config come in, a
+:class:`GateDecision` comes out.
+
+The file workers run niced (``LOOQTA_FILES_WORKER_NICE``), so the kernel gives the crawl the CPU
+first: their work does not slow the crawl, and the crawl's level is judged without niced CPU
+(:func:`looqta.throttle.decide.cpu_load`). They still heat the machine, and the design keeps the
+whole machine under ``max_cpu_percent``. The gate holds the file work to what is left:
+
+* **Close by one** when the latest reading (all CPU, niced included) is over the limit. Tasks
+  running go on to their end; no new one starts past the number (the queue is durable and the
+  files pipeline's back-pressure holds new downloads, so nothing is lost, only delayed).
+* **Open by one** when the latest reading is under the limit and so is the window's mean CPU
+  (time-weighted, niced included): the gate lets file work fill the CPU the crawl leaves until
+  the mean reaches the limit, however the crawl's own load moves.
+* **Never shut for long**: a gate at 0 for ``window_seconds`` opens to 1, so file work (and the
+  items waiting for it) progresses on a machine that stays over the limit — the file work's
+  minimum, as ``min_concurrency`` is the crawl's.
+
+The number never leaves ``0..workers`` (the file pool's size the throttle allows now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from looqta.throttle.config import ThrottleConfig
+    from looqta.throttle.sampler import Sample
+
+
+@dataclass(frozen=True)
+class FileGate:
+    tasks: int  #: file tasks that may run at once; 0 holds new file work
+    since: float  #: when ``tasks`` last changed (the samples' clock)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    gate: FileGate
+    action: str  #: "close", "open", "keep" or "follow" (the pool's size moved)
+    reason: str
+
+
+def mean_cpu(samples: Iterable[Sample], start: float, end: float) -> float | None:
+    """All CPU (niced included), time-weighted over the readings taken in ``(start, end]``."""
+    ordered = sorted(samples, key=lambda s: s.at)
+    spans = [(previous, current) for previous, current in pairwise(ordered) if start < current.at <= end]
+    total = sum(current.at - previous.at for previous, current in spans)
+    if total <= 0:
+        return None
+    return sum((current.at - previous.at) * current.cpu_percent for previous, current in spans) / total
+
+
+def decide_gate(
+    samples: Iterable[Sample], now: float, config: ThrottleConfig, current: FileGate, workers: int
+) -> GateDecision:
+    """The next :class:`FileGate` for a pool of ``workers``, from ``samples`` up to ``now``."""
+    ordered = sorted((s for s in samples if s.at <= now), key=lambda s: s.at)
+    tasks = min(current.tasks, workers)
+    if not config.hold_file_tasks:
+        return _follow(current, workers, now, "file tasks are not held (HOLD_FILE_TASKS off)")
+    if not ordered:
+        return _follow(current, tasks, now, "waiting for readings")
+    latest = ordered[-1]
+    limit = config.max_cpu_percent
+    reading = f"CPU {latest.cpu_percent:.0f}% (niced {latest.nice_cpu_percent:.0f}%)"
+    if latest.cpu_percent > limit:
+        if tasks > 0:
+            return GateDecision(
+                FileGate(tasks - 1, now),
+                "close",
+                f"{reading} > {limit:g}%: file tasks at once {tasks} -> {tasks - 1}",
+            )
+        if now - current.since >= config.window_seconds:
+            return GateDecision(
+                FileGate(1, now),
+                "open",
+                f"file work held {now - current.since:.0f} s: 1 task at once, so it progresses",
+            )
+        return _follow(current, tasks, now, f"{reading} > {limit:g}%: file work held")
+    mean = mean_cpu(ordered, now - config.window_seconds, now)
+    if tasks < workers and mean is not None and mean < limit:
+        return GateDecision(
+            FileGate(tasks + 1, now),
+            "open",
+            f"{reading}, window mean {mean:.0f}% < {limit:g}%: file tasks at once {tasks} -> {tasks + 1}",
+        )
+    return _follow(current, tasks, now, "within limits")
+
+
+def _follow(current: FileGate, tasks: int, now: float, reason: str) -> GateDecision:
+    """``current`` unless ``tasks`` differs (the pool's size moved): then ``tasks`` from ``now``."""
+    if tasks == current.tasks:
+        return GateDecision(current, "keep", reason)
+    return GateDecision(FileGate(tasks, now), "follow", f"the pool's size: {reason}")
