@@ -371,6 +371,12 @@ def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if args.workload == "site-limit":  # every variant crawls for the same time
         for settings in variants.values():
             settings["CLOSESPIDER_TIMEOUT"] = args.seconds
+    if args.variants:
+        chosen = args.variants.split(",")
+        unknown = sorted(set(chosen) - set(variants))
+        if unknown:
+            raise SystemExit(f"unknown --variants {', '.join(unknown)}; known: {', '.join(variants)}")
+        variants = {label: variants[label] for label in chosen}
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in variants}
     labels = list(variants)
     site = "noon" if args.workload == "noon" else "amazon"
@@ -401,10 +407,12 @@ def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     medians = {label: statistics.median(r["items_per_second"] for r in rows) for label, rows in runs.items()}
     results["median_items_per_second"] = medians
     fixed = {label: rate for label, rate in medians.items() if label.startswith("fixed-")}
-    best = max(fixed, key=lambda label: fixed[label])
-    results["best_fixed"] = best
-    for label in ("throttle-from-max", "throttle-from-1"):
-        results[f"{label}_over_best_fixed"] = round(medians[label] / fixed[best], 3)
+    if fixed:
+        best = max(fixed, key=lambda label: fixed[label])
+        results["best_fixed"] = best
+        for label in ("throttle-from-max", "throttle-from-1"):
+            if label in medians:
+                results[f"{label}_over_best_fixed"] = round(medians[label] / fixed[best], 3)
     return results
 
 
@@ -435,6 +443,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     sweep.add_argument("--retry-after-seconds", type=int, default=1, help="site-limit: on its 429s")
     sweep.add_argument("--rounds", type=int, default=2, help="interleaved rounds; medians are reported")
+    sweep.add_argument(
+        "--variants",
+        help="run only these, comma-separated (fixed-N, throttle-from-max, throttle-from-1): e.g. the "
+        "throttle variants of another commit, to set beside a full sweep",
+    )
     sweep.add_argument(
         "--autothrottle",
         action="store_true",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from looqta.throttle.config import MIB, ThrottleConfig
@@ -162,7 +164,8 @@ def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
     limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
     decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))
     # The site refused half of the answers: the level loses half at once (more than the 25 % step).
-    assert decision.target == Target(level=4, paused=True, since=6.0, ramping=False, ceiling=8)
+    # No pause (the site holds its own slot for its Retry-After); 8 is probed again in 60 s.
+    assert decision.target == Target(level=4, since=6.0, ramping=False, ceiling=8, probe_at=66.0)
     assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 4"
     # Refusing less than the step's share: the usual 25 % step.
     few = [sample(t, responses=100 * t, limited=12 * t) for t in range(7)]
@@ -305,3 +308,38 @@ def test_contexts_are_recycled_over_the_memory_budget_at_most_once_a_window() ->
     assert recycle_reason(sample(9, tree_mib=1200, pages=5), mark, CONFIG) is None  # too soon
     assert recycle_reason(sample(10, tree_mib=1200, pages=0), mark, CONFIG) is None  # no page since
     assert recycle_reason(sample(10, tree_mib=900, pages=5), mark, CONFIG) is None
+
+
+def test_a_level_refused_by_the_site_is_probed_again_only_after_a_while() -> None:
+    config = dataclasses.replace(CONFIG, rate_probe_seconds=60.0)
+    # Refused at 16 (20 % of answers): down to 12, no pause, 16 not probed before t = 66.
+    refused = [sample(t, responses=100 * t, limited=20 * t, in_flight=16) for t in range(7)]
+    target = decide(refused, 6.0, config, Target(level=16, since=0.0, ramping=False)).target
+    assert target == Target(level=12, since=6.0, ramping=False, ceiling=16, probe_at=66.0)
+    levels = []
+    for now in range(9, 63, 3):
+        decision = decide(series(now - 3, now, in_flight=target.level), float(now), config, target)
+        target = decision.target
+        levels.append(target.level)
+    # Half way to 16 (14), then one under it (15), and held there.
+    assert levels[:3] == [14, 15, 15]
+    assert set(levels[2:]) == {15}
+    assert decision.action == "hold"
+    assert decision.reason == "held under 16, refused there; probed in 6 s"
+    # At t = 66 the ceiling is probed.
+    decision = decide(series(63, 66, in_flight=15), 66.0, config, target)
+    assert (decision.action, decision.target.level) == ("up", 16)
+
+
+def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:
+    # 5 % refused (under the 10 % limit), then half in the last two seconds: 2 s of 6 are
+    # overloaded (under the 40 % that steps down), 2 s of the last 3 (over it: overloaded now).
+    samples = [
+        *[sample(t, responses=100 * t, limited=5 * t, in_flight=8) for t in range(5)],
+        sample(5, responses=600, limited=70, in_flight=8),
+        sample(6, responses=700, limited=120, in_flight=8),
+    ]
+    decision = decide(samples, 6.0, CONFIG, Target(level=8, since=0.0, ramping=False))
+    assert decision.action == "hold"
+    assert not decision.target.paused
+    assert decision.reason.endswith(": the site holds its slot")

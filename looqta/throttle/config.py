@@ -50,6 +50,9 @@ class ThrottleConfig:
     max_loop_lag_ms: float = 100.0
     #: Share of responses in one sample interval answered 429/503 above which it is overloaded.
     max_rate_limited_percent: float = 10.0
+    #: After 429/503 answers at a level, how long steps up stop one under it before probing it
+    #: again (a site's limit does not move with the machine's load; each probe costs refusals).
+    rate_probe_seconds: float = 60.0
     #: Share of a window's time CPU, event loop or rate limits may be overloaded before the
     #: level steps down. Memory has no allowance: any overloaded memory reading counts.
     overloaded_share: float = 0.4
@@ -100,6 +103,7 @@ class ThrottleConfig:
             need(0 < value <= 100, f"LOOQTA_THROTTLE_{name} must be in (0, 100], got {value}")
         need(self.min_free_memory_mib >= 0, "LOOQTA_THROTTLE_MIN_FREE_MEMORY_MIB must be >= 0")
         need(self.max_tree_memory_mib >= 0, "LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB must be >= 0 (0: none)")
+        need(self.rate_probe_seconds >= 0, "LOOQTA_THROTTLE_RATE_PROBE_SECONDS must be >= 0")
         need(self.max_loop_lag_ms > 0, "LOOQTA_THROTTLE_MAX_LOOP_LAG_MS must be > 0")
         need(
             0 <= self.overloaded_share < 1,
@@ -173,6 +177,7 @@ class ThrottleConfig:
             max_tree_memory_mib=number("MAX_TREE_MEMORY_MIB", "max_tree_memory_mib"),
             max_loop_lag_ms=number("MAX_LOOP_LAG_MS", "max_loop_lag_ms"),
             max_rate_limited_percent=number("MAX_RATE_LIMITED_PERCENT", "max_rate_limited_percent"),
+            rate_probe_seconds=number("RATE_PROBE_SECONDS", "rate_probe_seconds"),
             overloaded_share=number("OVERLOADED_SHARE", "overloaded_share"),
             scale_up_step=number("SCALE_UP_STEP", "scale_up_step"),
             scale_down_step=number("SCALE_DOWN_STEP", "scale_down_step"),

@@ -10,6 +10,9 @@ has no allowance: any reading over counts). Each reading covers the time since t
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
   the crawl runs at its minimums until they clear; the level is kept for the resume, and is
   judged afresh from the resume on (readings taken at the minimum say nothing of the level).
+  429/503 answers step down but do not pause: the site that sent them already holds its own
+  download slot for its Retry-After (:mod:`looqta.middlewares.retry_after`), and the other
+  sites' work need not stop.
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
   the readings taken since the last change means one overload is not punished twice. When the
@@ -23,7 +26,10 @@ has no allowance: any reading over counts). Each reading covers the time since t
   in a few settle periods rather than a few dozen.
 * **Ceiling**: a step down remembers the level that was overloaded. Steps up go at most half
   way to it (at least one), so the level closes in on the limit by halving the gap instead of
-  overrunning it every few seconds; a level that reaches it and holds clears the ceiling.
+  overrunning it every few seconds; a level that reaches it and holds clears the ceiling. A
+  ceiling set by 429/503 answers is a site's limit, which does not move with the machine's
+  load: the level stops one under it and probes it again only ``rate_probe_seconds`` later
+  (each probe costs refused requests and a Retry-After stall).
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -61,6 +67,8 @@ class Target:
     ramping: bool = True
     #: The level the last step down was from: steps up stop under it, then probe it by one.
     ceiling: int | None = None
+    #: Steps up reach ``ceiling`` only from this time on (set after 429/503 answers).
+    probe_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -192,13 +200,18 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     judged = loads(ordered, judged_start, now, config) if settled else {}
     hot = overloaded(judged, config)
 
+    stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
     if hot and level > config.min_concurrency:
         cut = step(level, config.scale_down_step)
+        probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
         if "rate" in hot:
             cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
+            probe_at = now + config.rate_probe_seconds
         new = max(config.min_concurrency, level - cut)
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
-        target = Target(new, paused=bool(hot_now), since=now, ramping=False, ceiling=level)
+        target = Target(
+            new, paused=bool(stopping), since=now, ramping=False, ceiling=level, probe_at=probe_at
+        )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
     if (
@@ -215,20 +228,35 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         if ceiling is not None and level < ceiling:
             new = min(new, max(level + 1, (level + ceiling) // 2))
             note = f" (overloaded at {ceiling} last)"
+            if new >= ceiling and now < current.probe_at:
+                new = ceiling - 1
+                note = f" (refused at {ceiling} last; probed again in {current.probe_at - now:.0f} s)"
         else:
             ceiling = None  # the level held at (or was never stepped down from) it
-        reason = f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}{note}"
-        target = Target(new, since=now, ramping=current.ramping, ceiling=ceiling)
-        return Decision(target, "up", reason, judged)
-    if hot_now and not current.paused:
-        reason = f"{explain(hot_now, recent)}: new work held at the minimum"
+        if new > level:
+            reason = (
+                f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}{note}"
+            )
+            target = Target(
+                new, since=now, ramping=current.ramping, ceiling=ceiling, probe_at=current.probe_at
+            )
+            return Decision(target, "up", reason, judged)
+    if stopping and not current.paused:
+        reason = f"{explain(stopping, recent)}: new work held at the minimum"
         return Decision(replace(current, paused=True), "pause", reason, recent)
-    if current.paused and not hot_now:
+    if current.paused and not stopping:
         # The level is judged afresh: readings taken at the minimum say nothing of it.
         resumed = replace(current, paused=False, since=now)
         return Decision(resumed, "resume", f"readings clear: level {level}", recent)
+    if stopping:
+        return Decision(current, "hold", f"{explain(stopping, recent)}: at the minimum", recent)
     if hot_now:
-        return Decision(current, "hold", f"{explain(hot_now, recent)}: at the minimum", recent)
+        return Decision(current, "hold", f"{explain(hot_now, recent)}: the site holds its slot", recent)
+    if current.ceiling is not None and level == current.ceiling - 1 and now < current.probe_at:
+        wait = current.probe_at - now
+        return Decision(
+            current, "hold", f"held under {current.ceiling}, refused there; probed in {wait:.0f} s", judged
+        )
     return Decision(current, "hold", "within limits", judged or recent)
 
 
