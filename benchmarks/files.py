@@ -20,6 +20,12 @@ For each crawl it measures, in the crawl's process:
 * pages/s: HTML pages (listing and product pages, not files, not robots.txt) over the time from
   engine start to the last page response;
 * crawl CPU: the crawl process's CPU time over the same span (its downloads, parsing, spooling);
+* machine CPU: the whole machine's busy share over the same span (all cores: the crawl,
+  Chromium, the sandbox and the file workers), and of it the niced share (the file workers): how
+  busy the machine was while the pages were fetched. File work that goes on after the last page
+  is not in it;
+* sandbox CPU: the sandbox process's CPU time over the whole run (read from outside): the serving
+  of pages and files, which a real site would do on its own machines;
 * items and file results.
 
 The sandbox caches the 512 PDFs and images it generated last; with at most 512 products the
@@ -53,6 +59,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:  # run as a script: make looqta importable
     sys.path.insert(0, str(PROJECT_ROOT))
 
+import psutil  # noqa: E402
 from scrapy import signals  # noqa: E402
 from scrapy.crawler import CrawlerProcess  # noqa: E402
 from scrapy.utils.project import get_project_settings  # noqa: E402
@@ -63,6 +70,7 @@ from looqta.sandbox.assets import PDF_CACHE_SIZE  # noqa: E402
 from looqta.sandbox.catalogue import Catalogue  # noqa: E402
 from looqta.sandbox.client import SandboxProcess  # noqa: E402
 from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
+from looqta.throttle.sampler import cpu_shares  # noqa: E402
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -87,6 +95,7 @@ class LoopProbe:
         self.file_responses = 0
         self.started = self.last_page = 0.0
         self.cpu_at_start = self.crawl_cpu = 0.0
+        self.machine_at_start = self.machine_at_last_page = psutil.cpu_times()
         self._expected = 0.0
         self._timer: asyncio.TimerHandle | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
@@ -100,6 +109,7 @@ class LoopProbe:
     def _engine_started(self) -> None:
         self.started = time.monotonic()
         self.cpu_at_start = time.process_time()
+        self.machine_at_start = psutil.cpu_times()
         self._cpu = time.thread_time()
         self._arm()
 
@@ -122,6 +132,7 @@ class LoopProbe:
             self.pages += 1
             self.last_page = time.monotonic()
             self.crawl_cpu = time.process_time() - self.cpu_at_start
+            self.machine_at_last_page = psutil.cpu_times()
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         if self._timer is not None:
@@ -130,6 +141,7 @@ class LoopProbe:
         crawl_seconds = max(self.last_page - self.started, 1e-9)
         lags = sorted(self.lags) or [0.0]
         loop_cpu = sorted(self.loop_cpu) or [0.0]
+        machine, niced = cpu_shares(self.machine_at_start, self.machine_at_last_page)
         self.out.write_text(
             json.dumps(
                 {
@@ -147,6 +159,8 @@ class LoopProbe:
                     "loop_cpu_max_ms": 1000 * loop_cpu[-1],
                     "process_cpu_seconds": time.process_time(),
                     "crawl_cpu_seconds": self.crawl_cpu,
+                    "machine_cpu_percent": machine,
+                    "machine_niced_percent": niced,
                 }
             )
         )
@@ -179,7 +193,9 @@ def crawl_once(mode: str, base_url: str, query: str, max_pages: int, out: Path) 
     process.start()
 
 
-def run_mode(mode: str, base_url: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_mode(mode: str, base_url: str, args: argparse.Namespace, sandbox_pid: int) -> dict[str, Any]:
+    sandbox = psutil.Process(sandbox_pid)  # raises if it died: no run then
+    sandbox_cpu_before = sum(sandbox.cpu_times()[:2])
     with tempfile.TemporaryDirectory(prefix=f"looqta-bench-{mode}-") as tmp:
         work = Path(tmp)
         out = work / "probe.json"
@@ -210,6 +226,7 @@ def run_mode(mode: str, base_url: str, args: argparse.Namespace) -> dict[str, An
     files = [record for item in items for record in item.get("files", [])]
     result |= {
         "mode": mode,
+        "sandbox_cpu_seconds": sum(sandbox.cpu_times()[:2]) - sandbox_cpu_before,
         "items": len(items),
         "files_done": sum(record["status"] == "done" for record in files),
         "files_failed": sum(record["status"] == "failed" for record in files),
@@ -255,6 +272,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "loop_cpu_max_ms": max(run["loop_cpu_max_ms"] for run in mine),
                 "total_seconds": statistics.median(run["total_seconds"] for run in mine),
                 "crawl_cpu_seconds": statistics.median(run["crawl_cpu_seconds"] for run in mine),
+                "machine_cpu_percent": statistics.median(run["machine_cpu_percent"] for run in mine),
+                "machine_niced_percent": statistics.median(run["machine_niced_percent"] for run in mine),
+                "sandbox_cpu_seconds": statistics.median(run["sandbox_cpu_seconds"] for run in mine),
             }
         )
     baseline = next((row["pages_per_second"] for row in rows if row["mode"] == "none"), None)
@@ -266,8 +286,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| mode | runs | pages | items | files | pages/s | vs none | lag p50 ms | lag p99 ms | lag max ms | "
-        "loop CPU/tick p99 ms | loop CPU/tick max ms | crawl CPU s | crawl+files s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "loop CPU/tick p99 ms | loop CPU/tick max ms | crawl CPU s | machine CPU % (niced) | sandbox CPU s | "
+        "crawl+files s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ratio = "" if row["vs_none"] is None else f"{row['vs_none']:.2f}"
@@ -275,7 +296,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {row['mode']} | {row['runs']} | {row['pages']} | {row['items']} | {row['files']} | "
             f"{row['pages_per_second']:.1f} | {ratio} | {row['lag_p50_ms']:.1f} | {row['lag_p99_ms']:.1f} | "
             f"{row['lag_max_ms']:.0f} | {row['loop_cpu_p99_ms']:.1f} | {row['loop_cpu_max_ms']:.0f} | "
-            f"{row['crawl_cpu_seconds']:.2f} | {row['total_seconds']:.1f} |"
+            f"{row['crawl_cpu_seconds']:.2f} | "
+            f"{row['machine_cpu_percent']:.0f} ({row['machine_niced_percent']:.0f}) | "
+            f"{row['sandbox_cpu_seconds']:.2f} | {row['total_seconds']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -305,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     with SandboxProcess(sites=("noon",), pdf_pages=args.pdf_pages) as sandbox:
         base_url = sandbox.url("noon")
+        assert sandbox.pid is not None  # started by the with
         products = args.max_pages * PAGE_SIZE
         if products <= PDF_CACHE_SIZE:
             warmed = warm_sandbox(base_url, args.query, args.max_pages)
@@ -320,13 +344,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox latency: {args.latency_ms} ms before every answer (site and CDN)")
         for repeat in range(args.repeat):
             for mode in modes:
-                run = run_mode(mode, base_url, args)
+                run = run_mode(mode, base_url, args, sandbox.pid)
                 runs.append(run)
                 print(
                     f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages "
                     f"{run['pages_per_second']:.1f}/s, lag p50 {run['lag_p50_ms']:.1f} ms "
                     f"p99 {run['lag_p99_ms']:.1f} ms max {run['lag_max_ms']:.0f} ms, "
                     f"loop CPU/tick max {run['loop_cpu_max_ms']:.0f} ms, "
+                    f"machine CPU {run['machine_cpu_percent']:.0f}% "
+                    f"(niced {run['machine_niced_percent']:.0f}%), "
                     f"{run['files_done']} files done, {run['total_seconds']:.1f} s",
                     flush=True,
                 )

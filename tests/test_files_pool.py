@@ -323,6 +323,20 @@ def test_limit_tasks_holds_new_tasks_and_lets_them_through_one_at_a_time(tmp_pat
     asyncio.run(scenario())
 
 
+def test_drain_lifts_the_task_limit_for_good(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(make_config(tmp_path, max_workers=2)) as service:
+            service.limit_tasks(0)
+            task = asyncio.ensure_future(service.run("report_pid", {}))
+            await until(lambda: queue_counts(service.config)["pending"] == 1, "the task queued")
+            assert await service.drain(WAIT_SECONDS)  # the crawl is over: held work runs
+            service.limit_tasks(0)  # a throttle still ticking cannot hold it again
+            assert (await service.run("report_pid", {})).status == DONE
+            assert (await task).status == DONE
+
+    asyncio.run(scenario())
+
+
 def test_resize_before_start_sets_the_starting_size(tmp_path: Path) -> None:
     async def scenario() -> None:
         service = FileService(make_config(tmp_path, max_workers=3), handlers=HANDLERS)

@@ -242,11 +242,18 @@ def test_plain_playwright_handlers_and_no_browser_at_all() -> None:
 
 
 class FakeFilesPipeline:
-    """The files pipeline's side of the seam: ``resize`` and ``pool_sample``."""
+    """The files pipeline's side of the seam: ``resize``, ``pool_sample`` and the file gate's."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
+        self.limits: list[int | None] = []
         self.pending, self.busy = 0, 0
+
+    def limit_tasks(self, tasks: int | None) -> None:
+        self.limits.append(tasks)
+
+    def running_tasks(self) -> int:
+        return self.busy
 
     def resize(self, workers: int) -> int:
         self.sizes.append(workers)
@@ -281,6 +288,24 @@ def test_the_file_pool_follows_its_own_policy_under_the_level_cap() -> None:
         control.apply(4, reading(float(at)))
     assert pipeline.sizes == [2, 1, 4, 3]
     assert control.wanted == 3
+
+
+def test_the_file_gate_is_passed_on_when_it_changes_and_reads_the_pipeline() -> None:
+    pipeline = FakeFilesPipeline()
+    control = FilePoolControl(lambda: pipeline, maximum=2)
+    for tasks in (2, 2, 1, 0, 0, None):
+        control.limit_tasks(tasks)
+    assert pipeline.limits == [2, 1, 0, None]
+    pipeline.busy, pipeline.pending = 2, 0
+    control.apply(2, reading(0.0))
+    assert (control.running(), control.waiting()) == (2, False)
+    pipeline.pending = 7
+    control.apply(2, reading(1.0))
+    assert control.waiting()
+    # A pipeline without the gate's methods: nothing applied, nothing running as far as it says.
+    bare = FilePoolControl(lambda: SimpleNamespace(resize=lambda n: n), maximum=2)  # type: ignore[arg-type,return-value]
+    bare.limit_tasks(0)
+    assert (bare.tasks, bare.running()) == (None, 0)
 
 
 def test_without_a_files_pipeline_nothing_is_resized() -> None:

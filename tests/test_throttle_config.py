@@ -32,6 +32,9 @@ def test_the_design_defaults() -> None:
 def test_the_replaced_nice_cpu_setting_is_refused_with_its_successor_named() -> None:
     with pytest.raises(ThrottleConfigError, match="LOOQTA_THROTTLE_HOLD_FILE_TASKS"):
         config(LOOQTA_THROTTLE_COUNT_NICE_CPU=True)
+    # Reported with every other problem, at once.
+    with pytest.raises(ThrottleConfigError, match=r"MAX_CPU_PERCENT.*COUNT_NICE_CPU is gone"):
+        config(LOOQTA_THROTTLE_COUNT_NICE_CPU=False, LOOQTA_THROTTLE_MAX_CPU_PERCENT=150)
 
 
 def test_unset_bounds_follow_what_they_cap() -> None:

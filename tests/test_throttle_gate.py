@@ -14,9 +14,9 @@ def test_a_reading_over_the_limit_closes_the_gate_by_one_task() -> None:
     assert decision.gate == FileGate(tasks=1, since=5.0)
     assert decision.action == "close"
     assert decision.reason == "CPU 95% (niced 40%) > 80%: file tasks at once 2 -> 1"
-    # Still over a second later: held.
+    # Still over a second later, and the close has taken effect (1 task running): closed to 0.
     samples.append(sample(6, cpu=92, nice=30))
-    decision = decide_gate(samples, 6.0, CONFIG, decision.gate, workers=2)
+    decision = decide_gate(samples, 6.0, CONFIG, decision.gate, workers=2, running=1)
     assert decision.gate == FileGate(tasks=0, since=6.0)
     # Over again at 0: kept, held.
     samples.append(sample(7, cpu=85, nice=5))
@@ -26,7 +26,7 @@ def test_a_reading_over_the_limit_closes_the_gate_by_one_task() -> None:
 
 
 def test_the_gate_opens_while_the_window_mean_is_under_the_limit() -> None:
-    # Ten seconds at 70 % then one at 95 %: the mean of (0, 10] is 72.5 %, under 80 %.
+    # 70 %, one second at 95 %, then 50 %: the mean of (1, 11] is 70.5 %, under 80 %.
     samples = [*series(0, 9, cpu=70), sample(10, cpu=95), sample(11, cpu=50)]
     assert mean_cpu(samples, 1.0, 11.0) == (8 * 70 + 95 + 50) / 10
     decision = decide_gate(samples, 11.0, CONFIG, FileGate(tasks=0, since=10.0), workers=2)
@@ -43,7 +43,7 @@ def test_a_hot_window_keeps_the_gate_shut_though_the_latest_reading_is_under() -
     samples = [*series(0, 10, cpu=95, nice=30), sample(11, cpu=60)]
     decision = decide_gate(samples, 11.0, CONFIG, FileGate(tasks=0, since=8.0), workers=2)
     assert (decision.gate, decision.action) == (FileGate(tasks=0, since=8.0), "keep")
-    assert decision.reason == "within limits"
+    assert decision.reason == "CPU 60% (niced 0%), window mean 92% >= 80%: file tasks held at 0"
 
 
 def test_a_gate_shut_for_a_window_lets_one_task_through() -> None:
@@ -51,8 +51,28 @@ def test_a_gate_shut_for_a_window_lets_one_task_through() -> None:
     shut = FileGate(tasks=0, since=10.0)
     assert decide_gate(samples, 19.0, CONFIG, shut, workers=2).gate == shut
     decision = decide_gate(samples, 20.0, CONFIG, shut, workers=2)
-    assert decision.gate == FileGate(tasks=1, since=20.0)
+    assert decision.gate == FileGate(tasks=1, since=20.0, floor=True)
     assert decision.reason == "file work held 10 s: 1 task at once, so it progresses"
+    # It stays open for settle_seconds (3 s) however hot the machine is, then closes again.
+    samples = series(0, 24, cpu=95)
+    gate = decision.gate
+    for now in (21.0, 22.0):
+        gate = decide_gate(samples, now, CONFIG, gate, workers=2, running=1).gate
+        assert gate == FileGate(tasks=1, since=20.0, floor=True)
+    gate = decide_gate(samples, 23.0, CONFIG, gate, workers=2, running=1).gate
+    assert gate == FileGate(tasks=0, since=23.0)
+
+
+def test_a_close_waits_for_the_previous_one_to_take_effect() -> None:
+    # Closed to 1 at t = 5, but 2 long tasks still run at t = 6: no second close yet.
+    samples = [*series(0, 4, cpu=60), *series(5, 7, cpu=95, nice=40)]
+    gate = FileGate(tasks=1, since=5.0)
+    decision = decide_gate(samples, 6.0, CONFIG, gate, workers=2, running=2)
+    assert (decision.gate, decision.action) == (gate, "keep")
+    assert decision.reason == "CPU 95% (niced 40%) > 80%: 2 tasks still running"
+    # One of them ended: the next hot reading closes on.
+    decision = decide_gate(samples, 7.0, CONFIG, gate, workers=2, running=1)
+    assert decision.gate == FileGate(tasks=0, since=7.0)
 
 
 def test_the_gate_follows_the_pool_size_down() -> None:

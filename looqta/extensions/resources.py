@@ -4,9 +4,10 @@
 ``LOOQTA_THROTTLE_MAX_CPU_PERCENT``, memory under ``LOOQTA_THROTTLE_MAX_MEMORY_PERCENT`` with
 ``LOOQTA_THROTTLE_MIN_FREE_MEMORY_MIB`` free, an event loop that keeps up, few 429/503): it moves
 the downloader's concurrency, the browser's page limit and the file pool's size together, in
-small steps, and recycles browser contexts after ``LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES`` pages
-or when the crawl's process tree passes ``LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB``. See
-:mod:`looqta.throttle` for the parts.
+small steps, holds file tasks while the machine's CPU (niced file work included) is over the
+limit (:mod:`looqta.throttle.gate`), and recycles browser contexts after
+``LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES`` pages or when the crawl's process tree passes
+``LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB``. See :mod:`looqta.throttle` for the parts.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ResourceThrottle:
         self._set_limit_stats()
         self.sampler.probe.start()
         self.sampler.refresh_tree()
-        self._loop = create_looping_call(self._tick)
+        self._loop = create_looping_call(self._check)
         self._loop.start(self.config.check_interval_seconds, now=False)
         config = self.config
         logger.info(
@@ -144,12 +145,14 @@ class ResourceThrottle:
         files = self.actor.files
         if files.size is None:
             return  # no files pipeline
-        decision = decide_gate(self.sampler.samples, sample.at, self.config, self.gate, files.size)
+        decision = decide_gate(
+            self.sampler.samples, sample.at, self.config, self.gate, files.size, files.running()
+        )
         previous, self.gate = self.gate, decision.gate
         files.limit_tasks(self.gate.tasks)
         prefix = f"{STATS_PREFIX}/file_tasks"
         self.stats.set_value(prefix, self.gate.tasks)
-        if self.gate.tasks == 0:
+        if self.gate.tasks == 0 and files.waiting():
             self.stats.inc_value(f"{prefix}/held_seconds", self.config.check_interval_seconds)
         if decision.action == "close":
             self.stats.inc_value(f"{prefix}/close")
@@ -160,6 +163,19 @@ class ResourceThrottle:
                 decision.reason,
                 extra={"spider": self.crawler.spider},
             )
+
+    def _check(self) -> None:
+        """One check; if it raises, the throttle stops and fails open (the file gate is lifted,
+        so no file work is held by a throttle that no longer checks)."""
+        try:
+            self._tick()
+        except Exception:
+            logger.exception("Throttle stopped: a check failed", extra={"spider": self.crawler.spider})
+            self.stats.inc_value(f"{STATS_PREFIX}/failed")
+            if self._loop is not None and self._loop.running:
+                self._loop.stop()
+            if self.actor is not None:
+                self.actor.files.limit_tasks(None)
 
     def _recycle(self, reason: str, sample: Sample) -> None:
         assert self.actor is not None

@@ -156,6 +156,7 @@ class FileService:
         self._lease: asyncio.Task[None] | None = None
         self._start_size = config.max_workers
         self._task_limit: int | None = None  #: file tasks at once (None: one per worker)
+        self._draining = False
         self._repairing: asyncio.Future[None] | None = None
         self._closed = False
 
@@ -298,7 +299,13 @@ class FileService:
         await self._call(self.queue.rejoin)
 
     async def drain(self, timeout: float) -> bool:
-        """Wait until no task is pending or processing, at most ``timeout`` seconds; True if so."""
+        """Wait until no task is pending or processing, at most ``timeout`` seconds; True if so.
+
+        A task limit (:meth:`limit_tasks`) is lifted for good: the crawl is over, nothing is left
+        for the limit to make room for, and the workers stay niced.
+        """
+        self._draining = True
+        self._task_limit = None
         deadline = time.monotonic() + timeout
         while True:
             self._progress.clear()
@@ -455,8 +462,15 @@ class FileService:
         """
         if tasks is not None and tasks < 0:
             raise ValueError(f"tasks must be >= 0 or None, got {tasks}")
+        if self._draining:
+            return  # the crawl is over: see drain()
         self._task_limit = tasks
         self._wake.set()
+
+    @property
+    def running(self) -> int:
+        """Tasks running now."""
+        return len(self._running)
 
     async def snapshot(self) -> FilesSnapshot:
         counts = await self._call(self.queue.counts)

@@ -269,6 +269,10 @@ class FilesPipeline:
         if tasks is not None:
             self.stats.set_value(f"{STATS_PREFIX}/tasks_allowed", tasks)
 
+    def running_tasks(self) -> int:
+        """File tasks running now (for the throttle's file gate)."""
+        return self.service.running
+
     def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None:
         """A sample for :func:`looqta.files.policy.decide_workers` from the latest stats."""
         snapshot = self.last_snapshot

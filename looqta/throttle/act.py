@@ -267,8 +267,12 @@ class FilesPipelineLike(Protocol):
 
     def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None: ...
 
+    # Optional (looked up with getattr): the file gate's side.
     def limit_tasks(self, tasks: int | None) -> None:
         """Let at most ``tasks`` file tasks run at once (None: one per worker)."""
+
+    def running_tasks(self) -> int:
+        """File tasks running now."""
 
 
 def find_files_pipeline(pipelines: Iterable[Any]) -> FilesPipelineLike | None:
@@ -310,13 +314,23 @@ class FilePoolControl:
                 lambda failure: logger.error("Could not resize the file pool: %s", failure.value)
             )
 
-    def limit_tasks(self, tasks: int) -> None:
-        """Apply the file gate: at most ``tasks`` file tasks at once."""
+    def limit_tasks(self, tasks: int | None) -> None:
+        """Apply the file gate: at most ``tasks`` file tasks at once (None: lift it)."""
         pipeline = self.find()
         if pipeline is None or tasks == self.tasks or not callable(getattr(pipeline, "limit_tasks", None)):
             return
         self.tasks = tasks
         pipeline.limit_tasks(tasks)
+
+    def running(self) -> int:
+        """File tasks running now; 0 when the pipeline does not say."""
+        pipeline = self.find()
+        count = getattr(pipeline, "running_tasks", None)
+        return int(count()) if callable(count) else 0
+
+    def waiting(self) -> bool:
+        """Whether file tasks were queued at the latest reading of the pool."""
+        return bool(self.samples) and self.samples[-1].queue_length > 0
 
 
 def _deferred(result: Any) -> Deferred[Any]:

@@ -149,12 +149,25 @@ class ThrottleConfig:
         (the CPU count when that is unset too).
         """
         prefix = "LOOQTA_THROTTLE_"
+        replaced = (
+            "LOOQTA_THROTTLE_COUNT_NICE_CPU is gone: niced CPU (the file workers) no longer cuts the "
+            "crawl; LOOQTA_THROTTLE_HOLD_FILE_TASKS holds file work instead"
+            if settings.get(prefix + "COUNT_NICE_CPU") is not None
+            else None
+        )
+        try:
+            config = cls._from_settings(settings, prefix)
+        except ThrottleConfigError as exc:  # every problem at once, the replaced setting too
+            if replaced:
+                raise ThrottleConfigError(f"{exc}; {replaced}") from None
+            raise
+        if replaced:
+            raise ThrottleConfigError(f"invalid throttle settings: {replaced}")
+        return config
+
+    @classmethod
+    def _from_settings(cls, settings: BaseSettings, prefix: str) -> ThrottleConfig:
         defaults = cls.__dataclass_fields__
-        if settings.get(prefix + "COUNT_NICE_CPU") is not None:
-            raise ThrottleConfigError(
-                "invalid throttle settings: LOOQTA_THROTTLE_COUNT_NICE_CPU is gone: niced CPU (the file "
-                "workers) no longer cuts the crawl; LOOQTA_THROTTLE_HOLD_FILE_TASKS holds file work instead"
-            )
 
         def number(name: str, field: str) -> float:
             return settings.getfloat(prefix + name, defaults[field].default)  # type: ignore[arg-type]

@@ -10,9 +10,10 @@ has no allowance: any reading over counts). Each reading covers the time since t
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
   the crawl runs at its minimums until they clear; the level is kept for the resume, and is
   judged afresh from the resume on (readings taken at the minimum say nothing of the level).
-  429/503 answers step down but do not pause: the site that sent them already holds its own
-  download slot for its Retry-After (:mod:`looqta.middlewares.retry_after`), and the other
-  sites' work need not stop.
+  429/503 answers step down but do not pause: they are one site's trouble, not the machine's.
+  A 429, or a 503 with Retry-After, holds that site's download slot for the time asked
+  (:mod:`looqta.middlewares.retry_after`); a plain 503 is retried by Scrapy's RetryMiddleware.
+  The other sites' work need not stop.
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
   the readings taken since the last change means one overload is not punished twice. When the
@@ -214,6 +215,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
+    held_under = False  # a step up stopped one under a level the site refused
     if (
         judged
         and not hot
@@ -228,9 +230,10 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         if ceiling is not None and level < ceiling:
             new = min(new, max(level + 1, (level + ceiling) // 2))
             note = f" (overloaded at {ceiling} last)"
-            if new >= ceiling and now < current.probe_at:
-                new = ceiling - 1
+            if now < current.probe_at:  # a site's limit: one under it until the probe
+                new = min(new, ceiling - 1)
                 note = f" (refused at {ceiling} last; probed again in {current.probe_at - now:.0f} s)"
+                held_under = new == level
         else:
             ceiling = None  # the level held at (or was never stepped down from) it
         if new > level:
@@ -252,7 +255,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         return Decision(current, "hold", f"{explain(stopping, recent)}: at the minimum", recent)
     if hot_now:
         return Decision(current, "hold", f"{explain(hot_now, recent)}: the site holds its slot", recent)
-    if current.ceiling is not None and level == current.ceiling - 1 and now < current.probe_at:
+    if held_under:
         wait = current.probe_at - now
         return Decision(
             current, "hold", f"held under {current.ceiling}, refused there; probed in {wait:.0f} s", judged

@@ -8,15 +8,18 @@ first: their work does not slow the crawl, and the crawl's level is judged witho
 (:func:`looqta.throttle.decide.cpu_load`). They still heat the machine, and the design keeps the
 whole machine under ``max_cpu_percent``. The gate holds the file work to what is left:
 
-* **Close by one** when the latest reading (all CPU, niced included) is over the limit. Tasks
-  running go on to their end; no new one starts past the number (the queue is durable and the
-  files pipeline's back-pressure holds new downloads, so nothing is lost, only delayed).
+* **Close by one** when the latest reading (all CPU, niced included) is over the limit and the
+  previous close has taken effect (no more tasks run than the gate allows). Tasks running go on
+  to their end; no new one starts past the number (the queue is durable and the files
+  pipeline's back-pressure holds new downloads, so nothing is lost, only delayed). Waiting for
+  the previous close keeps a few long tasks from shutting the gate one step per check.
 * **Open by one** when the latest reading is under the limit and so is the window's mean CPU
   (time-weighted, niced included): the gate lets file work fill the CPU the crawl leaves until
   the mean reaches the limit, however the crawl's own load moves.
-* **Never shut for long**: a gate at 0 for ``window_seconds`` opens to 1, so file work (and the
-  items waiting for it) progresses on a machine that stays over the limit — the file work's
-  minimum, as ``min_concurrency`` is the crawl's.
+* **Never shut for long**: a gate at 0 for ``window_seconds`` opens to 1 and stays open for
+  ``settle_seconds`` whatever the readings, so file work (and the items waiting for it)
+  progresses on a machine that stays over the limit: the file work's minimum, as
+  ``min_concurrency`` is the crawl's.
 
 The number never leaves ``0..workers`` (the file pool's size the throttle allows now).
 """
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 class FileGate:
     tasks: int  #: file tasks that may run at once; 0 holds new file work
     since: float  #: when ``tasks`` last changed (the samples' clock)
+    #: Opened by the "never shut for long" rule: not closed again before ``settle_seconds``.
+    floor: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,15 @@ def mean_cpu(samples: Iterable[Sample], start: float, end: float) -> float | Non
 
 
 def decide_gate(
-    samples: Iterable[Sample], now: float, config: ThrottleConfig, current: FileGate, workers: int
+    samples: Iterable[Sample],
+    now: float,
+    config: ThrottleConfig,
+    current: FileGate,
+    workers: int,
+    running: int = 0,
 ) -> GateDecision:
-    """The next :class:`FileGate` for a pool of ``workers``, from ``samples`` up to ``now``."""
+    """The next :class:`FileGate` for a pool of ``workers`` with ``running`` tasks, from
+    ``samples`` up to ``now``."""
     ordered = sorted((s for s in samples if s.at <= now), key=lambda s: s.at)
     tasks = min(current.tasks, workers)
     if not config.hold_file_tasks:
@@ -71,31 +82,48 @@ def decide_gate(
     limit = config.max_cpu_percent
     reading = f"CPU {latest.cpu_percent:.0f}% (niced {latest.nice_cpu_percent:.0f}%)"
     if latest.cpu_percent > limit:
-        if tasks > 0:
+        if current.floor and now - current.since < config.settle_seconds:
+            return _follow(
+                current, tasks, now, f"{reading} > {limit:g}%: 1 task at once, so file work progresses"
+            )
+        if tasks > 0 and running <= tasks:
             return GateDecision(
                 FileGate(tasks - 1, now),
                 "close",
                 f"{reading} > {limit:g}%: file tasks at once {tasks} -> {tasks - 1}",
             )
+        if tasks > 0:
+            return _follow(current, tasks, now, f"{reading} > {limit:g}%: {running} tasks still running")
         if now - current.since >= config.window_seconds:
             return GateDecision(
-                FileGate(1, now),
+                FileGate(1, now, floor=True),
                 "open",
                 f"file work held {now - current.since:.0f} s: 1 task at once, so it progresses",
             )
         return _follow(current, tasks, now, f"{reading} > {limit:g}%: file work held")
+    if tasks >= workers:
+        return _follow(current, tasks, now, "within limits")
     mean = mean_cpu(ordered, now - config.window_seconds, now)
-    if tasks < workers and mean is not None and mean < limit:
-        return GateDecision(
-            FileGate(tasks + 1, now),
-            "open",
-            f"{reading}, window mean {mean:.0f}% < {limit:g}%: file tasks at once {tasks} -> {tasks + 1}",
+    if mean is None:
+        return _follow(
+            current, tasks, now, f"{reading}: file tasks held at {tasks} until the window has a mean"
         )
-    return _follow(current, tasks, now, "within limits")
+    if mean >= limit:
+        return _follow(
+            current,
+            tasks,
+            now,
+            f"{reading}, window mean {mean:.0f}% >= {limit:g}%: file tasks held at {tasks}",
+        )
+    return GateDecision(
+        FileGate(tasks + 1, now),
+        "open",
+        f"{reading}, window mean {mean:.0f}% < {limit:g}%: file tasks at once {tasks} -> {tasks + 1}",
+    )
 
 
 def _follow(current: FileGate, tasks: int, now: float, reason: str) -> GateDecision:
     """``current`` unless ``tasks`` differs (the pool's size moved): then ``tasks`` from ``now``."""
     if tasks == current.tasks:
         return GateDecision(current, "keep", reason)
-    return GateDecision(FileGate(tasks, now), "follow", f"the pool's size: {reason}")
+    return GateDecision(FileGate(tasks, now, floor=current.floor), "follow", f"the pool's size: {reason}")
