@@ -49,12 +49,15 @@ class ThrottleConfig:
     max_tree_memory_mib: float = 2048.0
     max_loop_lag_ms: float = 100.0
     #: Share of responses in one sample interval answered 429/503 above which it is overloaded.
-    max_rate_limited_percent: float = 10.0
+    #: 0: any refusal. A site that refuses says plainly the crawl is over its limit, and each
+    #: refusal with Retry-After stalls the site's slot; a refused share that stays under a
+    #: tolerance would let the crawl sit one over the limit, stalled again and again.
+    max_rate_limited_percent: float = 0.0
     #: After 429/503 answers at a level, how long steps up stop one under it before probing it
     #: again (a site's limit does not move with the machine's load; each probe costs refusals).
     rate_probe_seconds: float = 60.0
-    #: Share of a window's time CPU, event loop or rate limits may be overloaded before the
-    #: level steps down. Memory has no allowance: any overloaded memory reading counts.
+    #: Share of a window's time CPU or the event loop may be overloaded before the level steps
+    #: down. Memory and refusals (429/503) have no allowance: any overloaded reading counts.
     overloaded_share: float = 0.4
     #: Steps, as a fraction of the current level (at least 1 each time).
     scale_up_step: float = 0.25
@@ -98,9 +101,13 @@ class ThrottleConfig:
         for name, value in (
             ("MAX_CPU_PERCENT", self.max_cpu_percent),
             ("MAX_MEMORY_PERCENT", self.max_memory_percent),
-            ("MAX_RATE_LIMITED_PERCENT", self.max_rate_limited_percent),
         ):
             need(0 < value <= 100, f"LOOQTA_THROTTLE_{name} must be in (0, 100], got {value}")
+        need(
+            0 <= self.max_rate_limited_percent < 100,
+            "LOOQTA_THROTTLE_MAX_RATE_LIMITED_PERCENT must be in [0, 100), "
+            f"got {self.max_rate_limited_percent}",
+        )
         need(self.min_free_memory_mib >= 0, "LOOQTA_THROTTLE_MIN_FREE_MEMORY_MIB must be >= 0")
         need(self.max_tree_memory_mib >= 0, "LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB must be >= 0 (0: none)")
         need(self.rate_probe_seconds >= 0, "LOOQTA_THROTTLE_RATE_PROBE_SECONDS must be >= 0")

@@ -5,7 +5,8 @@ Nothing here reads a clock, psutil or Scrapy: samples, ``now`` and the config co
 
 The judgement follows crawlee's SystemStatus: a resource is *overloaded* over a span when the
 share of the span's time its readings were over their limit passes ``overloaded_share`` (memory
-has no allowance: any reading over counts). Each reading covers the time since the previous one.
+and 429/503 refusals have no allowance: any reading over counts, :data:`NO_ALLOWANCE`). Each
+reading covers the time since the previous one.
 
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
   the crawl runs at its minimums until they clear; the level is kept for the resume, and is
@@ -53,6 +54,10 @@ if TYPE_CHECKING:
 
 #: The resources judged, in the order reasons name them.
 RESOURCES: tuple[str, ...] = ("memory", "cpu", "loop", "rate")
+#: Overloaded over a span by any reading over the limit: memory (running out is not a
+#: slowdown but a crash) and refusals (the site says so plainly, and each one costs a
+#: Retry-After stall of its slot).
+NO_ALLOWANCE: frozenset[str] = frozenset({"memory", "rate"})
 #: The crawl is using its concurrency when requests in flight average this share of it.
 BUSY_SHARE = 0.9
 
@@ -158,7 +163,7 @@ def overloaded(judged: dict[str, Load], config: ThrottleConfig) -> list[str]:
     return [
         resource
         for resource, load in judged.items()
-        if load.share > (0.0 if resource == "memory" else config.overloaded_share)
+        if load.share > (0.0 if resource in NO_ALLOWANCE else config.overloaded_share)
     ]
 
 
