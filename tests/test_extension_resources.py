@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
-from crawling import PROJECT_ROOT, crawl_env, run_crawl, setting_args
+from crawling import PROJECT_ROOT, CrawlResult, crawl_env, run_crawl, setting_args
 from scrapy.core.downloader import Slot
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.project import get_project_settings
@@ -181,19 +181,28 @@ def test_a_check_that_raises_stops_the_throttle_and_lifts_the_file_gate(
 # real crawls -----------------------------------------------------------------------------------
 
 
+def crawl_with_reader(
+    sandbox: SandboxProcess, tmp_path: Path, reader: str, *, max_pages: int, **settings: Any
+) -> CrawlResult:
+    """The noon "iphone" crawl with the throttle reading the machine through ``reader``
+    (a class of ``tests/spiders/throttle_readers.py``)."""
+    return run_crawl(
+        "noon",
+        tmp_path,
+        spider_args={"q": "iphone", "max_pages": max_pages, "base_url": sandbox.url("noon")},
+        settings={
+            **THROTTLE_SETTINGS,
+            "LOOQTA_THROTTLE_READER": f"tests.spiders.throttle_readers.{reader}",
+            **settings,
+        },
+    )
+
+
 def test_a_memory_reader_over_the_limit_holds_the_crawl_at_the_minimum_and_every_item_arrives(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     clean_sandbox.set_faults("noon", latency_ms=20)
-    result = run_crawl(
-        "noon",
-        tmp_path,
-        spider_args={"q": "iphone", "max_pages": 2, "base_url": clean_sandbox.url("noon")},
-        settings={
-            **THROTTLE_SETTINGS,
-            "LOOQTA_THROTTLE_READER": "tests.spiders.throttle_readers.OverMemoryReader",
-        },
-    )
+    result = crawl_with_reader(clean_sandbox, tmp_path, "OverMemoryReader", max_pages=2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(item["source_id"] for item in result.items) == IPHONE_FIRST_TWO_PAGES
     assert result.stat("looqta/throttle/pause") >= 1
@@ -208,20 +217,17 @@ def test_niced_file_work_over_the_cpu_limit_is_held_and_the_crawl_is_not_cut(
 ) -> None:
     # The reader says 95 % busy, 50 points niced, for 6 s: the crawl's own 45 % is within the
     # limit, so its level stays; the file gate holds file tasks instead, and then lets them run.
-    result = run_crawl(
-        "noon",
+    result = crawl_with_reader(
+        clean_sandbox,
         tmp_path,
-        spider_args={"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")},
-        settings={
-            **THROTTLE_SETTINGS,
-            "LOOQTA_THROTTLE_READER": "tests.spiders.throttle_readers.NicedHotReader",
-            "ITEM_PIPELINES": {
-                "looqta.pipelines.validate.ValidationPipeline": 100,
-                "looqta.pipelines.files.FilesPipeline": 300,
-            },
-            "LOOQTA_FILES_DIR": str(tmp_path / "files"),
-            "LOOQTA_FILES_MAX_WORKERS": 2,
+        "NicedHotReader",
+        max_pages=1,
+        ITEM_PIPELINES={
+            "looqta.pipelines.validate.ValidationPipeline": 100,
+            "looqta.pipelines.files.FilesPipeline": 300,
         },
+        LOOQTA_FILES_DIR=str(tmp_path / "files"),
+        LOOQTA_FILES_MAX_WORKERS=2,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(result.items) == 24
