@@ -139,13 +139,19 @@ def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict
     return found
 
 
+def intervals(samples: Sequence[Sample], start: float, end: float) -> list[tuple[Sample, Sample]]:
+    """The ``(previous, current)`` pairs of ``samples`` (in time order) whose reading, the later
+    sample, was taken in ``(start, end]``: each covers the time since the previous one."""
+    return [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
+
+
 def loads(samples: Sequence[Sample], start: float, end: float, config: ThrottleConfig) -> dict[str, Load]:
     """Each resource's overloaded share of ``(start, end]``; empty when no interval ends there.
 
     ``samples`` must be in time order. An interval belongs to the span when its reading (the
     later sample) was taken in it.
     """
-    spans = [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
+    spans = intervals(samples, start, end)
     total = sum(current.at - previous.at for previous, current in spans)
     if total <= 0:
         return {}
@@ -177,7 +183,7 @@ def step(level: int, fraction: float) -> int:
 
 def refused_share(samples: Sequence[Sample], start: float, end: float) -> float:
     """The share of answers in ``(start, end]`` that were 429/503, 0..1."""
-    spans = [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
+    spans = intervals(samples, start, end)
     limited = sum(current.rate_limited - previous.rate_limited for previous, current in spans)
     answered = sum(current.responses - previous.responses for previous, current in spans)
     return min(1.0, limited / max(answered, limited)) if limited > 0 else 0.0

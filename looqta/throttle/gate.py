@@ -27,11 +27,12 @@ The number never leaves ``0..workers`` (the file pool's size the throttle allows
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from looqta.throttle.decide import intervals
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from looqta.throttle.config import ThrottleConfig
     from looqta.throttle.sampler import Sample
@@ -52,10 +53,10 @@ class GateDecision:
     reason: str
 
 
-def mean_cpu(samples: Iterable[Sample], start: float, end: float) -> float | None:
-    """All CPU (niced included), time-weighted over the readings taken in ``(start, end]``."""
-    ordered = sorted(samples, key=lambda s: s.at)
-    spans = [(previous, current) for previous, current in pairwise(ordered) if start < current.at <= end]
+def mean_cpu(samples: Sequence[Sample], start: float, end: float) -> float | None:
+    """All CPU (niced included), time-weighted over the readings taken in ``(start, end]``;
+    ``samples`` in time order."""
+    spans = intervals(samples, start, end)
     total = sum(current.at - previous.at for previous, current in spans)
     if total <= 0:
         return None
