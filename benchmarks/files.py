@@ -1,6 +1,7 @@
 """Does file work slow the crawl or block its event loop? Pool vs inline vs no file work.
 
     .venv/bin/python benchmarks/files.py --max-pages 2 --pdf-pages 200 --repeat 3
+    .venv/bin/python benchmarks/files.py --modes none,pool --set LOOQTA_FILES_MAX_DOWNLOADS=8
 
 Starts a sandbox (noon only, every datasheet ``--pdf-pages`` pages long), then crawls it with the
 noon spider once per mode and repeat, each crawl in its own process:
@@ -166,8 +167,11 @@ class LoopProbe:
         )
 
 
-def crawl_once(mode: str, base_url: str, query: str, max_pages: int, out: Path) -> None:
-    """One crawl in this process (``--child``): the project's settings, the sandbox profile."""
+def crawl_once(
+    mode: str, base_url: str, query: str, max_pages: int, out: Path, extra: dict[str, str] | None = None
+) -> None:
+    """One crawl in this process (``--child``): the project's settings, the sandbox profile, then
+    ``--set`` values."""
     work = out.parent
     settings = get_project_settings()
     settings.setdict(SANDBOX_SETTINGS, priority="cmdline")
@@ -188,6 +192,7 @@ def crawl_once(mode: str, base_url: str, query: str, max_pages: int, out: Path) 
         },
         priority="cmdline",
     )
+    settings.setdict(extra or {}, priority="cmdline")
     process = CrawlerProcess(settings)
     process.crawl("noon", q=query, max_pages=max_pages, base_url=base_url)
     process.start()
@@ -212,6 +217,7 @@ def run_mode(mode: str, base_url: str, args: argparse.Namespace, sandbox_pid: in
             str(args.max_pages),
             "--out",
             str(out),
+            *(f"--set={assignment}" for assignment in args.set),
         ]
         with open(work / "crawl.log", "wb") as log:
             done = subprocess.run(
@@ -316,12 +322,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="crawls per mode (medians reported)")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write the runs and the summary here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Scrapy setting for every crawl of the run (repeatable), e.g. to measure another value",
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for assignment in args.set:
+        if "=" not in assignment or not assignment.split("=", 1)[0]:
+            parser.error(f"--set wants NAME=VALUE, got {assignment!r}")
     if args.child:
-        crawl_once(args.child, args.base_url, args.query, args.max_pages, args.out)
+        extra = dict(assignment.split("=", 1) for assignment in args.set)
+        crawl_once(args.child, args.base_url, args.query, args.max_pages, args.out, extra)
         return 0
 
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
