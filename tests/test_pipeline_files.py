@@ -456,11 +456,17 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
 
     first = tmp_path / "first"
     first.mkdir()
-    # Slow datasheets: the one worker catches up between items, so an early item's DB update
-    # takes it (and holds it) while later items still wait for their files.
+    # Slow datasheets, fetched one at a time: the one worker catches up between items, so an
+    # early item's DB update takes it (and holds it) while later items still wait for their files.
+    # (With 4 downloads at once a slow machine's worker fell behind: every file was stored before
+    # the first DB update, and no store was left pending to catch.)
     clean_sandbox.set_faults("noon-cdn", latency_ms=300, path_prefix="/documents/")
     blocking = {**SANDBOX_SETTINGS, **settings}
-    blocking |= {"LOOQTA_FILES_MAX_WORKERS": 1, "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update"}
+    blocking |= {
+        "LOOQTA_FILES_MAX_WORKERS": 1,
+        "LOOQTA_FILES_MAX_DOWNLOADS": 1,
+        "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update",
+    }
     command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]
     command += [arg for name, value in spider_args.items() for arg in ("-a", f"{name}={value}")]
     command += setting_args(blocking)
