@@ -18,9 +18,11 @@ reading covers the time since the previous one.
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
   the readings taken since the last change means one overload is not punished twice. When the
-  overload is 429/503 answers, the step is at least the share of answers refused over the span
-  (all the crawl's answers, pages and files alike): a crawl a third of whose requests were
-  refused gets a third less at once.
+  overload is 429/503 answers alone, the step is the share of answers refused over the span
+  (all the crawl's answers, pages and files alike), at least 1: the site took the rest, so a
+  crawl a third of whose requests were refused gets a third less at once, and one refusal in
+  thirteen costs one level, not a quarter of them. With the machine overloaded too, the step is
+  the larger of the two.
 * **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
   crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
   a crawl that cannot use more concurrency is not given more. Until the first overload the
@@ -29,9 +31,10 @@ reading covers the time since the previous one.
 * **Ceiling**: a step down remembers the level that was overloaded. Steps up go at most half
   way to it (at least one), so the level closes in on the limit by halving the gap instead of
   overrunning it every few seconds; a level that reaches it and holds clears the ceiling. A
-  ceiling set by 429/503 answers is a site's limit, which does not move with the machine's
-  load: the level stops one under it and probes it again only ``rate_probe_seconds`` later
-  (each probe costs refused requests and a Retry-After stall).
+  step down for 429/503 answers alone sets the ceiling one over the level the site took: a
+  site's limit does not move with the machine's load, so the level holds there and probes one
+  more only ``rate_probe_seconds`` later (each probe costs refused requests and a Retry-After
+  stall).
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -214,15 +217,24 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
 
     stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
     if hot and level > config.min_concurrency:
-        cut = step(level, config.scale_down_step)
-        probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
-        if "rate" in hot:
-            cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
-            probe_at = now + config.rate_probe_seconds
-        new = max(config.min_concurrency, level - cut)
+        if hot == ["rate"]:
+            # Only the site refused: it answered (1 - share) of what this level sent, so that
+            # many is what it takes (a site capping requests at once or per second alike). The
+            # level goes there and holds one under the next level up until the probe.
+            cut = step(level, refused_share(ordered, judged_start, now))
+            new = max(config.min_concurrency, level - cut)
+            ceiling, probe_at = new + 1, now + config.rate_probe_seconds
+        else:
+            cut = step(level, config.scale_down_step)
+            probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
+            if "rate" in hot:
+                cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
+                probe_at = now + config.rate_probe_seconds
+            new = max(config.min_concurrency, level - cut)
+            ceiling = level
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
         target = Target(
-            new, paused=bool(stopping), since=now, ramping=False, ceiling=level, probe_at=probe_at
+            new, paused=bool(stopping), since=now, ramping=False, ceiling=ceiling, probe_at=probe_at
         )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
