@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/files.py --max-pages 2 --pdf-pages 200 --repeat 3
     .venv/bin/python benchmarks/files.py --modes none,pool --set LOOQTA_FILES_MAX_DOWNLOADS=8
+    .venv/bin/python benchmarks/files.py --modes none,pool --variant idle:LOOQTA_FILES_WORKER_SCHED_IDLE=True
 
 Starts a sandbox (noon only, every datasheet ``--pdf-pages`` pages long), then crawls it with the
 noon spider once per mode and repeat, each crawl in its own process:
@@ -9,7 +10,9 @@ noon spider once per mode and repeat, each crawl in its own process:
 * ``none``    the validation pipeline only: no file is downloaded (the baseline);
 * ``inline``  the files pipeline with ``LOOQTA_FILES_EXECUTOR=inline``: the same work, run on the
   crawl's event loop;
-* ``pool``    the files pipeline as configured by default (its process pool).
+* ``pool``    the files pipeline as configured by default (its process pool);
+* ``LABEL``   with ``--variant LABEL:NAME=VALUE[,NAME=VALUE…]``: the pool mode with those settings,
+  run beside the others in every repeat (another value measured in the same sandbox and run).
 
 For each crawl it measures, in the crawl's process:
 
@@ -198,7 +201,32 @@ def crawl_once(
     process.start()
 
 
-def run_mode(mode: str, base_url: str, args: argparse.Namespace, sandbox_pid: int) -> dict[str, Any]:
+def parse_variants(specs: list[str]) -> dict[str, dict[str, str]]:
+    """``LABEL:NAME=VALUE[,NAME=VALUE…]`` values of ``--variant`` → ``{label: settings}``;
+    ValueError says what is wrong with one."""
+    variants: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        label, _, assignments = spec.partition(":")
+        if not label or label in MODES or label in variants or not assignments:
+            raise ValueError(f"--variant wants a new LABEL:NAME=VALUE[,NAME=VALUE], got {spec!r}")
+        settings = {}
+        for assignment in assignments.split(","):
+            name, equals, value = assignment.partition("=")
+            if not name or not equals:
+                raise ValueError(f"--variant {label}: {assignment!r} is not NAME=VALUE")
+            settings[name] = value
+        variants[label] = settings
+    return variants
+
+
+def run_mode(
+    mode: str,
+    base_url: str,
+    args: argparse.Namespace,
+    sandbox_pid: int,
+    variant: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One crawl of ``mode`` (a variant's label: the pool mode with its settings)."""
     sandbox = psutil.Process(sandbox_pid)  # raises if it died: no run then
     sandbox_cpu_before = sum(sandbox.cpu_times()[:2])
     with tempfile.TemporaryDirectory(prefix=f"looqta-bench-{mode}-") as tmp:
@@ -208,7 +236,7 @@ def run_mode(mode: str, base_url: str, args: argparse.Namespace, sandbox_pid: in
             sys.executable,
             __file__,
             "--child",
-            mode,
+            "pool" if variant is not None else mode,
             "--base-url",
             base_url,
             "--query",
@@ -218,6 +246,7 @@ def run_mode(mode: str, base_url: str, args: argparse.Namespace, sandbox_pid: in
             "--out",
             str(out),
             *(f"--set={assignment}" for assignment in args.set),
+            *(f"--set={name}={value}" for name, value in (variant or {}).items()),
         ]
         with open(work / "crawl.log", "wb") as log:
             done = subprocess.run(
@@ -257,9 +286,9 @@ def warm_sandbox(base_url: str, query: str, max_pages: int) -> int:
     return len(ids)
 
 
-def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], modes: tuple[str, ...] = MODES) -> list[dict[str, Any]]:
     rows = []
-    for mode in MODES:
+    for mode in modes:
         mine = [run for run in runs if run["mode"] == mode]
         if not mine:
             continue
@@ -329,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a Scrapy setting for every crawl of the run (repeatable), e.g. to measure another value",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:NAME=VALUE[,NAME=VALUE]",
+        help="also run the pool mode with these settings as mode LABEL, beside the others (repeatable)",
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -336,12 +372,20 @@ def main(argv: list[str] | None = None) -> int:
     for assignment in args.set:
         if "=" not in assignment or not assignment.split("=", 1)[0]:
             parser.error(f"--set wants NAME=VALUE, got {assignment!r}")
+    try:
+        variants = parse_variants(args.variant)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.child:
         extra = dict(assignment.split("=", 1) for assignment in args.set)
         crawl_once(args.child, args.base_url, args.query, args.max_pages, args.out, extra)
         return 0
 
-    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    listed = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = [mode for mode in listed if mode not in MODES]
+    if unknown:
+        parser.error(f"--modes: unknown {', '.join(unknown)}; known: {', '.join(MODES)}")
+    modes = listed + list(variants)
     runs: list[dict[str, Any]] = []
     with SandboxProcess(sites=("noon",), pdf_pages=args.pdf_pages) as sandbox:
         base_url = sandbox.url("noon")
@@ -361,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox latency: {args.latency_ms} ms before every answer (site and CDN)")
         for repeat in range(args.repeat):
             for mode in modes:
-                run = run_mode(mode, base_url, args, sandbox.pid)
+                run = run_mode(mode, base_url, args, sandbox.pid, variants.get(mode))
                 runs.append(run)
                 print(
                     f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages "
@@ -373,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{run['files_done']} files done, {run['total_seconds']:.1f} s",
                     flush=True,
                 )
-    rows = summarise(runs)
+    rows = summarise(runs, tuple(modes))
     print()
     print(table(rows))
     if args.json:

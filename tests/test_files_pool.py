@@ -67,11 +67,16 @@ def spin_forever(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any
         pass
 
 
+def report_scheduling(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    return {"nice": os.getpriority(os.PRIO_PROCESS, 0), "idle": os.sched_getscheduler(0) == os.SCHED_IDLE}
+
+
 HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "report_pid": report_pid,
     "block": block_until_released,
     "kill_own_worker": kill_own_worker,
     "spin": spin_forever,
+    "scheduling": report_scheduling,
 }
 
 
@@ -166,6 +171,21 @@ def test_tasks_run_in_worker_processes(tmp_path: Path) -> None:
             snapshot = await service.snapshot()
             assert (snapshot.executor, snapshot.workers_total, snapshot.done) == ("process", 2, 1)
             assert snapshot.latency_p50_seconds is not None
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("sched_idle", [False, True])
+def test_workers_are_niced_and_optionally_sched_idle(tmp_path: Path, sched_idle: bool) -> None:
+    # The niceness stays under SCHED_IDLE: the kernel counts a task's user time as niced CPU by
+    # its nice value, and the throttle reads niced CPU apart (/proc/stat's nice column).
+    config = make_config(tmp_path, worker_nice=10, worker_sched_idle=sched_idle)
+
+    async def scenario() -> None:
+        async with running(config) as service:
+            task = await service.run("scheduling", {})
+            assert task.status == DONE
+            assert task.result == {"nice": 10, "idle": sched_idle}
 
     asyncio.run(scenario())
 

@@ -77,7 +77,12 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
         3,
     )
     assert (config.max_in_flight, config.max_downloads) == (32, 4)
+    assert (config.worker_nice, config.worker_sched_idle) == (10, False)
     assert config.resolved_store_uri == str(tmp_path / "store")
+    idle = files_config_from_settings(
+        get_crawler(settings_dict={"LOOQTA_FILES_WORKER_SCHED_IDLE": "True"}).settings
+    )
+    assert idle.worker_sched_idle is True
 
 
 @pytest.mark.parametrize(

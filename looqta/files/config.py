@@ -57,6 +57,8 @@ class FilesConfig:
     min_workers: int = 1
     start_method: str = "forkserver"
     worker_nice: int = 10
+    #: Workers run under SCHED_IDLE (Linux): any runnable crawl process preempts them at once.
+    worker_sched_idle: bool = False
     task_timeout_seconds: float = 60.0
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
@@ -89,6 +91,8 @@ class FilesConfig:
             )
         if not 0 <= self.worker_nice <= 19:
             problems.append(f"LOOQTA_FILES_WORKER_NICE must be in 0..19, got {self.worker_nice}")
+        if self.worker_sched_idle and not hasattr(os, "SCHED_IDLE"):
+            problems.append("LOOQTA_FILES_WORKER_SCHED_IDLE needs Linux's SCHED_IDLE; this system has none")
         if self.task_timeout_seconds <= 0:
             problems.append("LOOQTA_FILES_TASK_TIMEOUT_SECONDS must be > 0")
         if self.max_attempts < 1:

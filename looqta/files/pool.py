@@ -71,19 +71,25 @@ class TaskExecutor(Protocol):
 class ProcessExecutor:
     kind = "process"
 
-    def __init__(self, size: int, *, start_method: str = "forkserver", nice: int = 0) -> None:
+    def __init__(
+        self, size: int, *, start_method: str = "forkserver", nice: int = 0, sched_idle: bool = False
+    ) -> None:
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             # Workers fork from a server that imported the worker code once, not from the crawl.
             self._context.set_forkserver_preload(["looqta.files.work"])
         self._nice = nice
+        self._sched_idle = sched_idle
         self._size = size
         self._retiring: list[threading.Thread] = []
         self._pool: ProcessPool | None = None  # until start()
 
     def _new_pool(self, size: int) -> ProcessPool:
         return ProcessPool(
-            max_workers=size, initializer=work.init_worker, initargs=(self._nice,), context=self._context
+            max_workers=size,
+            initializer=work.init_worker,
+            initargs=(self._nice, self._sched_idle),
+            context=self._context,
         )
 
     @property
@@ -210,6 +216,7 @@ def start_executor(
     *,
     start_method: str = "forkserver",
     nice: int = 0,
+    sched_idle: bool = False,
     factory: Callable[[], ProcessExecutor] | None = None,
 ) -> TaskExecutor:
     """The executor for ``kind`` (``pool`` or ``inline``). Blocking: call it off the event loop.
@@ -222,7 +229,11 @@ def start_executor(
         return InlineExecutor()
     executor: ProcessExecutor | None = None
     try:
-        executor = factory() if factory else ProcessExecutor(size, start_method=start_method, nice=nice)
+        executor = (
+            factory()
+            if factory
+            else ProcessExecutor(size, start_method=start_method, nice=nice, sched_idle=sched_idle)
+        )
         executor.start()
     except (PoolStartError, OSError, ValueError) as exc:
         if executor is not None:

@@ -205,6 +205,7 @@ class FileService:
             self._start_size,
             start_method=config.start_method,
             nice=config.worker_nice,
+            sched_idle=config.worker_sched_idle,
             factory=self._executor_factory,
         )
         self.counters["fallback"] = int(self.executor.kind == "thread")

@@ -45,10 +45,17 @@ _CHUNK = 1024 * 1024
 TASK_TYPES: tuple[str, ...] = ("store", "thumbnail", "extract_text", "upload", "db_update")
 
 
-def init_worker(nice: int) -> None:
-    """Pool initializer: lower the worker's CPU priority under the crawl's, quiet parser logs."""
+def init_worker(nice: int, sched_idle: bool = False) -> None:
+    """Pool initializer: lower the worker's CPU priority under the crawl's, quiet parser logs.
+
+    ``sched_idle``: the SCHED_IDLE policy (Linux), under which a crawl process that wakes up
+    preempts the worker at once; the nice value stays, so the worker's time is still counted as
+    niced CPU (``/proc/stat``), which the throttle reads apart.
+    """
     if nice:
         os.nice(nice)
+    if sched_idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 

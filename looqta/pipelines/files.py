@@ -113,6 +113,7 @@ def files_config_from_settings(settings: BaseSettings, spider_name: str = "") ->
         min_workers=settings.getint("LOOQTA_FILES_MIN_WORKERS", 1),
         start_method=str(settings.get("LOOQTA_FILES_START_METHOD") or "forkserver"),
         worker_nice=settings.getint("LOOQTA_FILES_WORKER_NICE", 10),
+        worker_sched_idle=settings.getbool("LOOQTA_FILES_WORKER_SCHED_IDLE", False),
         task_timeout_seconds=settings.getfloat("LOOQTA_FILES_TASK_TIMEOUT_SECONDS", 60.0),
         max_attempts=settings.getint("LOOQTA_FILES_MAX_ATTEMPTS", 3),
         retry_backoff_seconds=settings.getfloat("LOOQTA_FILES_RETRY_BACKOFF_SECONDS", 2.0),
