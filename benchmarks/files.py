@@ -23,6 +23,10 @@ For each crawl it measures, in the crawl's process:
   loop (inline file work) from a busy machine;
 * pages/s: HTML pages (listing and product pages, not files, not robots.txt) over the time from
   engine start to the last page response;
+* where that time goes: engine start to the first listing page's response (the browser's
+  launch, and the worker pool's start-up when they overlap), the median time from one listing
+  page's response to the next's (the serial chain of rendered pages), and the last listing page's
+  response to the last page's (its products);
 * crawl CPU: the crawl process's CPU time over the same span (its downloads, parsing, spooling);
 * machine CPU: the whole machine's busy share over the same span (all cores: the crawl,
   Chromium, the sandbox and the file workers), and of it the niced share (the file workers): how
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -96,6 +101,7 @@ class LoopProbe:
         self.loop_cpu: list[float] = []
         self._cpu = 0.0
         self.pages = 0
+        self.listing_at: list[float] = []  #: when each listing page's response arrived
         self.file_responses = 0
         self.started = self.last_page = 0.0
         self.cpu_at_start = self.crawl_cpu = 0.0
@@ -135,6 +141,8 @@ class LoopProbe:
         elif not request.url.endswith("/robots.txt"):
             self.pages += 1
             self.last_page = time.monotonic()
+            if "/search?" in request.url:
+                self.listing_at.append(self.last_page)
             self.crawl_cpu = time.process_time() - self.cpu_at_start
             self.machine_at_last_page = psutil.cpu_times()
 
@@ -146,6 +154,8 @@ class LoopProbe:
         lags = sorted(self.lags) or [0.0]
         loop_cpu = sorted(self.loop_cpu) or [0.0]
         machine, niced = cpu_shares(self.machine_at_start, self.machine_at_last_page)
+        listing = self.listing_at or [self.started]
+        steps = [later - earlier for earlier, later in itertools.pairwise(listing)] or [0.0]
         self.out.write_text(
             json.dumps(
                 {
@@ -155,6 +165,9 @@ class LoopProbe:
                     "crawl_seconds": crawl_seconds,
                     "pages_per_second": self.pages / crawl_seconds,
                     "total_seconds": ended - self.started,
+                    "first_listing_seconds": listing[0] - self.started,
+                    "listing_step_seconds": statistics.median(steps),
+                    "tail_seconds": self.last_page - listing[-1],
                     "ticks": len(self.lags),
                     "lag_p50_ms": 1000 * statistics.median(lags),
                     "lag_p99_ms": 1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))],
@@ -306,6 +319,9 @@ def summarise(runs: list[dict[str, Any]], modes: tuple[str, ...] = MODES) -> lis
                 "loop_cpu_p99_ms": statistics.median(run["loop_cpu_p99_ms"] for run in mine),
                 "loop_cpu_max_ms": max(run["loop_cpu_max_ms"] for run in mine),
                 "total_seconds": statistics.median(run["total_seconds"] for run in mine),
+                "first_listing_seconds": statistics.median(run["first_listing_seconds"] for run in mine),
+                "listing_step_seconds": statistics.median(run["listing_step_seconds"] for run in mine),
+                "tail_seconds": statistics.median(run["tail_seconds"] for run in mine),
                 "crawl_cpu_seconds": statistics.median(run["crawl_cpu_seconds"] for run in mine),
                 "machine_cpu_percent": statistics.median(run["machine_cpu_percent"] for run in mine),
                 "machine_niced_percent": statistics.median(run["machine_niced_percent"] for run in mine),
@@ -322,8 +338,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| mode | runs | pages | items | files | pages/s | vs none | lag p50 ms | lag p99 ms | lag max ms | "
         "loop CPU/tick p99 ms | loop CPU/tick max ms | crawl CPU s | machine CPU % (niced) | sandbox CPU s | "
-        "crawl+files s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "crawl+files s | first listing s | listing step s | tail s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ratio = "" if row["vs_none"] is None else f"{row['vs_none']:.2f}"
@@ -333,7 +349,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{row['lag_max_ms']:.0f} | {row['loop_cpu_p99_ms']:.1f} | {row['loop_cpu_max_ms']:.0f} | "
             f"{row['crawl_cpu_seconds']:.2f} | "
             f"{row['machine_cpu_percent']:.0f} ({row['machine_niced_percent']:.0f}) | "
-            f"{row['sandbox_cpu_seconds']:.2f} | {row['total_seconds']:.1f} |"
+            f"{row['sandbox_cpu_seconds']:.2f} | {row['total_seconds']:.1f} | "
+            f"{row['first_listing_seconds']:.2f} | {row['listing_step_seconds']:.3f} | "
+            f"{row['tail_seconds']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -414,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"loop CPU/tick max {run['loop_cpu_max_ms']:.0f} ms, "
                     f"machine CPU {run['machine_cpu_percent']:.0f}% "
                     f"(niced {run['machine_niced_percent']:.0f}%), "
-                    f"{run['files_done']} files done, {run['total_seconds']:.1f} s",
+                    f"{run['files_done']} files done, {run['total_seconds']:.1f} s; first listing "
+                    f"{run['first_listing_seconds']:.2f} s, listing step "
+                    f"{run['listing_step_seconds']:.3f} s, tail {run['tail_seconds']:.2f} s",
                     flush=True,
                 )
     rows = summarise(runs, tuple(modes))

@@ -31,10 +31,9 @@ reading covers the time since the previous one.
 * **Ceiling**: a step down remembers the level that was overloaded. Steps up go at most half
   way to it (at least one), so the level closes in on the limit by halving the gap instead of
   overrunning it every few seconds; a level that reaches it and holds clears the ceiling. A
-  step down for 429/503 answers alone sets the ceiling one over the level the site took: a
-  site's limit does not move with the machine's load, so the level holds there and probes one
-  more only ``rate_probe_seconds`` later (each probe costs refused requests and a Retry-After
-  stall).
+  ceiling set by 429/503 answers is a site's limit, which does not move with the machine's
+  load: the level stops one under it and probes it again only ``rate_probe_seconds`` later
+  (each probe costs refused requests and a Retry-After stall).
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -217,24 +216,22 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
 
     stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
     if hot and level > config.min_concurrency:
+        probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
         if hot == ["rate"]:
             # Only the site refused: it answered (1 - share) of what this level sent, so that
-            # many is what it takes (a site capping requests at once or per second alike). The
-            # level goes there and holds one under the next level up until the probe.
+            # many is about what it takes (a site capping requests at once or per second alike);
+            # one refusal in thirteen costs one level, not a quarter of them.
             cut = step(level, refused_share(ordered, judged_start, now))
-            new = max(config.min_concurrency, level - cut)
-            ceiling, probe_at = new + 1, now + config.rate_probe_seconds
         else:
             cut = step(level, config.scale_down_step)
-            probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
             if "rate" in hot:
                 cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
-                probe_at = now + config.rate_probe_seconds
-            new = max(config.min_concurrency, level - cut)
-            ceiling = level
+        if "rate" in hot:
+            probe_at = now + config.rate_probe_seconds
+        new = max(config.min_concurrency, level - cut)
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
         target = Target(
-            new, paused=bool(stopping), since=now, ramping=False, ceiling=ceiling, probe_at=probe_at
+            new, paused=bool(stopping), since=now, ramping=False, ceiling=level, probe_at=probe_at
         )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
