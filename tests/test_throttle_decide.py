@@ -112,7 +112,8 @@ def test_cpu_over_the_limit_most_of_the_time_steps_down_and_pauses() -> None:
     assert decision.action == "down"
     # 16 - ceil(16 * 0.25) = 12; the last 3 s are all over, so new work is held too.
     assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
-    assert decision.reason == "CPU 97% > 80% (60% of the time): level 16 -> 12"
+    # (The first reading after the level's change at t = 0 is not judged: (1, 5], 3 of 4 s over.)
+    assert decision.reason == "CPU 97% > 80% (75% of the time): level 16 -> 12"
     assert limits_for(decision.target, CONFIG) == Limits(concurrency=1, browser_pages=1, file_workers=1)
 
 
@@ -152,7 +153,7 @@ def test_niced_cpu_does_not_cut_the_crawl() -> None:
     # Un-niced CPU over the limit is an overload.
     busy = [*series(0, 2, in_flight=16), *series(3, 5, cpu=97, nice=10, in_flight=16)]
     decision = decide(busy, 5.0, CONFIG, Target(level=16, since=0.0))
-    assert decision.loads["cpu"] == Load(0.6, "CPU 87% > 80%")
+    assert decision.loads["cpu"] == Load(0.75, "CPU 87% > 80%")  # (1, 5]: 3 of 4 s
     assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
 
 
@@ -160,7 +161,7 @@ def test_one_memory_reading_over_the_limit_is_enough() -> None:
     samples = [*series(0, 9, in_flight=16), sample(10, free_mib=700, in_flight=16)]
     decision = decide(samples, 10.0, CONFIG, Target(level=16, since=0.0))
     assert decision.target == Target(level=12, paused=True, since=10.0, ramping=False, ceiling=16)
-    assert decision.reason == "free memory 700 MiB < 1024 MiB (10% of the time): level 16 -> 12"
+    assert decision.reason == "free memory 700 MiB < 1024 MiB (11% of the time): level 16 -> 12"
 
 
 def test_every_memory_limit_is_named() -> None:
@@ -367,6 +368,23 @@ def test_a_site_refusing_one_over_its_limit_settles_one_under_it() -> None:
     assert decision.target == Target(level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0)
     later = decide(series(6, 9, in_flight=12), 9.0, config, decision.target)
     assert (later.action, later.target.level) == ("hold", 12)
+
+
+def test_answers_in_the_first_reading_after_a_change_belong_to_the_old_level() -> None:
+    # Stepped down from 32 to 15 at t = 3. The reading at t = 4 still holds 20 refusals of
+    # requests sent at 32 (a 429 comes back fast); from then on the site takes 15 without one.
+    config = dataclasses.replace(CONFIG, max_concurrency=32)
+    counts = [(0, 0), (32, 20), (64, 40), (96, 60), (128, 80), (143, 80), (158, 80)]
+    samples = [sample(t, responses=r, limited=n, in_flight=15) for t, (r, n) in enumerate(counts)]
+    target = Target(level=15, since=3.0, ramping=False, ceiling=32, probe_at=63.0)
+    decision = decide(samples, 6.0, config, target)
+    # Judged on (4, 6], the new level's own answers: no step down, and no ceiling at 15 that
+    # would hold the crawl at 14 for a minute. Not up either while the straddling reading is
+    # within the last SETTLE_SECONDS.
+    assert decision.action == "hold"
+    assert decision.target == target
+    samples.append(sample(7, responses=173, limited=80, in_flight=15))
+    assert decide(samples, 7.0, config, target).target.level == 19  # 25 % up, under the probe
 
 
 def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:

@@ -17,7 +17,8 @@ reading covers the time since the previous one.
   The other sites' work need not stop.
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
-  the readings taken since the last change means one overload is not punished twice. When the
+  the readings taken since the last change means one overload is not punished twice; the first
+  reading after a change is left out, as answers to requests sent at the old level land in it. When the
   overload is 429/503 answers alone, the step is the share of answers refused over the span
   (all the crawl's answers, pages and files alike), at least 1: the site took the rest, so a
   crawl a third of whose requests were refused gets a third less at once, and one refusal in
@@ -211,6 +212,11 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     level = current.level
     settled = now - current.since >= config.settle_seconds
     judged_start = max(now - config.window_seconds, current.since)
+    if judged_start == current.since:
+        # The first reading after a change straddles it: answers to requests sent at the old
+        # level (429s above all, which come back fast) land in it, and would be held against
+        # the new level (a spurious refusal there sets a ceiling that holds for minutes).
+        judged_start = next((s.at for s in ordered if s.at > current.since), judged_start)
     judged = loads(ordered, judged_start, now, config) if settled else {}
     hot = overloaded(judged, config)
 
