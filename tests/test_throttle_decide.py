@@ -178,8 +178,9 @@ def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
     limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
     decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))
     # The site refused half of the answers: the level loses half at once (more than the 25 % step).
-    # No pause (the site holds its own slot for its Retry-After); 8 is probed again in 60 s.
-    assert decision.target == Target(level=4, since=6.0, ramping=False, ceiling=8, probe_at=66.0)
+    # No pause (the site holds its own slot for its Retry-After); the level holds at what the
+    # site took, and 5 is probed in 60 s.
+    assert decision.target == Target(level=4, since=6.0, ramping=False, ceiling=5, probe_at=66.0)
     assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 4"
     # Refused alone, the step is the refused share (12 % of 16: 2), not the 25 % step.
     few = [sample(t, responses=100 * t, limited=12 * t) for t in range(7)]
@@ -339,24 +340,26 @@ def test_contexts_are_recycled_over_the_memory_budget_at_most_once_a_window() ->
 
 def test_a_level_refused_by_the_site_is_probed_again_only_after_a_while() -> None:
     config = dataclasses.replace(CONFIG, rate_probe_seconds=60.0)
-    # Refused at 16 (20 % of answers): down by that share (16 - 4 = 12), no pause, and 16 not
-    # probed again before t = 66.
+    # Refused at 16 (20 % of answers): down to what the site took (16 - 4 = 12), no pause, and
+    # 13 not tried before t = 66.
     refused = [sample(t, responses=100 * t, limited=20 * t, in_flight=16) for t in range(7)]
     target = decide(refused, 6.0, config, Target(level=16, since=0.0, ramping=False)).target
-    assert target == Target(level=12, since=6.0, ramping=False, ceiling=16, probe_at=66.0)
+    assert target == Target(level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0)
     levels = []
     for now in range(9, 63, 3):
         decision = decide(series(now - 3, now, in_flight=target.level), float(now), config, target)
         target = decision.target
         levels.append(target.level)
-    # Half way to 16 (14), then one under it (15), and held there.
-    assert levels[:3] == [14, 15, 15]
-    assert set(levels[2:]) == {15}
+    # Held at 12 the whole time, although the crawl uses all of it and the readings are clear.
+    assert set(levels) == {12}
     assert decision.action == "hold"
-    assert decision.reason == "held under 16, refused there; probed in 6 s"
-    # At t = 66 the ceiling is probed.
-    decision = decide(series(63, 66, in_flight=15), 66.0, config, target)
-    assert (decision.action, decision.target.level) == ("up", 16)
+    assert decision.reason == "held under 13, refused there; probed in 6 s"
+    # At t = 66 the next level up is probed; taken without refusals, the ceiling is cleared.
+    decision = decide(series(63, 66, in_flight=12), 66.0, config, target)
+    assert (decision.action, decision.target.level) == ("up", 13)
+    decision = decide(series(66, 69, in_flight=13), 69.0, config, decision.target)
+    # 13 + 25 % = 17, capped at the maximum (16).
+    assert decision.target == Target(level=16, since=69.0, ramping=False, ceiling=None, probe_at=66.0)
 
 
 def test_a_site_refusing_one_over_its_limit_settles_one_under_it() -> None:

@@ -34,7 +34,8 @@ reading covers the time since the previous one.
   overrunning it every few seconds; a level that reaches it and holds clears the ceiling. A
   ceiling set by 429/503 answers is a site's limit, which does not move with the machine's
   load: the level stops one under it and probes it again only ``rate_probe_seconds`` later
-  (each probe costs refused requests and a Retry-After stall).
+  (each probe costs refused requests and a Retry-After stall). After refusals alone the ceiling
+  is one over the level the site took, so the level holds there until the probe.
 
 The level never leaves ``min_concurrency..max_concurrency``; browser pages and file workers
 follow it in proportion (:func:`limits_for`), never under 1.
@@ -223,11 +224,14 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
     if hot and level > config.min_concurrency:
         probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
+        ceiling = level
         if hot == ["rate"]:
             # Only the site refused: it answered (1 - share) of what this level sent, so that
-            # many is about what it takes (a site capping requests at once or per second alike);
-            # one refusal in thirteen costs one level, not a quarter of them.
+            # many is what it takes (a site capping requests at once or per second alike); one
+            # refusal in thirteen costs one level, not a quarter of them. The level holds there:
+            # each probe past a site's limit costs refusals and a Retry-After stall of its slot.
             cut = step(level, refused_share(ordered, judged_start, now))
+            ceiling = max(config.min_concurrency, level - cut) + 1
         else:
             cut = step(level, config.scale_down_step)
             if "rate" in hot:
@@ -237,7 +241,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         new = max(config.min_concurrency, level - cut)
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
         target = Target(
-            new, paused=bool(stopping), since=now, ramping=False, ceiling=level, probe_at=probe_at
+            new, paused=bool(stopping), since=now, ramping=False, ceiling=ceiling, probe_at=probe_at
         )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
