@@ -388,6 +388,12 @@ def test_answers_in_the_first_reading_after_a_change_belong_to_the_old_level() -
     assert decision.target == target
     samples.append(sample(7, responses=173, limited=80, in_flight=15))
     assert decide(samples, 7.0, config, target).target.level == 19  # 25 % up, under the probe
+    # Nor once the window no longer starts at the change: at t = 13.5 it starts at 3.5, inside
+    # the straddling reading (3, 4], which is still left out.
+    held = Target(level=15, since=3.0, ramping=False, ceiling=16, probe_at=63.0)
+    samples += [sample(t, responses=173 + 15 * (t - 7), limited=80, in_flight=14) for t in range(8, 14)]
+    samples.append(sample(13.5, responses=270, limited=80, in_flight=14))
+    assert decide(samples, 13.5, config, held).action == "hold"
 
 
 def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:

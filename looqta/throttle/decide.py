@@ -212,12 +212,11 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     hot_now = overloaded(recent, config)
     level = current.level
     settled = now - current.since >= config.settle_seconds
-    judged_start = max(now - config.window_seconds, current.since)
-    if judged_start == current.since:
-        # The first reading after a change straddles it: answers to requests sent at the old
-        # level (429s above all, which come back fast) land in it, and would be held against
-        # the new level (a spurious refusal there sets a ceiling that holds for minutes).
-        judged_start = next((s.at for s in ordered if s.at > current.since), judged_start)
+    # The first reading after a change straddles it: answers to requests sent at the old level
+    # (429s above all, which come back fast) land in it, and would be held against the new
+    # level (a spurious refusal there sets a ceiling that holds for a minute).
+    first_after = next((s.at for s in ordered if s.at > current.since), current.since)
+    judged_start = max(now - config.window_seconds, first_after)
     judged = loads(ordered, judged_start, now, config) if settled else {}
     hot = overloaded(judged, config)
 
