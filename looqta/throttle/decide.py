@@ -18,8 +18,8 @@ reading covers the time since the previous one.
 * **Step down** by ``scale_down_step`` of the level (at least 1) when the span since the level
   last changed (at most one window, at least ``settle_seconds``) was overloaded. Judging only
   the readings taken since the last change means one overload is not punished twice; the first
-  reading after a change is left out, as answers to requests sent at the old level land in it. When the
-  overload is 429/503 answers alone, the step is the share of answers refused over the span
+  reading after a change is left out, as answers to requests sent at the old level land in it.
+  When the overload is 429/503 answers alone, the step is the share of answers refused over the span
   (all the crawl's answers, pages and files alike), at least 1: the site took the rest, so a
   crawl a third of whose requests were refused gets a third less at once, and one refusal in
   thirteen costs one level, not a quarter of them. With the machine overloaded too, the step is
