@@ -222,22 +222,21 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
 
     stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
     if hot and level > config.min_concurrency:
-        probe_at = 0.0  # a machine's limit moves with its load: probed as soon as clear
-        ceiling = level
-        if hot == ["rate"]:
-            # Only the site refused: it answered (1 - share) of what this level sent, so that
-            # many is what it takes (a site capping requests at once or per second alike); one
-            # refusal in thirteen costs one level, not a quarter of them. The level holds there:
-            # each probe past a site's limit costs refusals and a Retry-After stall of its slot.
-            cut = step(level, refused_share(ordered, judged_start, now))
-            ceiling = max(config.min_concurrency, level - cut) + 1
-        else:
-            cut = step(level, config.scale_down_step)
-            if "rate" in hot:
-                cut = max(cut, step(level, refused_share(ordered, judged_start, now)))
-        if "rate" in hot:
-            probe_at = now + config.rate_probe_seconds
+        refused = "rate" in hot
+        site_only = hot == ["rate"]
+        # Only the site refused: it answered (1 - share) of what this level sent, so that many
+        # is what it takes (a site capping requests at once or per second alike); one refusal in
+        # thirteen costs one level, not a quarter of them. With the machine overloaded too, the
+        # larger step wins.
+        cut = step(level, refused_share(ordered, judged_start, now)) if refused else 0
+        if not site_only:
+            cut = max(cut, step(level, config.scale_down_step))
         new = max(config.min_concurrency, level - cut)
+        # After the site alone, the level holds where it is until the probe: each probe past a
+        # site's limit costs refusals and a Retry-After stall of its slot.
+        ceiling = new + 1 if site_only else level
+        # A machine's limit moves with its load: probed as soon as clear; a site's, much later.
+        probe_at = now + config.rate_probe_seconds if refused else 0.0
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
         target = Target(
             new, paused=bool(stopping), since=now, ramping=False, ceiling=ceiling, probe_at=probe_at
