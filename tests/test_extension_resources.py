@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from crawling import PROJECT_ROOT, CrawlResult, crawl_env, run_crawl, setting_args
+from scrapy import Request
 from scrapy.core.downloader import Slot
 from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 from twisted.internet.defer import succeed
@@ -150,6 +152,65 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
         "[concurrency 7, browser pages 4, file workers 2, file tasks at once 2]",
         "Throttle up: readings clear and 7 requests in flight: level 7 -> 8 (overloaded at 8 last) "
         "[concurrency 8, browser pages 4, file workers 2, file tasks at once 2]",
+    ]
+
+
+def test_a_refusal_brings_the_check_forward_and_the_level_drops_at_the_sites_first_answers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started at 32 against a site that takes 12: judged 0.2 s in, not at the first tick (1 s)
+    nor once the level has settled (3 s)."""
+    scheduled: list[tuple[float, Any]] = []
+
+    def call_later(delay: float, function: Any) -> SimpleNamespace:
+        scheduled.append((delay, function))
+        return SimpleNamespace(cancel=lambda: None)
+
+    monkeypatch.setattr("looqta.extensions.resources.call_later", call_later)
+    clock = Clock()
+    crawler = get_crawler(
+        settings_dict={
+            "LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader",
+            "LOOQTA_THROTTLE_MAX_CONCURRENCY": 32,
+            "LOOQTA_THROTTLE_START_CONCURRENCY": 32,
+        }
+    )
+    stats = crawler.stats
+    assert stats is not None
+    throttle = ResourceThrottle(crawler, clock=clock)
+    downloader = SimpleNamespace(total_concurrency=32, slots={"site": Slot(32, 0.0)}, active=set(range(32)))
+    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
+    throttle.actor = Actor(
+        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: None, maximum=1)
+    )  # type: ignore[arg-type]
+    throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
+    throttle.sampler.sample()  # at the engine's start, t = 0
+    request = Request("http://127.0.0.1/")
+
+    def answers(total: int, refused: int, in_flight: int) -> None:
+        stats.set_value("downloader/response_count", total)
+        stats.set_value("downloader/response_status_count/429", refused)
+        downloader.active = set(range(in_flight))
+
+    throttle._response_downloaded(Response("http://127.0.0.1/", status=200), request, None)  # type: ignore[arg-type]
+    assert scheduled == []  # an answer taken brings nothing forward
+    answers(20, 20, 20)  # the refusals come back first
+    for _ in range(2):
+        throttle._response_downloaded(Response("http://127.0.0.1/", status=429), request, None)  # type: ignore[arg-type]
+    assert [delay for delay, _ in scheduled] == [0.1]  # one check, however many refusals
+    clock.now = 0.1
+    scheduled.pop()[1]()
+    assert downloader.total_concurrency == 32  # 20 answers: fewer than a level's worth
+    answers(32, 20, 20)
+    throttle._response_downloaded(Response("http://127.0.0.1/", status=429), request, None)  # type: ignore[arg-type]
+    clock.now = 0.2
+    with caplog.at_level(logging.INFO, logger="looqta.extensions.resources"):
+        scheduled.pop()[1]()
+    assert (downloader.total_concurrency, downloader.slots["site"].concurrency) == (12, 12)
+    assert stats.get_value("looqta/throttle/refusal_checks") == 2
+    assert caplog.messages == [
+        "Throttle down: 20 of 32 responses 429/503 (50% of the time): level 32 -> 12 "
+        "[concurrency 12, browser pages 6, file workers 1, file tasks at once 2]",
     ]
 
 

@@ -92,7 +92,7 @@ def test_every_setting_is_read_with_its_unit() -> None:
         reader="tests.Reader",
     )
     assert parsed.max_tree_memory_bytes is None  # 0: no budget
-    assert parsed.sample_capacity == 14
+    assert parsed.sample_keep_seconds == 7.0  # a window and two checks
 
 
 def test_contradictions_fail_at_start_up_all_at_once() -> None:

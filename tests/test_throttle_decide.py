@@ -100,7 +100,10 @@ def test_one_refusal_a_second_one_over_the_sites_limit_steps_down() -> None:
     decision = decide(samples, 6.0, CONFIG, Target(level=13, since=0.0, ramping=False))
     assert decision.action == "down"
     # One level, not a quarter of them (a 25 % step would give 9); 13 is probed again in 60 s.
-    assert decision.target == Target(level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0)
+    # The answers to level 12 begin once the 13 in the downloader at t = 6 are answered: 78 + 13.
+    assert decision.target == Target(
+        level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0, answered_before=91
+    )
 
 
 # stepping down, pausing, resuming ----------------------------------------------------------------
@@ -154,13 +157,17 @@ def test_niced_cpu_does_not_cut_the_crawl() -> None:
     busy = [*series(0, 2, in_flight=16), *series(3, 5, cpu=97, nice=10, in_flight=16)]
     decision = decide(busy, 5.0, CONFIG, Target(level=16, since=0.0))
     assert decision.loads["cpu"] == Load(0.75, "CPU 87% > 80%")  # (1, 5]: 3 of 4 s
-    assert decision.target == Target(level=12, paused=True, since=5.0, ramping=False, ceiling=16)
+    assert decision.target == Target(
+        level=12, paused=True, since=5.0, ramping=False, ceiling=16, answered_before=16
+    )
 
 
 def test_one_memory_reading_over_the_limit_is_enough() -> None:
     samples = [*series(0, 9, in_flight=16), sample(10, free_mib=700, in_flight=16)]
     decision = decide(samples, 10.0, CONFIG, Target(level=16, since=0.0))
-    assert decision.target == Target(level=12, paused=True, since=10.0, ramping=False, ceiling=16)
+    assert decision.target == Target(
+        level=12, paused=True, since=10.0, ramping=False, ceiling=16, answered_before=16
+    )
     assert decision.reason == "free memory 700 MiB < 1024 MiB (11% of the time): level 16 -> 12"
 
 
@@ -180,8 +187,10 @@ def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
     # The site refused half of the answers: the level loses half at once (more than the 25 % step).
     # No pause (the site holds its own slot for its Retry-After); the level holds at what the
     # site took, and 5 is probed in 60 s.
-    assert decision.target == Target(level=4, since=6.0, ramping=False, ceiling=5, probe_at=66.0)
-    assert decision.reason == "50 of 100 responses 429/503 (100% of the time): level 8 -> 4"
+    assert decision.target == Target(
+        level=4, since=6.0, ramping=False, ceiling=5, probe_at=66.0, answered_before=600
+    )
+    assert decision.reason == "250 of 500 responses 429/503 (100% of the time): level 8 -> 4"
     # Refused alone, the step is the refused share (12 % of 16: 2), not the 25 % step.
     few = [sample(t, responses=100 * t, limited=12 * t) for t in range(7)]
     assert decide(few, 6.0, CONFIG, Target(level=16, since=0.0)).target.level == 14
@@ -193,7 +202,7 @@ def test_refusals_on_an_overloaded_machine_take_the_larger_step() -> None:
     both = [sample(t, cpu=95, responses=100 * t, limited=12 * t, in_flight=16) for t in range(7)]
     decision = decide(both, 6.0, CONFIG, Target(level=16, since=0.0))
     assert decision.target == Target(
-        level=12, paused=True, since=6.0, ramping=False, ceiling=16, probe_at=66.0
+        level=12, paused=True, since=6.0, ramping=False, ceiling=16, probe_at=66.0, answered_before=616
     )
     # Half refused on an overloaded machine: the refused share (8 of 16) beats the 25 % step.
     half = [sample(t, cpu=95, responses=100 * t, limited=50 * t, in_flight=16) for t in range(7)]
@@ -231,7 +240,7 @@ def test_clear_readings_and_a_busy_crawl_step_up() -> None:
     samples = series(0, 4, in_flight=8)
     decision = decide(samples, 4.0, CONFIG, Target(level=8, since=0.0, ramping=False))
     assert decision.action == "up"
-    assert decision.target == Target(level=10, since=4.0, ramping=False)
+    assert decision.target == Target(level=10, since=4.0, ramping=False, answered_before=8)
     assert decision.reason == "readings clear and 8 requests in flight: level 8 -> 10"
 
 
@@ -271,13 +280,15 @@ def test_after_an_overload_steps_up_stop_under_its_level_then_probe_it() -> None
     assert reasons[2] == "readings clear and 13 requests in flight: level 13 -> 14 (overloaded at 16 last)"
     decision = decide(series(12, 15, in_flight=15), 15.0, config, target)
     target = decision.target
-    assert target == Target(level=16, since=15.0, ramping=False, ceiling=16)
+    assert target == Target(level=16, since=15.0, ramping=False, ceiling=16, answered_before=15)
     # The level held at the ceiling: it is cleared, steps are 25 % again.
     decision = decide(series(15, 18, in_flight=16), 18.0, config, target)
-    assert decision.target == Target(level=20, since=18.0, ramping=False, ceiling=None)
+    assert decision.target == Target(level=20, since=18.0, ramping=False, ceiling=None, answered_before=16)
     # Had it not held, the step down from 16 remembers 16 again.
     hot = decide(series(15, 18, cpu=95, in_flight=16), 18.0, config, target)
-    assert hot.target == Target(level=12, paused=True, since=18.0, ramping=False, ceiling=16)
+    assert hot.target == Target(
+        level=12, paused=True, since=18.0, ramping=False, ceiling=16, answered_before=16
+    )
 
 
 def test_a_crawl_that_does_not_use_its_concurrency_is_not_given_more() -> None:
@@ -290,7 +301,9 @@ def test_a_crawl_that_does_not_use_its_concurrency_is_not_given_more() -> None:
 def test_never_above_the_maximum() -> None:
     samples = series(0, 10, in_flight=16)
     assert decide(samples, 10.0, CONFIG, Target(level=16)).target == Target(level=16)
-    assert decide(samples, 10.0, CONFIG, Target(level=15)).target == Target(level=16, since=10.0)
+    assert decide(samples, 10.0, CONFIG, Target(level=15)).target == Target(
+        level=16, since=10.0, answered_before=16
+    )
 
 
 def test_no_step_up_while_the_last_seconds_are_overloaded() -> None:
@@ -344,7 +357,9 @@ def test_a_level_refused_by_the_site_is_probed_again_only_after_a_while() -> Non
     # 13 not tried before t = 66.
     refused = [sample(t, responses=100 * t, limited=20 * t, in_flight=16) for t in range(7)]
     target = decide(refused, 6.0, config, Target(level=16, since=0.0, ramping=False)).target
-    assert target == Target(level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0)
+    assert target == Target(
+        level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0, answered_before=616
+    )
     levels = []
     for now in range(9, 63, 3):
         decision = decide(series(now - 3, now, in_flight=target.level), float(now), config, target)
@@ -359,7 +374,9 @@ def test_a_level_refused_by_the_site_is_probed_again_only_after_a_while() -> Non
     assert (decision.action, decision.target.level) == ("up", 13)
     decision = decide(series(66, 69, in_flight=13), 69.0, config, decision.target)
     # 13 + 25 % = 17, capped at the maximum (16).
-    assert decision.target == Target(level=16, since=69.0, ramping=False, ceiling=None, probe_at=66.0)
+    assert decision.target == Target(
+        level=16, since=69.0, ramping=False, ceiling=None, probe_at=66.0, answered_before=13
+    )
 
 
 def test_a_site_refusing_one_over_its_limit_settles_one_under_it() -> None:
@@ -368,7 +385,9 @@ def test_a_site_refusing_one_over_its_limit_settles_one_under_it() -> None:
     config = dataclasses.replace(CONFIG, max_concurrency=32, rate_probe_seconds=60.0)
     over = [sample(t, responses=13 * t, limited=t, in_flight=13) for t in range(7)]
     decision = decide(over, 6.0, config, Target(level=13, since=0.0, ramping=False, ceiling=32))
-    assert decision.target == Target(level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0)
+    assert decision.target == Target(
+        level=12, since=6.0, ramping=False, ceiling=13, probe_at=66.0, answered_before=91
+    )
     later = decide(series(6, 9, in_flight=12), 9.0, config, decision.target)
     assert (later.action, later.target.level) == ("hold", 12)
 
@@ -397,13 +416,52 @@ def test_answers_in_the_first_reading_after_a_change_belong_to_the_old_level() -
 
 
 def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:
-    # The level changed a second ago (not judged yet) and the site refuses half: held (no step
-    # up while refused), not paused — the site holds its own slot for its Retry-After.
+    # The level changed a second ago (not settled) with 8 requests in the downloader, and the
+    # site refuses half of the next 100 answers: some of them answer requests sent at the old
+    # level, so they are not the new level's; held (no step up while refused), not paused — the
+    # site holds its own slot for its Retry-After.
     samples = [
         *[sample(t, responses=100 * t, in_flight=8) for t in range(6)],
         sample(6, responses=600, limited=50, in_flight=8),
     ]
-    decision = decide(samples, 6.0, CONFIG, Target(level=8, since=5.0, ramping=False))
+    changed = Target(level=8, since=5.0, ramping=False, answered_before=508)
+    decision = decide(samples, 6.0, CONFIG, changed)
     assert decision.action == "hold"
     assert not decision.target.paused
     assert decision.reason == "50 of 100 responses 429/503 (33% of the time): the site holds its slot"
+
+
+def test_refusals_of_a_levels_own_requests_step_down_before_it_settles() -> None:
+    # The same second, had nothing been in the downloader at the change: all 100 answers are to
+    # requests sent at 8, a level's worth of them, so half refused is the site's answer now.
+    samples = [
+        *[sample(t, responses=100 * t, in_flight=8) for t in range(6)],
+        sample(6, responses=600, limited=50, in_flight=8),
+    ]
+    changed = Target(level=8, since=5.0, ramping=False, answered_before=500)
+    decision = decide(samples, 6.0, CONFIG, changed)
+    assert decision.action == "down"
+    assert decision.target == Target(
+        level=4, since=6.0, ramping=False, ceiling=5, probe_at=66.0, answered_before=608
+    )
+
+
+def test_a_crawl_started_over_a_sites_limit_steps_down_at_its_first_answers() -> None:
+    # Started at 32 against a site that takes 12 at once; a reading is taken at the start and
+    # on each refusal. At 0.05 s the 20 refusals are in (a 429 comes back fast), the 12 answers
+    # taken are not: 20 answers are fewer than a level's worth, so nothing is judged yet.
+    config = dataclasses.replace(CONFIG, max_concurrency=32, start_concurrency=32, rate_probe_seconds=60.0)
+    start = Target(level=32, since=0.0)
+    samples = [sample(0, in_flight=32), sample(0.05, responses=20, limited=20, in_flight=20)]
+    assert decide(samples, 0.05, config, start).action == "hold"
+    # At 0.15 s the 12 are in: 20 of 32 refused, so 12 at once, 2.85 s before the level would
+    # have settled. Refused answers are retried, so 20 requests are in the downloader.
+    samples.append(sample(0.15, responses=32, limited=20, in_flight=20))
+    decision = decide(samples, 0.15, config, start)
+    assert decision.action == "down"
+    assert decision.reason == "20 of 32 responses 429/503 (33% of the time): level 32 -> 12"
+    stepped = Target(level=12, since=0.15, ramping=False, ceiling=13, probe_at=60.15, answered_before=52)
+    assert decision.target == stepped
+    # Refusals of requests sent at 32 that come back after the change are not held against 12.
+    samples.append(sample(0.4, responses=45, limited=28, in_flight=12))
+    assert decide(samples, 0.4, config, stepped).target == stepped

@@ -89,7 +89,7 @@ def make_sampler(
         FakeCounters(),
         probe,
         clock=clock,
-        capacity=3,
+        keep_seconds=2.0,
         root_pid=1234,
         in_thread=in_thread or (lambda function, *args: succeed(function(*args))),
         tree_interval_seconds=5.0,
@@ -121,13 +121,15 @@ def test_a_sample_joins_the_machine_the_tree_the_loop_and_the_crawl_at_one_insta
     assert second.tree_bytes == 300 << 20  # PSS where known
 
 
-def test_the_window_keeps_only_its_capacity() -> None:
+def test_the_window_keeps_samples_by_their_age_not_their_number() -> None:
     clock = Clock()
     sampler = make_sampler(clock, FakeReader())
-    for at in range(5):
-        clock.now = float(at)
+    for at in (0.0, 1.0, 2.0, 3.0, 3.1, 3.2, 3.3, 3.4, 4.0):
+        clock.now = at
         sampler.sample()
-    assert [s.at for s in sampler.samples] == [2.0, 3.0, 4.0]
+    # Kept for 2 s (readings after t = 2), and the reading at 2 where the oldest interval starts;
+    # a burst of readings does not push the older ones out.
+    assert [s.at for s in sampler.samples] == [2.0, 3.0, 3.1, 3.2, 3.3, 3.4, 4.0]
 
 
 def test_the_tree_is_read_off_the_reactor_one_reading_at_a_time() -> None:

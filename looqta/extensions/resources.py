@@ -19,21 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import call_later, create_looping_call
 from scrapy.utils.misc import build_from_crawler, load_object
 
 from looqta.throttle.act import Actor
 from looqta.throttle.config import MIB, ThrottleConfig
 from looqta.throttle.decide import RecycleMark, Target, decide, describe, limits_for, recycle_reason
 from looqta.throttle.gate import FileGate, decide_gate
-from looqta.throttle.sampler import LagProbe, Sampler, ScrapyCounters
+from looqta.throttle.sampler import RATE_LIMIT_STATUSES, LagProbe, Sampler, ScrapyCounters
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from scrapy import Request, Spider
     from scrapy.crawler import Crawler
-    from scrapy.utils.asyncio import AsyncioLoopingCall
+    from scrapy.http import Response
+    from scrapy.utils.asyncio import AsyncioLoopingCall, CallLaterResult
     from twisted.internet.task import LoopingCall
     from twisted.python.failure import Failure
 
@@ -43,6 +45,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "looqta/throttle"
+#: A 429/503 brings the next check forward to this long after it (the answers to the other
+#: requests sent with it come in meanwhile): the site's refusals are judged as soon as it has
+#: answered a level's worth of requests (:func:`looqta.throttle.decide.decide`), not at the next
+#: tick, and every refusal until then costs a Retry-After stall of the site's slot.
+REFUSAL_CHECK_DELAY_SECONDS = 0.1
 
 
 class ResourceThrottle:
@@ -59,7 +66,7 @@ class ResourceThrottle:
             ScrapyCounters(crawler),
             LagProbe(clock),
             clock=clock,
-            capacity=self.config.sample_capacity,
+            keep_seconds=self.config.sample_keep_seconds,
         )
         self.target = Target(level=self.config.start_concurrency)
         self.limits = limits_for(self.target, self.config)
@@ -68,8 +75,10 @@ class ResourceThrottle:
         self.actor: Actor | None = None
         self.logged_at = 0.0
         self._loop: AsyncioLoopingCall | LoopingCall | None = None
+        self._early: CallLaterResult | None = None
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -87,6 +96,7 @@ class ResourceThrottle:
         self.actor.apply(self.limits)
         self._set_limit_stats()
         self.sampler.probe.start()
+        self.sampler.sample()  # the start of the first interval: nothing answered yet
         self.sampler.refresh_tree()
         self._loop = create_looping_call(self._check)
         self._loop.start(self.config.check_interval_seconds, now=False)
@@ -115,32 +125,53 @@ class ResourceThrottle:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
         self.sampler.probe.stop()
         if self.actor is not None:
             self.actor.close()
 
     # one check: collect, decide, act ---------------------------------------------------------
 
-    def _tick(self) -> None:
+    def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        if response.status in RATE_LIMIT_STATUSES and self._early is None and self._loop is not None:
+            self._early = call_later(REFUSAL_CHECK_DELAY_SECONDS, self._refusal_check)
+
+    def _refusal_check(self) -> None:
+        self._early = None
+        if self._loop is not None:
+            self.stats.inc_value(f"{STATS_PREFIX}/refusal_checks")
+            self._check(early=True)
+
+    def _tick(self, *, early: bool = False) -> None:
+        """One check; an ``early`` one (brought forward by a refusal) judges and applies the
+        level only: the file gate, the tree's memory and recycling keep the regular ticks."""
         assert self.actor is not None
+        samples = self.sampler.samples
+        last_at = samples[-1].at if samples else None
         sample = self.sampler.sample()
-        self.sampler.refresh_tree()
+        elapsed = sample.at - last_at if last_at is not None else self.config.check_interval_seconds
         previous = self.target
-        decision = decide(self.sampler.samples, sample.at, self.config, previous)
+        decision = decide(samples, sample.at, self.config, previous)
         self.target = decision.target
         self.limits = limits_for(self.target, self.config)
-        self.actor.apply(self.limits, sample)  # every tick: new slots and contexts get them too
-        self._gate_files(sample)
-        self._record(sample, previous)
+        self.actor.apply(self.limits, None if early else sample)  # new slots and contexts too
+        if not early:
+            self.sampler.refresh_tree()
+            self._gate_files(sample, elapsed)
+        self._record(sample, previous, elapsed)
         if self.target != previous:
             self._log_change(decision)
         elif sample.at - self.logged_at >= self.config.log_interval_seconds:
             self._log_status(decision, sample)
+        if early:
+            return
         reason = recycle_reason(sample, self.mark, self.config)
         if reason is not None:
             self._recycle(reason, sample)
 
-    def _gate_files(self, sample: Sample) -> None:
+    def _gate_files(self, sample: Sample, elapsed: float) -> None:
         assert self.actor is not None
         files = self.actor.files
         if files.size is None:
@@ -153,7 +184,7 @@ class ResourceThrottle:
         prefix = f"{STATS_PREFIX}/file_tasks"
         self.stats.set_value(prefix, self.gate.tasks)
         if self.gate.tasks == 0 and files.waiting():
-            self.stats.inc_value(f"{prefix}/held_seconds", self.config.check_interval_seconds)
+            self.stats.inc_value(f"{prefix}/held_seconds", elapsed)
         if decision.action == "close":
             self.stats.inc_value(f"{prefix}/close")
         if self.gate.tasks != previous.tasks:
@@ -164,11 +195,11 @@ class ResourceThrottle:
                 extra={"spider": self.crawler.spider},
             )
 
-    def _check(self) -> None:
+    def _check(self, *, early: bool = False) -> None:
         """One check; if it raises, the throttle stops and fails open (the file gate is lifted,
         so no file work is held by a throttle that no longer checks)."""
         try:
-            self._tick()
+            self._tick(early=early)
         except Exception:
             logger.exception("Throttle stopped: a check failed", extra={"spider": self.crawler.spider})
             self.stats.inc_value(f"{STATS_PREFIX}/failed")
@@ -211,7 +242,7 @@ class ResourceThrottle:
         self.stats.min_value(f"{STATS_PREFIX}/level/min", self.target.level)
         self.stats.max_value(f"{STATS_PREFIX}/level/max", self.target.level)
 
-    def _record(self, sample: Sample, previous: Target) -> None:
+    def _record(self, sample: Sample, previous: Target, elapsed: float) -> None:
         stats, prefix = self.stats, STATS_PREFIX
         stats.inc_value(f"{prefix}/samples")
         self._set_limit_stats()
@@ -224,7 +255,7 @@ class ResourceThrottle:
         elif previous.paused and not self.target.paused:
             stats.inc_value(f"{prefix}/resume")
         if self.target.paused:
-            stats.inc_value(f"{prefix}/paused_seconds", self.config.check_interval_seconds)
+            stats.inc_value(f"{prefix}/paused_seconds", elapsed)
         stats.max_value(f"{prefix}/cpu_percent/max", round(sample.cpu_percent))
         stats.max_value(f"{prefix}/loop_lag_ms/max", round(sample.loop_lag_seconds * 1000))
         if sample.tree is not None:

@@ -6,7 +6,6 @@ a contradiction (``MIN_CONCURRENCY`` over ``MAX_CONCURRENCY``) never surfaces mi
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -142,9 +141,9 @@ class ThrottleConfig:
         return int(self.max_tree_memory_mib * MIB) if self.max_tree_memory_mib else None
 
     @property
-    def sample_capacity(self) -> int:
-        """How many samples one window holds, with room for a late tick."""
-        return math.ceil(self.window_seconds / self.check_interval_seconds) + 2
+    def sample_keep_seconds(self) -> float:
+        """How far back samples are kept: one window, with room for a late tick."""
+        return self.window_seconds + 2 * self.check_interval_seconds
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ThrottleConfig:

@@ -24,6 +24,12 @@ reading covers the time since the previous one.
   crawl a third of whose requests were refused gets a third less at once, and one refusal in
   thirteen costs one level, not a quarter of them. With the machine overloaded too, the step is
   the larger of the two.
+* **Refusals are the level's own answers.** They are counted from the reading by which every
+  request in the downloader at the last change was answered (``Target.answered_before``), and
+  they need not wait for the level to settle: once the site has answered a level's worth of
+  requests sent at it, the share it refused is its answer, and every refusal until the step
+  costs a Retry-After stall of its slot. (The extension takes a reading soon after each 429/503
+  instead of waiting for its next tick.)
 * **Step up** by ``scale_up_step`` when that span was clear, nothing is overloaded now, and the
   crawl used its concurrency (requests in flight averaged at least :data:`BUSY_SHARE` of it):
   a crawl that cannot use more concurrency is not given more. Until the first overload the
@@ -79,6 +85,9 @@ class Target:
     ceiling: int | None = None
     #: Steps up reach ``ceiling`` only from this time on (set after 429/503 answers).
     probe_at: float = 0.0
+    #: Answers counted (``Sample.responses``) once every request in the downloader at the last
+    #: change has been answered: the answers after it are the site's answers to ``level``.
+    answered_before: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,32 @@ def refused_share(samples: Sequence[Sample], start: float, end: float) -> float:
     return min(1.0, limited / max(answered, limited)) if limited > 0 else 0.0
 
 
+def answered(samples: Sequence[Sample], start: float, end: float) -> int:
+    """The answers counted in the readings taken in ``(start, end]``."""
+    return sum(current.responses - previous.responses for previous, current in intervals(samples, start, end))
+
+
+def rate_load(samples: Sequence[Sample], start: float, end: float, config: ThrottleConfig) -> Load:
+    """The refusals' load over ``(start, end]``, named by their count over the whole span (the
+    step down is their share of it)."""
+    share = loads(samples, start, end, config).get("rate", Load(0.0, "")).share
+    if not share:
+        return Load(0.0, "")
+    spans = intervals(samples, start, end)
+    limited = sum(current.rate_limited - previous.rate_limited for previous, current in spans)
+    total = max(answered(samples, start, end), limited)
+    return Load(share, f"{limited} of {total} responses 429/503")
+
+
+def fresh_from(samples: Sequence[Sample], current: Target, now: float) -> float:
+    """When the answers to requests sent at ``current.level`` begin: the first reading at or
+    after the last change by which every request in the downloader then was answered (``now``
+    when none is yet)."""
+    return next(
+        (s.at for s in samples if s.at >= current.since and s.responses >= current.answered_before), now
+    )
+
+
 def busy(samples: Sequence[Sample], start: float, end: float, concurrency: int) -> bool:
     """Whether requests in flight averaged at least :data:`BUSY_SHARE` of ``concurrency``."""
     in_flight = [sample.in_flight for sample in samples if start < sample.at <= end]
@@ -211,6 +246,9 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         return Decision(current, "hold", "waiting for readings", {})
     hot_now = overloaded(recent, config)
     level = current.level
+    latest = ordered[-1]
+    # Requests in the downloader now were sent at the level before any change made now.
+    answered_before = latest.responses + latest.in_flight
     settled = now - current.since >= config.settle_seconds
     # The first reading after a change straddles it: answers to requests sent at the old level
     # (429s above all, which come back fast) land in it, and would be held against the new
@@ -218,6 +256,18 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     first_after = next((s.at for s in ordered if s.at > current.since), current.since)
     judged_start = max(now - config.window_seconds, first_after)
     judged = loads(ordered, judged_start, now, config) if settled else {}
+    # Refusals are judged on the site's answers to requests sent at the level: the answers to
+    # requests still in the downloader at the change came from the old level.
+    fresh_at = fresh_from(ordered, current, now)
+    rate_start = max(judged_start, fresh_at)
+    if judged:
+        judged["rate"] = rate_load(ordered, rate_start, now, config)
+    elif answered(ordered, fresh_at, now) >= level:
+        # Nor need they wait for the level to settle: once the site has answered a level's
+        # worth of requests sent at it, the share it refused is its answer. Every refusal
+        # costs a Retry-After stall of its slot, so the sooner the better.
+        rate_start = fresh_at
+        judged = {"rate": rate_load(ordered, rate_start, now, config)}
     hot = overloaded(judged, config)
 
     stopping = [resource for resource in hot_now if resource != "rate"]  # what pauses new work
@@ -228,7 +278,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         # is what it takes (a site capping requests at once or per second alike); one refusal in
         # thirteen costs one level, not a quarter of them. With the machine overloaded too, the
         # larger step wins.
-        cut = step(level, refused_share(ordered, judged_start, now)) if refused else 0
+        cut = step(level, refused_share(ordered, rate_start, now)) if refused else 0
         if not site_only:
             cut = max(cut, step(level, config.scale_down_step))
         new = max(config.min_concurrency, level - cut)
@@ -239,13 +289,20 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         probe_at = now + config.rate_probe_seconds if refused else 0.0
         reason = f"{explain(hot, judged)}: level {level} -> {new}"
         target = Target(
-            new, paused=bool(stopping), since=now, ramping=False, ceiling=ceiling, probe_at=probe_at
+            new,
+            paused=bool(stopping),
+            since=now,
+            ramping=False,
+            ceiling=ceiling,
+            probe_at=probe_at,
+            answered_before=answered_before,
         )
         return Decision(target, "down", reason, judged)
     unpaused = limits_for(replace(current, paused=False), config)
     held_under = False  # a step up stopped one under a level the site refused
     if (
-        judged
+        settled
+        and judged
         and not hot
         and not hot_now
         and level < config.max_concurrency
@@ -269,7 +326,12 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
                 f"readings clear and {unpaused.concurrency} requests in flight: level {level} -> {new}{note}"
             )
             target = Target(
-                new, since=now, ramping=current.ramping, ceiling=ceiling, probe_at=current.probe_at
+                new,
+                since=now,
+                ramping=current.ramping,
+                ceiling=ceiling,
+                probe_at=current.probe_at,
+                answered_before=answered_before,
             )
             return Decision(target, "up", reason, judged)
     if stopping and not current.paused:
@@ -277,7 +339,7 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
         return Decision(replace(current, paused=True), "pause", reason, recent)
     if current.paused and not stopping:
         # The level is judged afresh: readings taken at the minimum say nothing of it.
-        resumed = replace(current, paused=False, since=now)
+        resumed = replace(current, paused=False, since=now, answered_before=answered_before)
         return Decision(resumed, "resume", f"readings clear: level {level}", recent)
     if stopping:
         return Decision(current, "hold", f"{explain(stopping, recent)}: at the minimum", recent)

@@ -255,7 +255,12 @@ def _thread(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
 
 
 class Sampler:
-    """One :class:`Sample` per :meth:`sample` call, kept for one window (``capacity`` samples)."""
+    """One :class:`Sample` per :meth:`sample` call, kept for ``keep_seconds``.
+
+    Samples are kept by age, not by count: checks are not evenly spaced (a refusal brings one
+    forward), and the judgement needs the same span of time whatever their number. One sample
+    older than ``keep_seconds`` stays, the start of the oldest interval kept.
+    """
 
     def __init__(
         self,
@@ -264,7 +269,7 @@ class Sampler:
         probe: LagProbe,
         *,
         clock: Callable[[], float],
-        capacity: int,
+        keep_seconds: float,
         root_pid: int | None = None,
         in_thread: Callable[..., Deferred[Any]] = _thread,
         tree_interval_seconds: float = TREE_READ_INTERVAL_SECONDS,
@@ -275,7 +280,8 @@ class Sampler:
         self.clock = clock
         self.root_pid = os.getpid() if root_pid is None else root_pid
         self.in_thread = in_thread
-        self.samples: deque[Sample] = deque(maxlen=capacity)
+        self.keep_seconds = keep_seconds
+        self.samples: deque[Sample] = deque()
         self.tree_interval_seconds = tree_interval_seconds
         self.tree: TreeMemory | None = None
         self._tree_reading: Deferred[Any] | None = None
@@ -298,6 +304,8 @@ class Sampler:
             in_flight=crawl.in_flight,
         )
         self.samples.append(sample)
+        while len(self.samples) > 2 and self.samples[1].at <= sample.at - self.keep_seconds:
+            self.samples.popleft()
         return sample
 
     def refresh_tree(self) -> None:
