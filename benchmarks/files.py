@@ -97,6 +97,8 @@ class LoopProbe:
 
     def __init__(self, crawler: Crawler) -> None:
         self.out = Path(crawler.settings["BENCHMARK_PROBE_OUT"])
+        self.crawler = crawler
+        self.concurrency: list[int] = []  #: the downloader's total concurrency at each page response
         self.lags: list[float] = []
         self.loop_cpu: list[float] = []
         self._cpu = 0.0
@@ -145,6 +147,7 @@ class LoopProbe:
                 self.listing_at.append(self.last_page)
             self.crawl_cpu = time.process_time() - self.cpu_at_start
             self.machine_at_last_page = psutil.cpu_times()
+            self.concurrency.append(self.crawler.engine.downloader.total_concurrency)
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         if self._timer is not None:
@@ -178,6 +181,9 @@ class LoopProbe:
                     "crawl_cpu_seconds": self.crawl_cpu,
                     "machine_cpu_percent": machine,
                     "machine_niced_percent": niced,
+                    # What the resource throttle allowed while the pages were fetched.
+                    "concurrency_min": min(self.concurrency, default=0),
+                    "concurrency_mean": statistics.fmean(self.concurrency) if self.concurrency else 0.0,
                 }
             )
         )
@@ -279,6 +285,8 @@ def run_mode(
         "files_done": sum(record["status"] == "done" for record in files),
         "files_failed": sum(record["status"] == "failed" for record in files),
         "pool_latency_p95_s": stats.get("looqta/files/latency/p95_seconds"),
+        "throttle_scale_down": stats.get("looqta/throttle/scale_down", 0),
+        "throttle_paused_seconds": stats.get("looqta/throttle/paused_seconds", 0),
     }
     return result
 
@@ -434,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"(niced {run['machine_niced_percent']:.0f}%), "
                     f"{run['files_done']} files done, {run['total_seconds']:.1f} s; first listing "
                     f"{run['first_listing_seconds']:.2f} s, listing step "
-                    f"{run['listing_step_seconds']:.3f} s, tail {run['tail_seconds']:.2f} s",
+                    f"{run['listing_step_seconds']:.3f} s, tail {run['tail_seconds']:.2f} s; "
+                    f"concurrency at page answers min {run['concurrency_min']} mean "
+                    f"{run['concurrency_mean']:.1f}, throttle steps down {run['throttle_scale_down']}, "
+                    f"paused {run['throttle_paused_seconds']:.0f} s",
                     flush=True,
                 )
     rows = summarise(runs, tuple(modes))

@@ -122,4 +122,6 @@ PROBE = {
     "crawl_cpu_seconds": 1.0,
     "machine_cpu_percent": 50.0,
     "machine_niced_percent": 0.0,
+    "concurrency_min": 16,
+    "concurrency_mean": 16.0,
 }

@@ -138,6 +138,22 @@ def test_before_a_new_level_has_settled_an_overload_pauses_but_keeps_the_level()
     assert decision.reason == "CPU 99% > 80% (67% of the time): new work held at the minimum"
 
 
+def test_a_start_up_stall_alone_does_not_pause_the_crawl() -> None:
+    # The crawl's first second: its loop stalled 517 ms while it started. One reading of the
+    # last 3 s is a third of them, under the 40 % allowance: no pause at the minimum.
+    start = Target(level=32, since=0.0)
+    samples = [sample(0), sample(1, lag_ms=517, in_flight=32)]
+    decision = decide(samples, 1.0, CONFIG, start)
+    assert decision.loads["loop"] == Load(1 / 3, "event-loop lag 517 ms > 100 ms")
+    assert (decision.action, decision.target) == ("hold", start)
+    # A loop still stalled a second later is two thirds of them: new work is held.
+    samples.append(sample(2, lag_ms=400, in_flight=32))
+    assert decide(samples, 2.0, CONFIG, start).action == "pause"
+    # Memory has no allowance: one reading over the limit holds new work from the first second.
+    short = decide([sample(0), sample(1, memory=95, in_flight=32)], 1.0, CONFIG, start)
+    assert short.action == "pause"
+
+
 def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
     samples = [*series(0, 8), sample(9, cpu=99), sample(10)]
     decision = decide(samples, 10.0, CONFIG, Target(level=8, since=0.0))

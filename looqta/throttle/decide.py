@@ -8,9 +8,11 @@ share of the span's time its readings were over their limit passes ``overloaded_
 and 429/503 refusals have no allowance: any reading over counts, :data:`NO_ALLOWANCE`). Each
 reading covers the time since the previous one.
 
-* **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded,
-  the crawl runs at its minimums until they clear; the level is kept for the resume, and is
-  judged afresh from the resume on (readings taken at the minimum say nothing of the level).
+* **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded
+  (as shares of ``settle_seconds`` while fewer readings cover them: the crawl's first reading is
+  its start-up, not its level), the crawl runs at its minimums until they clear; the level is
+  kept for the resume, and is judged afresh from the resume on (readings taken at the minimum
+  say nothing of the level).
   429/503 answers step down but do not pause: they are one site's trouble, not the machine's.
   A 429, or a 503 with Retry-After, holds that site's download slot for the time asked
   (:mod:`looqta.middlewares.retry_after`); a plain 503 is retried by Scrapy's RetryMiddleware.
@@ -158,16 +160,20 @@ def intervals(samples: Sequence[Sample], start: float, end: float) -> list[tuple
     return [(previous, current) for previous, current in pairwise(samples) if start < current.at <= end]
 
 
-def loads(samples: Sequence[Sample], start: float, end: float, config: ThrottleConfig) -> dict[str, Load]:
+def loads(
+    samples: Sequence[Sample], start: float, end: float, config: ThrottleConfig, *, at_least: float = 0.0
+) -> dict[str, Load]:
     """Each resource's overloaded share of ``(start, end]``; empty when no interval ends there.
 
     ``samples`` must be in time order. An interval belongs to the span when its reading (the
-    later sample) was taken in it.
+    later sample) was taken in it. Shares are of the time the readings cover, or of
+    ``at_least`` seconds when they cover less (the crawl's first seconds).
     """
     spans = intervals(samples, start, end)
     total = sum(current.at - previous.at for previous, current in spans)
     if total <= 0:
         return {}
+    total = max(total, at_least)
     over = dict.fromkeys(RESOURCES, 0.0)
     reasons = dict.fromkeys(RESOURCES, "")
     for previous, current in spans:
@@ -241,7 +247,10 @@ def decide(samples: Iterable[Sample], now: float, config: ThrottleConfig, curren
     throttle's own state: while paused the crawl runs at its minimums, but resumes at the level.
     """
     ordered = sorted((s for s in samples if s.at <= now), key=lambda s: s.at)
-    recent = loads(ordered, now - config.settle_seconds, now, config)
+    # The last settle_seconds, however few readings cover them yet: the crawl's first reading
+    # (its start-up: the browser's launch, the first requests built) weighs no more than its
+    # share of them, so a start-up stall alone does not hold the crawl at its minimum.
+    recent = loads(ordered, now - config.settle_seconds, now, config, at_least=config.settle_seconds)
     if not recent:
         return Decision(current, "hold", "waiting for readings", {})
     hot_now = overloaded(recent, config)
