@@ -201,17 +201,50 @@ def test_a_refusal_brings_the_check_forward_and_the_level_drops_at_the_sites_fir
     clock.now = 0.1
     scheduled.pop()[1]()
     assert downloader.total_concurrency == 32  # 20 answers: fewer than a level's worth
+    # Checked again without another refusal: the 12 taken come back as 200s.
+    assert [delay for delay, _ in scheduled] == [0.1]
     answers(32, 20, 20)
-    throttle._response_downloaded(Response("http://127.0.0.1/", status=429), request, None)  # type: ignore[arg-type]
     clock.now = 0.2
     with caplog.at_level(logging.INFO, logger="looqta.extensions.resources"):
         scheduled.pop()[1]()
     assert (downloader.total_concurrency, downloader.slots["site"].concurrency) == (12, 12)
+    assert scheduled == []  # the level changed: back to the regular ticks
     assert stats.get_value("looqta/throttle/refusal_checks") == 2
     assert caplog.messages == [
         "Throttle down: 20 of 32 responses 429/503 (50% of the time): level 32 -> 12 "
         "[concurrency 12, browser pages 6, file workers 1, file tasks at once 2]",
     ]
+
+
+def test_checks_brought_forward_stop_a_check_interval_after_the_last_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scheduled: list[Any] = []
+    monkeypatch.setattr(
+        "looqta.extensions.resources.call_later",
+        lambda delay, function: scheduled.append(function) or SimpleNamespace(cancel=lambda: None),
+    )
+    clock = Clock()
+    crawler = get_crawler(settings_dict={"LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader"})
+    throttle = ResourceThrottle(crawler, clock=clock)
+    downloader = SimpleNamespace(total_concurrency=16, slots={}, active=set())
+    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
+    throttle.actor = Actor(
+        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: None, maximum=1)
+    )  # type: ignore[arg-type]
+    throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
+    throttle.sampler.sample()
+    # One refusal, never a level's worth of answers: checked every 0.1 s for a check interval.
+    throttle._response_downloaded(
+        Response("http://127.0.0.1/", status=429), Request("http://127.0.0.1/"), None
+    )  # type: ignore[arg-type]
+    checks = 0
+    while scheduled:
+        checks += 1
+        clock.now = checks / 10
+        scheduled.pop()()
+    assert checks == 10
+    assert downloader.total_concurrency == 16
 
 
 def test_a_check_that_raises_stops_the_throttle_and_lifts_the_file_gate(

@@ -13,6 +13,7 @@ limit (:mod:`looqta.throttle.gate`), and recycles browser contexts after
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -45,10 +46,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "looqta/throttle"
-#: A 429/503 brings the next check forward to this long after it (the answers to the other
-#: requests sent with it come in meanwhile): the site's refusals are judged as soon as it has
-#: answered a level's worth of requests (:func:`looqta.throttle.decide.decide`), not at the next
-#: tick, and every refusal until then costs a Retry-After stall of the site's slot.
+#: A 429/503 brings the next check forward to this long after it, and the level is checked again
+#: as often until it changes or a check interval has passed since the last refusal (the answers
+#: to the other requests sent with it come in meanwhile): the site's refusals are judged as soon
+#: as it has answered a level's worth of requests (:func:`looqta.throttle.decide.decide`), not at
+#: the next tick, and every refusal until then costs a Retry-After stall of the site's slot.
 REFUSAL_CHECK_DELAY_SECONDS = 0.1
 
 
@@ -76,6 +78,7 @@ class ResourceThrottle:
         self.logged_at = 0.0
         self._loop: AsyncioLoopingCall | LoopingCall | None = None
         self._early: CallLaterResult | None = None
+        self._refused_at = -math.inf  #: when the latest 429/503 arrived
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
         crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
@@ -135,14 +138,23 @@ class ResourceThrottle:
     # one check: collect, decide, act ---------------------------------------------------------
 
     def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
-        if response.status in RATE_LIMIT_STATUSES and self._early is None and self._loop is not None:
-            self._early = call_later(REFUSAL_CHECK_DELAY_SECONDS, self._refusal_check)
+        if response.status in RATE_LIMIT_STATUSES:
+            self._refused_at = self.clock()
+            if self._early is None and self._loop is not None:
+                self._early = call_later(REFUSAL_CHECK_DELAY_SECONDS, self._refusal_check)
 
     def _refusal_check(self) -> None:
         self._early = None
-        if self._loop is not None:
-            self.stats.inc_value(f"{STATS_PREFIX}/refusal_checks")
-            self._check(early=True)
+        if self._loop is None:
+            return
+        self.stats.inc_value(f"{STATS_PREFIX}/refusal_checks")
+        level = self.target.level
+        self._check(early=True)
+        # The answers taken come in after the refusals (a 429 comes back fast): until the
+        # site has answered a level's worth, look again.
+        waiting = self.clock() - self._refused_at < self.config.check_interval_seconds
+        if self.target.level == level and waiting and self._loop is not None:
+            self._early = call_later(REFUSAL_CHECK_DELAY_SECONDS, self._refusal_check)
 
     def _tick(self, *, early: bool = False) -> None:
         """One check; an ``early`` one (brought forward by a refusal) judges and applies the
