@@ -31,6 +31,9 @@ DOWNLOAD_SLOTS = {
     "amazon": {"concurrency": 2, "delay": 1.0, "jitter": 0.5},
     "noon": {"concurrency": 4, "delay": 0.5, "jitter": 0.5},
 }
+# Scrapy's downloader with each slot's concurrency kept when requests burst into a slot
+# without a delay (a Retry-After ending, the engine filling up): looqta/downloader.py.
+DOWNLOADER = "looqta.downloader.Downloader"
 # Any other host (image and document CDNs) starts at AUTOTHROTTLE_START_DELAY and
 # is allowed as many in-flight requests as AutoThrottle's delay lets through.
 CONCURRENT_REQUESTS = 16
