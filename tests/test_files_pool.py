@@ -67,6 +67,11 @@ def spin_forever(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any
         pass
 
 
+def nap(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    time.sleep(payload["seconds"])
+    return {"pid": os.getpid()}
+
+
 def report_scheduling(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
     return {"nice": os.getpriority(os.PRIO_PROCESS, 0), "idle": os.sched_getscheduler(0) == os.SCHED_IDLE}
 
@@ -77,6 +82,7 @@ HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "kill_own_worker": kill_own_worker,
     "spin": spin_forever,
     "scheduling": report_scheduling,
+    "nap": nap,
 }
 
 
@@ -238,6 +244,35 @@ def test_a_task_over_its_time_limit_is_stopped_and_fails(tmp_path: Path) -> None
             assert task.reason == "timeout: still running after 0.5s; worker stopped"
             assert service.counters["failed/timeout"] == 1
             assert (await service.run("report_pid", {})).status == DONE
+
+    asyncio.run(scenario())
+
+
+def test_a_task_over_its_cpu_time_fails_and_its_worker_serves_on(tmp_path: Path) -> None:
+    # The worker's own CPU timer stops the task; the wall-clock limit (20 s) is not reached and
+    # the worker is not stopped: the next task runs in the same process.
+    async def scenario() -> None:
+        config = make_config(tmp_path, max_workers=1, task_cpu_seconds=0.5)
+        async with running(config) as service:
+            before = await service.run("report_pid", {})
+            started = time.monotonic()
+            task = await service.run("spin", {})
+            assert time.monotonic() - started < 10
+            assert (task.status, task.attempts) == (FAILED, 1)
+            assert task.reason == "timeout: used more than 0.5s of CPU"
+            assert service.counters["failed/timeout"] == 1
+            after = await service.run("report_pid", {})
+            assert after.result == before.result
+
+    asyncio.run(scenario())
+
+
+def test_time_a_task_spends_off_the_cpu_is_not_held_against_it(tmp_path: Path) -> None:
+    # 1 s asleep (as a worker waiting for a busy machine's CPU) under a 0.3 s CPU limit: done.
+    async def scenario() -> None:
+        async with running(make_config(tmp_path, task_cpu_seconds=0.3)) as service:
+            task = await service.run("nap", {"seconds": 1.0})
+            assert task.status == DONE
 
     asyncio.run(scenario())
 

@@ -78,6 +78,7 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
     )
     assert (config.max_in_flight, config.max_downloads) == (32, 4)
     assert (config.worker_nice, config.worker_sched_idle) == (10, False)
+    assert (config.task_cpu_seconds, config.task_timeout_seconds) == (60.0, 600.0)
     assert config.resolved_store_uri == str(tmp_path / "store")
     idle = files_config_from_settings(
         get_crawler(settings_dict={"LOOQTA_FILES_WORKER_SCHED_IDLE": "True"}).settings
@@ -93,6 +94,7 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
         ({"LOOQTA_FILES_EXECUTOR": "threads"}, "LOOQTA_FILES_EXECUTOR"),
         ({"LOOQTA_FILES_STORE": "ftp://host/dir"}, "LOOQTA_FILES_STORE"),
         ({"LOOQTA_FILES_TASK_TIMEOUT_SECONDS": 0}, "LOOQTA_FILES_TASK_TIMEOUT_SECONDS"),
+        ({"LOOQTA_FILES_TASK_CPU_SECONDS": -1}, "LOOQTA_FILES_TASK_CPU_SECONDS"),
         ({"LOOQTA_FILES_MAX_DOWNLOADS": 0}, "LOOQTA_FILES_MAX_DOWNLOADS"),
     ],
 )

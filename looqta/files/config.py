@@ -59,7 +59,12 @@ class FilesConfig:
     worker_nice: int = 10
     #: Workers run under SCHED_IDLE (Linux): any runnable crawl process preempts them at once.
     worker_sched_idle: bool = False
-    task_timeout_seconds: float = 60.0
+    #: CPU time one task may use in its worker (the worker's own timer; it stays up).
+    task_cpu_seconds: float = 60.0
+    #: Wall-clock time one task may run before its worker is stopped: the backstop for a task
+    #: that hangs without using CPU. Long, so a worker that yields its CPU to the crawl (nice,
+    #: SCHED_IDLE) on a busy machine is not stopped for waiting.
+    task_timeout_seconds: float = 600.0
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     max_in_flight: int = 32
@@ -95,6 +100,8 @@ class FilesConfig:
             problems.append("LOOQTA_FILES_WORKER_SCHED_IDLE needs Linux's SCHED_IDLE; this system has none")
         if self.task_timeout_seconds <= 0:
             problems.append("LOOQTA_FILES_TASK_TIMEOUT_SECONDS must be > 0")
+        if self.task_cpu_seconds <= 0:
+            problems.append("LOOQTA_FILES_TASK_CPU_SECONDS must be > 0")
         if self.max_attempts < 1:
             problems.append("LOOQTA_FILES_MAX_ATTEMPTS must be >= 1")
         if self.retry_backoff_seconds < 0:

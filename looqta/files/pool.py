@@ -72,7 +72,13 @@ class ProcessExecutor:
     kind = "process"
 
     def __init__(
-        self, size: int, *, start_method: str = "forkserver", nice: int = 0, sched_idle: bool = False
+        self,
+        size: int,
+        *,
+        start_method: str = "forkserver",
+        nice: int = 0,
+        sched_idle: bool = False,
+        cpu_seconds: float | None = None,
     ) -> None:
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -80,6 +86,7 @@ class ProcessExecutor:
             self._context.set_forkserver_preload(["looqta.files.work"])
         self._nice = nice
         self._sched_idle = sched_idle
+        self._cpu_seconds = cpu_seconds
         self._size = size
         self._retiring: list[threading.Thread] = []
         self._pool: ProcessPool | None = None  # until start()
@@ -97,8 +104,12 @@ class ProcessExecutor:
         return self._size
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
+        """Run ``fn(*args)`` in a worker, within ``cpu_seconds`` of CPU time (in the worker) and
+        ``timeout`` seconds of wall-clock time (pebble stops the worker)."""
         if self._pool is None:
             raise RuntimeError("the file worker pool is not started")
+        if self._cpu_seconds is not None:
+            fn, args = work.within_cpu, (self._cpu_seconds, fn, *args)
         return self._pool.schedule(fn, args=args, timeout=timeout)
 
     def healthy(self) -> bool:
@@ -217,6 +228,7 @@ def start_executor(
     start_method: str = "forkserver",
     nice: int = 0,
     sched_idle: bool = False,
+    cpu_seconds: float | None = None,
     factory: Callable[[], ProcessExecutor] | None = None,
 ) -> TaskExecutor:
     """The executor for ``kind`` (``pool`` or ``inline``). Blocking: call it off the event loop.
@@ -232,7 +244,9 @@ def start_executor(
         executor = (
             factory()
             if factory
-            else ProcessExecutor(size, start_method=start_method, nice=nice, sched_idle=sched_idle)
+            else ProcessExecutor(
+                size, start_method=start_method, nice=nice, sched_idle=sched_idle, cpu_seconds=cpu_seconds
+            )
         )
         executor.start()
     except (PoolStartError, OSError, ValueError) as exc:

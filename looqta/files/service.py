@@ -206,6 +206,7 @@ class FileService:
             start_method=config.start_method,
             nice=config.worker_nice,
             sched_idle=config.worker_sched_idle,
+            cpu_seconds=config.task_cpu_seconds,
             factory=self._executor_factory,
         )
         self.counters["fallback"] = int(self.executor.kind == "thread")

@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import logging
 import os
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,31 @@ def init_worker(nice: int, sched_idle: bool = False) -> None:
     if sched_idle:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+class CpuTimeExceeded(FileRejected):
+    """The task used more CPU time than it may (final: the same input would again)."""
+
+
+def within_cpu(seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with at most ``seconds`` of this process's CPU time (user + system).
+
+    An interval timer on the process's CPU clock (``ITIMER_PROF``) raises
+    :class:`CpuTimeExceeded` in the task when it runs out; time spent waiting for the CPU (a
+    niced or SCHED_IDLE worker on a busy machine) does not count. Call it on the main thread of
+    a worker process: the timer and its signal belong to the process.
+    """
+
+    def out_of_time(signum: int, frame: object) -> None:
+        raise CpuTimeExceeded("timeout", f"used more than {seconds:g}s of CPU")
+
+    previous = signal.signal(signal.SIGPROF, out_of_time)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def ping() -> int:
