@@ -73,6 +73,40 @@ class Clock:
         return self.now
 
 
+def throttle_on_fakes(
+    clock: Clock, downloader: SimpleNamespace, pipeline: Any = None, *, file_workers: int = 2, **settings: Any
+) -> ResourceThrottle:
+    """A throttle reading :class:`ScriptedReader`, acting on a fake downloader (and ``pipeline``)."""
+    crawler = get_crawler(
+        settings_dict={"LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader", **settings}
+    )
+    throttle = ResourceThrottle(crawler, clock=clock)
+    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
+    throttle.actor = Actor(
+        DownloaderControl(downloader),  # type: ignore[arg-type]
+        lambda: None,
+        FilePoolControl(lambda: pipeline, maximum=file_workers),
+    )
+    return throttle
+
+
+def started_with_checks_recorded(
+    throttle: ResourceThrottle, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[float, Any]]:
+    """``throttle`` as at its engine's start (t = 0); the checks it brings forward are recorded
+    as ``(delay, function)`` instead of scheduled."""
+    scheduled: list[tuple[float, Any]] = []
+
+    def call_later(delay: float, function: Any) -> SimpleNamespace:
+        scheduled.append((delay, function))
+        return SimpleNamespace(cancel=lambda: None)
+
+    monkeypatch.setattr("looqta.extensions.resources.call_later", call_later)
+    throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
+    throttle.sampler.sample()
+    return scheduled
+
+
 def test_disabled_it_is_not_configured() -> None:
     with pytest.raises(NotConfigured):
         ResourceThrottle(get_crawler(settings_dict={"LOOQTA_THROTTLE_ENABLED": False}))
@@ -82,22 +116,18 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock()
-    crawler = get_crawler(
-        settings_dict={
-            "LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader",
-            "LOOQTA_THROTTLE_MAX_CONCURRENCY": 8,
-            "LOOQTA_THROTTLE_MAX_BROWSER_PAGES": 4,
-            "LOOQTA_THROTTLE_MAX_FILE_WORKERS": 2,
-        }
-    )
-    throttle = ResourceThrottle(crawler, clock=clock)
     downloader = SimpleNamespace(total_concurrency=16, slots={"noon": Slot(8, 0.0)}, active=set(range(8)))
-    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
     resized: list[int] = []
     pipeline = SimpleNamespace(resize=resized.append)  # a files pipeline without its own policy
-    throttle.actor = Actor(
-        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: pipeline, maximum=2)
-    )  # type: ignore[arg-type]
+    throttle = throttle_on_fakes(
+        clock,
+        downloader,
+        pipeline,
+        LOOQTA_THROTTLE_MAX_CONCURRENCY=8,
+        LOOQTA_THROTTLE_MAX_BROWSER_PAGES=4,
+        LOOQTA_THROTTLE_MAX_FILE_WORKERS=2,
+    )
+    crawler = throttle.crawler
     throttle.sampler.in_thread = lambda function, *args: succeed(function(*args))
     reader = throttle.sampler.reader
     assert isinstance(reader, ScriptedReader)
@@ -160,31 +190,18 @@ def test_a_refusal_brings_the_check_forward_and_the_level_drops_at_the_sites_fir
 ) -> None:
     """Started at 32 against a site that takes 12: judged 0.2 s in, not at the first tick (1 s)
     nor once the level has settled (3 s)."""
-    scheduled: list[tuple[float, Any]] = []
-
-    def call_later(delay: float, function: Any) -> SimpleNamespace:
-        scheduled.append((delay, function))
-        return SimpleNamespace(cancel=lambda: None)
-
-    monkeypatch.setattr("looqta.extensions.resources.call_later", call_later)
     clock = Clock()
-    crawler = get_crawler(
-        settings_dict={
-            "LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader",
-            "LOOQTA_THROTTLE_MAX_CONCURRENCY": 32,
-            "LOOQTA_THROTTLE_START_CONCURRENCY": 32,
-        }
-    )
-    stats = crawler.stats
-    assert stats is not None
-    throttle = ResourceThrottle(crawler, clock=clock)
     downloader = SimpleNamespace(total_concurrency=32, slots={"site": Slot(32, 0.0)}, active=set(range(32)))
-    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
-    throttle.actor = Actor(
-        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: None, maximum=1)
-    )  # type: ignore[arg-type]
-    throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
-    throttle.sampler.sample()  # at the engine's start, t = 0
+    throttle = throttle_on_fakes(
+        clock,
+        downloader,
+        file_workers=1,
+        LOOQTA_THROTTLE_MAX_CONCURRENCY=32,
+        LOOQTA_THROTTLE_START_CONCURRENCY=32,
+    )
+    stats = throttle.stats
+    assert stats is not None
+    scheduled = started_with_checks_recorded(throttle, monkeypatch)
     request = Request("http://127.0.0.1/")
 
     def answers(total: int, refused: int, in_flight: int) -> None:
@@ -219,21 +236,10 @@ def test_a_refusal_brings_the_check_forward_and_the_level_drops_at_the_sites_fir
 def test_checks_brought_forward_stop_a_check_interval_after_the_last_refusal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scheduled: list[Any] = []
-    monkeypatch.setattr(
-        "looqta.extensions.resources.call_later",
-        lambda delay, function: scheduled.append(function) or SimpleNamespace(cancel=lambda: None),
-    )
     clock = Clock()
-    crawler = get_crawler(settings_dict={"LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader"})
-    throttle = ResourceThrottle(crawler, clock=clock)
     downloader = SimpleNamespace(total_concurrency=16, slots={}, active=set())
-    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
-    throttle.actor = Actor(
-        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: None, maximum=1)
-    )  # type: ignore[arg-type]
-    throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
-    throttle.sampler.sample()
+    throttle = throttle_on_fakes(clock, downloader, file_workers=1)
+    scheduled = started_with_checks_recorded(throttle, monkeypatch)
     # One refusal, never a level's worth of answers: checked every 0.1 s for a check interval.
     throttle._response_downloaded(
         Response("http://127.0.0.1/", status=429), Request("http://127.0.0.1/"), None
@@ -242,7 +248,7 @@ def test_checks_brought_forward_stop_a_check_interval_after_the_last_refusal(
     while scheduled:
         checks += 1
         clock.now = checks / 10
-        scheduled.pop()()
+        scheduled.pop()[1]()
     assert checks == 10
     assert downloader.total_concurrency == 16
 
@@ -250,15 +256,11 @@ def test_checks_brought_forward_stop_a_check_interval_after_the_last_refusal(
 def test_a_check_that_raises_stops_the_throttle_and_lifts_the_file_gate(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    crawler = get_crawler(settings_dict={"LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader"})
-    throttle = ResourceThrottle(crawler, clock=Clock())
-    downloader = SimpleNamespace(total_concurrency=16, slots={}, active=set())
-    crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
     limits: list[int | None] = []
     pipeline = SimpleNamespace(resize=lambda n: n, limit_tasks=limits.append, running_tasks=lambda: 0)
-    throttle.actor = Actor(
-        DownloaderControl(downloader), lambda: None, FilePoolControl(lambda: pipeline, maximum=2)
-    )  # type: ignore[arg-type]
+    downloader = SimpleNamespace(total_concurrency=16, slots={}, active=set())
+    throttle = throttle_on_fakes(Clock(), downloader, pipeline)
+    crawler = throttle.crawler
     throttle.actor.files.limit_tasks(0)  # the gate was shut when the check broke
 
     def broken() -> None:

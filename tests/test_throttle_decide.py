@@ -431,15 +431,20 @@ def test_answers_in_the_first_reading_after_a_change_belong_to_the_old_level() -
     assert decide(samples, 13.5, config, held).action == "hold"
 
 
+def half_refused_a_second_after_a_change() -> list[Sample]:
+    """100 answers a second, 8 requests in the downloader; in the sixth second half refused."""
+    return [
+        *[sample(t, responses=100 * t, in_flight=8) for t in range(6)],
+        sample(6, responses=600, limited=50, in_flight=8),
+    ]
+
+
 def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:
     # The level changed a second ago (not settled) with 8 requests in the downloader, and the
     # site refuses half of the next 100 answers: some of them answer requests sent at the old
     # level, so they are not the new level's; held (no step up while refused), not paused — the
     # site holds its own slot for its Retry-After.
-    samples = [
-        *[sample(t, responses=100 * t, in_flight=8) for t in range(6)],
-        sample(6, responses=600, limited=50, in_flight=8),
-    ]
+    samples = half_refused_a_second_after_a_change()
     changed = Target(level=8, since=5.0, ramping=False, answered_before=508)
     decision = decide(samples, 6.0, CONFIG, changed)
     assert decision.action == "hold"
@@ -450,10 +455,7 @@ def test_refusals_going_on_step_down_and_hold_but_never_pause() -> None:
 def test_refusals_of_a_levels_own_requests_step_down_before_it_settles() -> None:
     # The same second, had nothing been in the downloader at the change: all 100 answers are to
     # requests sent at 8, a level's worth of them, so half refused is the site's answer now.
-    samples = [
-        *[sample(t, responses=100 * t, in_flight=8) for t in range(6)],
-        sample(6, responses=600, limited=50, in_flight=8),
-    ]
+    samples = half_refused_a_second_after_a_change()
     changed = Target(level=8, since=5.0, ramping=False, answered_before=500)
     decision = decide(samples, 6.0, CONFIG, changed)
     assert decision.action == "down"
