@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/files.py --max-pages 2 --pdf-pages 200 --repeat 3
     .venv/bin/python benchmarks/files.py --modes none,pool --set LOOQTA_FILES_MAX_DOWNLOADS=8
-    .venv/bin/python benchmarks/files.py --modes none,pool --variant idle:LOOQTA_FILES_WORKER_SCHED_IDLE=True
+    .venv/bin/python benchmarks/files.py --modes none,pool --variant nice:LOOQTA_FILES_WORKER_SCHED_IDLE=False
 
 Starts a sandbox (noon only, every datasheet ``--pdf-pages`` pages long), then crawls it with the
 noon spider once per mode and repeat, each crawl in its own process:
@@ -55,6 +55,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -244,6 +245,7 @@ def run_mode(
     args: argparse.Namespace,
     sandbox_pid: int,
     variant: dict[str, str] | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     """One crawl of ``mode`` (a variant's label: the pool mode with its settings)."""
     sandbox = psutil.Process(sandbox_pid)  # raises if it died: no run then
@@ -271,6 +273,9 @@ def run_mode(
             done = subprocess.run(
                 command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False
             )
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / "crawl.log", args.keep_logs / f"{mode}-{repeat}.log")
         if done.returncode != 0 or not out.exists():
             tail = (work / "crawl.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{mode} crawl failed ({done.returncode}):\n{tail}")
@@ -378,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write the runs and the summary here")
     parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        help="copy each crawl's log here as MODE-REPEAT.log (the throttle's reasons)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -431,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox latency: {args.latency_ms} ms before every answer (site and CDN)")
         for repeat in range(args.repeat):
             for mode in modes:
-                run = run_mode(mode, base_url, args, sandbox.pid, variants.get(mode))
+                run = run_mode(mode, base_url, args, sandbox.pid, variants.get(mode), repeat + 1)
                 runs.append(run)
                 print(
                     f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages "

@@ -88,6 +88,8 @@ def test_a_variant_is_the_pool_mode_with_its_settings_beside_the_others(
 
     def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
         calls.append(command)
+        log = kwargs["stdout"]
+        log.write(f"crawl {len(calls)}\n".encode())  # type: ignore[attr-defined]
         out = Path(command[command.index("--out") + 1])
         out.write_text(json.dumps(PROBE))
         (out.parent / "stats.json").write_text("{}")
@@ -98,13 +100,26 @@ def test_a_variant_is_the_pool_mode_with_its_settings_beside_the_others(
     monkeypatch.setattr(files, "warm_sandbox", lambda *args: 0)
     monkeypatch.setattr(files.subprocess, "run", run)
     code = files.main(
-        ["--repeat", "1", "--modes", "none", "--variant", "idle:A=1,B=2", "--json", str(tmp_path / "r.json")]
+        [
+            "--repeat",
+            "1",
+            "--modes",
+            "none",
+            "--variant",
+            "idle:A=1,B=2",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--keep-logs",
+            str(tmp_path / "logs"),
+        ]
     )
     assert code == 0
     children = [(c[c.index("--child") + 1], [a for a in c if a.startswith("--set=")]) for c in calls]
     assert children == [("none", []), ("pool", ["--set=A=1", "--set=B=2"])]
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert [row["mode"] for row in summary] == ["none", "idle"]
+    logs = {path.name: path.read_text() for path in (tmp_path / "logs").iterdir()}
+    assert logs == {"none-1.log": "crawl 1\n", "idle-1.log": "crawl 2\n"}
 
 
 PROBE = {

@@ -77,13 +77,13 @@ def test_settings_are_read_once_with_defaults(tmp_path: Path) -> None:
         3,
     )
     assert (config.max_in_flight, config.max_downloads) == (32, 4)
-    assert (config.worker_nice, config.worker_sched_idle) == (10, False)
+    assert (config.worker_nice, config.worker_sched_idle) == (10, True)  # Linux: SCHED_IDLE
     assert (config.task_cpu_seconds, config.task_timeout_seconds) == (60.0, 600.0)
     assert config.resolved_store_uri == str(tmp_path / "store")
-    idle = files_config_from_settings(
-        get_crawler(settings_dict={"LOOQTA_FILES_WORKER_SCHED_IDLE": "True"}).settings
+    niced_only = files_config_from_settings(
+        get_crawler(settings_dict={"LOOQTA_FILES_WORKER_SCHED_IDLE": "False"}).settings
     )
-    assert idle.worker_sched_idle is True
+    assert niced_only.worker_sched_idle is False
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from looqta.files.storage import store_from_uri
 WORKERS_HARD_LIMIT = 64
 EXECUTORS: tuple[str, ...] = ("pool", "inline")
 START_METHODS: tuple[str, ...] = ("forkserver", "spawn", "fork")
+#: Linux's SCHED_IDLE policy exists here: file workers use it by default.
+SCHED_IDLE_AVAILABLE = hasattr(os, "SCHED_IDLE")
 
 
 def default_workers() -> int:
@@ -57,8 +59,9 @@ class FilesConfig:
     min_workers: int = 1
     start_method: str = "forkserver"
     worker_nice: int = 10
-    #: Workers run under SCHED_IDLE (Linux): any runnable crawl process preempts them at once.
-    worker_sched_idle: bool = False
+    #: Workers run under SCHED_IDLE (Linux, the default there): any runnable crawl process
+    #: preempts them at once.
+    worker_sched_idle: bool = field(default_factory=lambda: SCHED_IDLE_AVAILABLE)
     #: CPU time one task may use in its worker (the worker's own timer; it stays up).
     task_cpu_seconds: float = 60.0
     #: Wall-clock time one task may run before its worker is stopped: the backstop for a task

@@ -41,7 +41,7 @@ from scrapy.utils.asyncio import create_looping_call, is_asyncio_available
 from scrapy.utils.misc import load_object
 
 from looqta.files.checks import declared_name
-from looqta.files.config import FilesConfig, default_workers
+from looqta.files.config import SCHED_IDLE_AVAILABLE, FilesConfig, default_workers
 from looqta.files.policy import PoolSample
 from looqta.files.service import FileService
 from looqta.pipelines.store import MongoPipeline
@@ -113,7 +113,7 @@ def files_config_from_settings(settings: BaseSettings, spider_name: str = "") ->
         min_workers=settings.getint("LOOQTA_FILES_MIN_WORKERS", 1),
         start_method=str(settings.get("LOOQTA_FILES_START_METHOD") or "forkserver"),
         worker_nice=settings.getint("LOOQTA_FILES_WORKER_NICE", 10),
-        worker_sched_idle=settings.getbool("LOOQTA_FILES_WORKER_SCHED_IDLE", False),
+        worker_sched_idle=settings.getbool("LOOQTA_FILES_WORKER_SCHED_IDLE", SCHED_IDLE_AVAILABLE),
         task_cpu_seconds=settings.getfloat("LOOQTA_FILES_TASK_CPU_SECONDS", 60.0),
         task_timeout_seconds=settings.getfloat("LOOQTA_FILES_TASK_TIMEOUT_SECONDS", 600.0),
         max_attempts=settings.getint("LOOQTA_FILES_MAX_ATTEMPTS", 3),
