@@ -200,12 +200,19 @@ def step(level: int, fraction: float) -> int:
     return max(1, math.ceil(level * fraction))
 
 
-def refused_share(samples: Sequence[Sample], start: float, end: float) -> float:
-    """The share of answers in ``(start, end]`` that were 429/503, 0..1."""
+def refusals(samples: Sequence[Sample], start: float, end: float) -> tuple[int, int]:
+    """``(refused, answered)``: the 429/503 answers counted in the readings taken in
+    ``(start, end]``, and all answers (at least the refused ones)."""
     spans = intervals(samples, start, end)
     limited = sum(current.rate_limited - previous.rate_limited for previous, current in spans)
-    answered = sum(current.responses - previous.responses for previous, current in spans)
-    return min(1.0, limited / max(answered, limited)) if limited > 0 else 0.0
+    total = sum(current.responses - previous.responses for previous, current in spans)
+    return limited, max(total, limited)
+
+
+def refused_share(samples: Sequence[Sample], start: float, end: float) -> float:
+    """The share of answers in ``(start, end]`` that were 429/503, 0..1."""
+    limited, total = refusals(samples, start, end)
+    return limited / total if limited > 0 else 0.0
 
 
 def answered(samples: Sequence[Sample], start: float, end: float) -> int:
@@ -219,9 +226,7 @@ def rate_load(samples: Sequence[Sample], start: float, end: float, config: Throt
     share = loads(samples, start, end, config).get("rate", Load(0.0, "")).share
     if not share:
         return Load(0.0, "")
-    spans = intervals(samples, start, end)
-    limited = sum(current.rate_limited - previous.rate_limited for previous, current in spans)
-    total = max(answered(samples, start, end), limited)
+    limited, total = refusals(samples, start, end)
     return Load(share, f"{limited} of {total} responses 429/503")
 
 
