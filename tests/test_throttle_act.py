@@ -265,7 +265,13 @@ class FakeFilesPipeline:
 
 def reading(at: float, cpu: float = 30.0) -> Sample:
     return Sample(
-        at=at, cpu_percent=cpu, memory_percent=40.0, available_bytes=8 << 30, tree=None, loop_lag_seconds=0
+        at=at,
+        cpu_percent=cpu,
+        memory_percent=40.0,
+        available_bytes=8 << 30,
+        tree=None,
+        loop_lag_seconds=0,
+        loop_late_seconds=0,
     )
 
 

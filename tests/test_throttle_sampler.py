@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from looqta.throttle.sampler import (
     CrawlReading,
     LagProbe,
+    LagReading,
     PsutilReader,
     Sample,
     Sampler,
@@ -107,6 +108,7 @@ def test_a_sample_joins_the_machine_the_tree_the_loop_and_the_crawl_at_one_insta
         available_bytes=3 << 30,
         tree=None,  # no tree reading has finished yet
         loop_lag_seconds=0.0,
+        loop_late_seconds=0.0,
         responses=10,
         rate_limited=1,
         pages=4,
@@ -163,7 +165,11 @@ def test_a_failed_tree_reading_keeps_the_previous_one() -> None:
     assert sampler.sample().tree == reader.tree
 
 
-def test_loop_lag_is_how_late_the_probe_fires_the_worst_since_the_last_sample() -> None:
+def rounded(reading: LagReading) -> tuple[float, float]:
+    return round(reading.worst_seconds, 3), round(reading.late_seconds, 3)
+
+
+def test_loop_lag_is_how_late_the_probe_fires_the_worst_and_the_sum_since_the_last_sample() -> None:
     clock = Clock(0.0)
     schedule = ManualSchedule()
     probe = LagProbe(clock, 0.1, schedule=schedule)  # type: ignore[arg-type]
@@ -172,11 +178,14 @@ def test_loop_lag_is_how_late_the_probe_fires_the_worst_since_the_last_sample() 
     schedule.fire()
     clock.now = 0.46  # due at 0.45: 10 ms late
     schedule.fire()
-    assert round(probe.take(), 3) == 0.25
+    assert rounded(probe.take()) == (0.25, 0.26)
     clock.now = 0.5  # the next is due at 0.56: on time
-    assert probe.take() == 0.0
+    assert probe.take() == LagReading(0.0, 0.0)
     clock.now = 0.9  # a blocked loop has not fired it yet: it counts already
-    assert round(probe.take(), 3) == 0.34
+    assert rounded(probe.take()) == (0.34, 0.34)
+    clock.now = 1.0  # it fires 440 ms late; 340 ms of that are in the last reading already
+    schedule.fire()
+    assert rounded(probe.take()) == (0.44, 0.1)
     probe.stop()
     assert schedule.cancelled == 1
 

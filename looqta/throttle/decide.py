@@ -6,7 +6,10 @@ Nothing here reads a clock, psutil or Scrapy: samples, ``now`` and the config co
 The judgement follows crawlee's SystemStatus: a resource is *overloaded* over a span when the
 share of the span's time its readings were over their limit passes ``overloaded_share`` (memory
 and 429/503 refusals have no allowance: any reading over counts, :data:`NO_ALLOWANCE`). Each
-reading covers the time since the previous one.
+reading covers the time since the previous one; for the event loop, only the time it ran late
+in it counts (:func:`overloaded_seconds`): a garbage collection that stalls the loop 200 ms
+once is 0.2 s of a second over, not the whole second, while a loop late at every tick is over
+nearly all of it.
 
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded
   (as shares of ``settle_seconds`` while fewer readings cover them: the crawl's first reading is
@@ -154,6 +157,15 @@ def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict
     return found
 
 
+def overloaded_seconds(resource: str, previous: Sample, current: Sample) -> float:
+    """The time of the interval ending at ``current`` that counts as ``resource`` over its limit
+    (when its reading was): all of it, but for the event loop only the time it ran late."""
+    span = current.at - previous.at
+    if resource == "loop":
+        return min(span, current.loop_late_seconds)
+    return span
+
+
 def intervals(samples: Sequence[Sample], start: float, end: float) -> list[tuple[Sample, Sample]]:
     """The ``(previous, current)`` pairs of ``samples`` (in time order) whose reading, the later
     sample, was taken in ``(start, end]``: each covers the time since the previous one."""
@@ -178,7 +190,7 @@ def loads(
     reasons = dict.fromkeys(RESOURCES, "")
     for previous, current in spans:
         for resource, reason in overloads(previous, current, config).items():
-            over[resource] += current.at - previous.at
+            over[resource] += overloaded_seconds(resource, previous, current)
             reasons[resource] = reason
     return {resource: Load(over[resource] / total, reasons[resource]) for resource in RESOURCES}
 

@@ -11,7 +11,9 @@ the samples of one window. Its sources are injected, so tests hand it fakes:
   tree is read in a thread every :data:`TREE_READ_INTERVAL_SECONDS` and each sample carries the
   latest finished reading;
 * :class:`LagProbe`: the event loop's lag, from a timer that should fire every
-  :data:`LAG_PROBE_INTERVAL_SECONDS` and measures how late it does;
+  :data:`LAG_PROBE_INTERVAL_SECONDS` and measures how late it does: the worst lateness since the
+  previous sample, and the sum of them (how long the loop was late: one 200 ms stall in a
+  second is 0.2 s of it, a loop 200 ms late at every tick most of the second);
 * a :class:`CrawlCounters` (default :class:`ScrapyCounters`): the crawl's cumulative counters
   (responses, 429/503 answers, rendered pages) and the requests in the downloader.
 """
@@ -94,6 +96,7 @@ class Sample:
     available_bytes: int
     tree: TreeMemory | None  #: the latest finished tree reading; None before the first
     loop_lag_seconds: float  #: the worst lag since the previous sample
+    loop_late_seconds: float  #: how long the loop ran late since the previous sample
     nice_cpu_percent: float = 0.0  #: of ``cpu_percent``, niced processes' share
     responses: int = 0
     rate_limited: int = 0
@@ -211,8 +214,19 @@ class ScrapyCounters:
         )
 
 
+@dataclass(frozen=True)
+class LagReading:
+    worst_seconds: float  #: the latest the probe fired (or is overdue now)
+    late_seconds: float  #: the sum of its lateness: how long the loop ran late
+
+
 class LagProbe:
-    """How late the event loop runs a timer: its lag, the worst since the last :meth:`take`."""
+    """How late the event loop runs a timer, since the last :meth:`take`.
+
+    Each firing's lateness is time the loop was busy when it should have run the timer; their
+    sum is how long the loop ran late. A timer overdue when :meth:`take` is called counts up to
+    then (a loop blocked right now), and only the rest when it fires.
+    """
 
     def __init__(
         self,
@@ -224,7 +238,9 @@ class LagProbe:
         self.interval_seconds = interval_seconds
         self.schedule = schedule
         self.worst_seconds = 0.0
+        self.late_seconds = 0.0
         self._due = 0.0
+        self._counted_to = 0.0  #: lateness before this is already in a reading
         self._call: CallLaterResult | None = None
 
     def start(self) -> None:
@@ -235,18 +251,25 @@ class LagProbe:
             self._call.cancel()
             self._call = None
 
-    def take(self) -> float:
-        """The worst lag since the previous call, counting a timer that is late right now."""
-        worst = max(self.worst_seconds, self.clock() - self._due if self._call is not None else 0.0)
-        self.worst_seconds = 0.0
-        return max(worst, 0.0)
+    def take(self) -> LagReading:
+        """The readings since the previous call, counting a timer that is late right now."""
+        worst, late = self.worst_seconds, self.late_seconds
+        now = self.clock()
+        if self._call is not None and now > self._due:
+            worst = max(worst, now - self._due)
+            late += now - max(self._due, self._counted_to)
+            self._counted_to = now
+        self.worst_seconds = self.late_seconds = 0.0
+        return LagReading(max(worst, 0.0), max(late, 0.0))
 
     def _arm(self) -> None:
-        self._due = self.clock() + self.interval_seconds
+        self._due = self._counted_to = self.clock() + self.interval_seconds
         self._call = self.schedule(self.interval_seconds, self._fired)
 
     def _fired(self) -> None:
-        self.worst_seconds = max(self.worst_seconds, self.clock() - self._due)
+        now = self.clock()
+        self.worst_seconds = max(self.worst_seconds, now - self._due)
+        self.late_seconds += max(0.0, now - max(self._due, self._counted_to))
         self._arm()
 
 
@@ -290,13 +313,15 @@ class Sampler:
     def sample(self) -> Sample:
         system = self.reader.system()
         crawl = self.counters.read()
+        lag = self.probe.take()
         sample = Sample(
             at=self.clock(),
             cpu_percent=system.cpu_percent,
             memory_percent=system.memory_percent,
             available_bytes=system.available_bytes,
             tree=self.tree,
-            loop_lag_seconds=self.probe.take(),
+            loop_lag_seconds=lag.worst_seconds,
+            loop_late_seconds=lag.late_seconds,
             nice_cpu_percent=system.nice_cpu_percent,
             responses=crawl.responses,
             rate_limited=crawl.rate_limited,
