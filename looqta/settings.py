@@ -50,7 +50,11 @@ EXTENSIONS = {
     "looqta.extensions.progress.Progress": 0,
     "looqta.extensions.metrics.Metrics": 800,
     "looqta.extensions.resources.ResourceThrottle": 100,
+    "looqta.extensions.gcfreeze.GcFreeze": 0,
 }
+# Objects alive at engine start are frozen out of full garbage collections, which
+# otherwise stall the event loop 40-200 ms each (looqta/extensions/gcfreeze.py).
+LOOQTA_GC_FREEZE_ENABLED = True
 # Resource-aware concurrency (looqta/throttle): scales download slots, rendered
 # pages and file workers while CPU < 80 %, memory < 85 % and >= 1 GiB stays free;
 # every LOOQTA_THROTTLE_* setting is documented in docs/throttle.md.

@@ -57,6 +57,8 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
         assert re.search(rf"^{site}\s+{count}\s+0\s+\d+\s+\d+$", summary, re.MULTILINE), summary
     for site in expected:  # progress was logged, per site, while it ran
         assert re.search(rf"\[{site}\] \d+ pages \(\d+ rendered, \d+ plain", done.stderr), done.stderr[-2000:]
+    # Each crawl froze its start-up objects out of full garbage collections (gcfreeze).
+    assert len(re.findall(r"\d+ objects alive at engine start frozen", done.stderr)) == len(expected)
     # ...and the items are in the embedded MongoDB-wire server the demo started by itself.
     mongo_dir = str(tmp_path / "data" / "mongo")
     found = run(
