@@ -201,6 +201,14 @@ def product_times(sandbox: SandboxProcess, started: float) -> list[float]:
     return sorted(r["t"] - started for r in sandbox.requests("noon") if r["path_qs"].endswith("/p/"))
 
 
+def five_second_counts(times: list[float]) -> list[int]:
+    """How many of ``times`` fell in each 5-second span from 0: the crawl's timeline."""
+    counts = [0] * (int(max(times, default=0.0) // 5) + 1)
+    for t in times:
+        counts[int(t // 5)] += 1
+    return counts
+
+
 # (a) an outside CPU hog ------------------------------------------------------------------------
 
 
@@ -252,6 +260,8 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 if sum(1 for t in times if start <= t < start + 5) / 5 >= 0.8 * rate_before:
                     recovered = start + 5 - hog_to
                     break
+            # Recovery is measurable only with a few seconds' work left when the hog stops.
+            after = sum(1 for t in times if t >= hog_to)
             results[label] = {
                 "background_cpu_percent": run.background_cpu,
                 "items": run.items,
@@ -259,6 +269,9 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "mean_cpu_percent_during_hog": round(statistics.fmean(during), 1) if during else None,
                 "items_per_second_before_hog": round(rate_before, 2),
                 "seconds_to_80_percent_throughput_after_hog": recovered,
+                "products_after_hog": after,
+                "recovery_measurable": after >= 2 * 5 * 0.8 * rate_before,
+                "products_per_5_seconds": five_second_counts(times),
                 "throttle_level_min": run.stat("looqta/throttle/level/min"),
                 "throttle_pauses": run.stat("looqta/throttle/pause"),
                 "throttle_paused_seconds": run.stat("looqta/throttle/paused_seconds"),
