@@ -39,6 +39,11 @@ def test_it_freezes_at_engine_start_times_collections_and_thaws_at_stop() -> Non
     assert frozen > 1000  # the modules, classes and functions of the process
     stats = crawler.stats.get_stats()
     assert stats["looqta/gc/frozen_objects"] == frozen
+    # Every key exists from the start: a collection never grows the stats (it may run while
+    # other code iterates them).
+    for generation in (0, 1, 2):
+        assert f"looqta/gc/collections/{generation}" in stats
+        assert f"looqta/gc/pause_max_ms/{generation}" in stats
     # Objects made after the start are still collected, and the collection is timed.
     Cycle()
     assert gc.collect(2) >= 1

@@ -4,7 +4,7 @@ A full (generation 2) collection walks every object the collector tracks, and th
 process holds well over 100,000 from the start: the modules, classes and functions of Scrapy,
 Twisted, Playwright and the project. Each full collection stalls the event loop for all of
 them: 40 to 100 ms on the 2-core machine, over 200 ms under load (two or three times in a
-6-page files benchmark crawl; measured in docs/BENCHMARKS.md).
+6-page files benchmark crawl; docs/files.md, session 8).
 
 At engine start this extension moves the objects alive then into the collector's permanent
 generation (:func:`gc.freeze`), which collections skip; objects made by the crawl are collected
@@ -39,17 +39,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "looqta/gc"
+GENERATIONS = (0, 1, 2)
 #: The crawls of this process holding the freeze (by ``id`` of their extension).
 _holders: set[int] = set()
 
 
 class CollectionTimer:
-    """A :data:`gc.callbacks` entry: counts each generation's collections and their longest pause."""
+    """A :data:`gc.callbacks` entry: counts each generation's collections and their longest pause.
+
+    A collection runs wherever an allocation triggers it, in any thread, and maybe while other
+    code iterates the stats: :meth:`prepare` creates the keys first, so that the callback only
+    changes values, never the stats' size.
+    """
 
     def __init__(self, stats: StatsCollector, clock: Callable[[], float] = time.perf_counter) -> None:
         self.stats = stats
         self.clock = clock
         self._started: float | None = None
+
+    def prepare(self) -> None:
+        for generation in GENERATIONS:
+            self.stats.set_value(f"{STATS_PREFIX}/collections/{generation}", 0)
+            self.stats.set_value(f"{STATS_PREFIX}/pause_max_ms/{generation}", 0.0)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -84,6 +95,7 @@ class GcFreeze:
         self.frozen = True
         frozen = gc.get_freeze_count()
         self.stats.set_value(f"{STATS_PREFIX}/frozen_objects", frozen)
+        self.timer.prepare()
         gc.callbacks.append(self.timer)
         logger.info("%d objects alive at engine start frozen out of garbage collections", frozen)
 
