@@ -47,10 +47,9 @@ def test_it_freezes_at_engine_start_times_collections_and_thaws_at_stop() -> Non
     # Objects made after the start are still collected, and the collection is timed.
     Cycle()
     assert gc.collect(2) >= 1
-    stats = crawler.stats.get_stats()
-    assert stats["looqta/gc/collections/2"] >= 1
-    assert stats["looqta/gc/pause_max_ms/2"] >= 0
-    extension._engine_stopped()
+    assert crawler.stats.get_value("looqta/gc/collections/2") >= 1
+    extension._release()
+    extension._release()  # the spider closed, then the engine stopped: once is enough
     assert gc.get_freeze_count() == 0
     assert extension.timer not in gc.callbacks
     before = crawler.stats.get_value("looqta/gc/collections/2")
@@ -62,21 +61,14 @@ def test_crawls_side_by_side_thaw_when_the_last_one_stops() -> None:
     first = GcFreeze.from_crawler(get_crawler())
     second = GcFreeze.from_crawler(get_crawler())
     first._engine_started()
+    frozen = gc.get_freeze_count()
+    Cycle()  # the first crawl's objects in flight: the second's start does not freeze them
     second._engine_started()
-    first._engine_stopped()
+    assert gc.get_freeze_count() == frozen
+    first._release()
     assert gc.get_freeze_count() > 1000  # the second crawl still runs
-    second._engine_stopped()
+    second._release()
     assert gc.get_freeze_count() == 0
-
-
-def test_a_full_collection_after_the_freeze_walks_fewer_objects() -> None:
-    # What the freeze buys: a full collection walks the objects made since, not the whole process.
-    thawed_objects = len(gc.get_objects(generation=2))
-    gc.freeze()
-    try:
-        assert len(gc.get_objects(generation=2)) < thawed_objects / 10
-    finally:
-        gc.unfreeze()
 
 
 def test_the_timer_counts_each_generation_and_keeps_the_longest_pause() -> None:

@@ -271,7 +271,7 @@ def reading(at: float, cpu: float = 30.0) -> Sample:
         available_bytes=8 << 30,
         tree=None,
         loop_lag_seconds=0,
-        loop_late_seconds=0,
+        loop_ticks=(),
     )
 
 

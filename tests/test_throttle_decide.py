@@ -18,7 +18,7 @@ from looqta.throttle.decide import (
     recycle_reason,
     refused_share,
 )
-from looqta.throttle.sampler import Sample, TreeMemory
+from looqta.throttle.sampler import LagTick, Sample, TreeMemory
 
 CONFIG = ThrottleConfig(
     check_interval_seconds=1.0,
@@ -42,7 +42,7 @@ def sample(
     free_mib: float = 8000,
     tree_mib: float | None = None,
     lag_ms: float = 1.0,
-    late_ms: float | None = None,
+    over_ms: float | None = None,
     responses: int = 0,
     limited: int = 0,
     pages: int = 0,
@@ -56,8 +56,9 @@ def sample(
         available_bytes=int(free_mib * MIB),
         tree=tree,
         loop_lag_seconds=lag_ms / 1000,
-        # By default the loop was late once, by its worst lag (a single stall).
-        loop_late_seconds=(lag_ms if late_ms is None else late_ms) / 1000,
+        # One firing of the lag probe, ``lag_ms`` late, covering ``over_ms``; by default a single
+        # stall: the probe's 100 ms wait and the stall.
+        loop_ticks=(LagTick((100 + lag_ms if over_ms is None else over_ms) / 1000, lag_ms / 1000),),
         nice_cpu_percent=nice,
         responses=responses,
         rate_limited=limited,
@@ -142,15 +143,16 @@ def test_before_a_new_level_has_settled_an_overload_pauses_but_keeps_the_level()
 
 
 def test_a_start_up_stall_alone_does_not_pause_the_crawl() -> None:
-    # The crawl's first second: its loop ran late 900 ms of it (517 ms at worst) while it
-    # started. That is 30 % of the last 3 s, under the 40 % allowance: no pause at the minimum.
+    # The crawl's first second: its loop stalled 517 ms while it started, 617 ms with the
+    # probe's wait: a fifth of the last 3 s, under the 40 % allowance: no pause at the minimum.
     start = Target(level=32, since=0.0)
-    samples = [sample(0), sample(1, lag_ms=517, late_ms=900, in_flight=32)]
+    samples = [sample(0), sample(1, lag_ms=517, in_flight=32)]
     decision = decide(samples, 1.0, CONFIG, start)
-    assert decision.loads["loop"] == Load(0.3, "event-loop lag 517 ms > 100 ms")
+    assert decision.loads["loop"].share == pytest.approx(0.617 / 3)
+    assert decision.loads["loop"].reason == "event-loop lag 517 ms > 100 ms"
     assert (decision.action, decision.target) == ("hold", start)
-    # A loop still as late a second later is 60 % of them: new work is held.
-    samples.append(sample(2, lag_ms=400, late_ms=900, in_flight=32))
+    # A loop late at every firing the next second is over all of it: new work is held.
+    samples.append(sample(2, lag_ms=400, over_ms=1000, in_flight=32))
     assert decide(samples, 2.0, CONFIG, start).action == "pause"
     # Memory has no allowance: one reading over the limit holds new work from the first second.
     short = decide([sample(0), sample(1, memory=95, in_flight=32)], 1.0, CONFIG, start)
@@ -159,15 +161,28 @@ def test_a_start_up_stall_alone_does_not_pause_the_crawl() -> None:
 
 def test_a_loop_stalled_once_a_second_is_over_only_for_the_stall() -> None:
     # A garbage collection stalls the loop 240 ms once a second, on time otherwise: over the
-    # 100 ms limit at every reading, but late only 240 ms of each second.
-    samples = series(0, 6, lag_ms=240, late_ms=250, in_flight=8)
+    # 100 ms limit at every reading, but for 340 ms of each second (the stall and the probe's
+    # 100 ms wait before it).
+    samples = series(0, 6, lag_ms=240, in_flight=8)
     decision = decide(samples, 6.0, CONFIG, Target(level=8, since=0.0))
-    assert decision.loads["loop"] == Load(0.25, "event-loop lag 240 ms > 100 ms")
+    assert decision.loads["loop"].share == pytest.approx(0.34)
     assert decision.action == "up"
     assert not decision.target.paused
-    # Late past the allowance (450 ms of each second), the same worst lag steps the level down.
-    late = series(0, 6, lag_ms=240, late_ms=450, in_flight=8)
+    # Over the limit for longer than the allowance (450 ms of each second): a step down.
+    late = series(0, 6, lag_ms=240, over_ms=450, in_flight=8)
     assert decide(late, 6.0, CONFIG, Target(level=8, since=0.0)).action == "down"
+
+
+def test_a_loop_late_at_every_firing_is_over_all_the_time_whatever_the_limit() -> None:
+    # 60 ms late at every firing against a 50 ms limit: each firing covers 160 ms, all over.
+    config = dataclasses.replace(CONFIG, max_loop_lag_ms=50.0)
+    busy = Sample(
+        at=1.0, cpu_percent=30.0, memory_percent=40.0, available_bytes=8 << 30, tree=None,
+        loop_lag_seconds=0.06, loop_ticks=(LagTick(0.16, 0.06),) * 6,
+    )  # fmt: skip
+    assert loads([sample(0), busy], 0.0, 1.0, config)["loop"].share == pytest.approx(0.96)
+    # The same firings under the limit count for nothing.
+    assert loads([sample(0), busy], 0.0, 1.0, CONFIG)["loop"].share == 0.0
 
 
 def test_a_short_spike_under_the_allowed_share_changes_nothing() -> None:
@@ -212,8 +227,8 @@ def test_every_memory_limit_is_named() -> None:
 
 
 def test_event_loop_lag_and_rate_limits_are_overloads_too() -> None:
-    # A loop 250 ms late at every 100 ms tick runs late about 700 ms of each second.
-    lagging = [*series(0, 2), *series(3, 6, lag_ms=250, late_ms=700)]
+    # A loop 250 ms late at every firing is over the limit all the time.
+    lagging = [*series(0, 2), *series(3, 6, lag_ms=250, over_ms=1000)]
     assert decide(lagging, 6.0, CONFIG, Target(level=8, since=0.0)).target.level == 6
     limited = [sample(t, responses=100 * t, limited=50 * t) for t in range(7)]
     decision = decide(limited, 6.0, CONFIG, Target(level=8, since=0.0))

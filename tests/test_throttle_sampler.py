@@ -108,7 +108,7 @@ def test_a_sample_joins_the_machine_the_tree_the_loop_and_the_crawl_at_one_insta
         available_bytes=3 << 30,
         tree=None,  # no tree reading has finished yet
         loop_lag_seconds=0.0,
-        loop_late_seconds=0.0,
+        loop_ticks=(),
         responses=10,
         rate_limited=1,
         pages=4,
@@ -165,29 +165,31 @@ def test_a_failed_tree_reading_keeps_the_previous_one() -> None:
     assert sampler.sample().tree == reader.tree
 
 
-def rounded(reading: LagReading) -> tuple[float, float]:
-    return round(reading.worst_seconds, 3), round(reading.late_seconds, 3)
+def rounded(reading: LagReading) -> tuple[float, list[tuple[float, float]]]:
+    ticks = [(round(tick.span_seconds, 3), round(tick.late_seconds, 3)) for tick in reading.ticks]
+    return round(reading.worst_seconds, 3), ticks
 
 
-def test_loop_lag_is_how_late_the_probe_fires_the_worst_and_the_sum_since_the_last_sample() -> None:
+def test_loop_lag_is_how_late_the_probe_fires_the_worst_and_each_firing_since_the_last_sample() -> None:
     clock = Clock(0.0)
     schedule = ManualSchedule()
     probe = LagProbe(clock, 0.1, schedule=schedule)  # type: ignore[arg-type]
     probe.start()
-    clock.now = 0.35  # due at 0.1: 250 ms late
+    clock.now = 0.35  # due at 0.1: 250 ms late, covering 350 ms
     schedule.fire()
     clock.now = 0.46  # due at 0.45: 10 ms late
     schedule.fire()
-    assert rounded(probe.take()) == (0.25, 0.26)
-    clock.now = 0.5  # the next is due at 0.56: on time
-    assert probe.take() == LagReading(0.0, 0.0)
+    assert rounded(probe.take()) == (0.25, [(0.35, 0.25), (0.11, 0.01)])
+    clock.now = 0.5  # the next is due at 0.56: on time; the reading closes its span so far
+    assert rounded(probe.take()) == (0.0, [(0.04, 0.0)])
     clock.now = 0.9  # a blocked loop has not fired it yet: it counts already
-    assert rounded(probe.take()) == (0.34, 0.34)
-    clock.now = 1.0  # it fires 440 ms late; 340 ms of that are in the last reading already
+    assert rounded(probe.take()) == (0.34, [(0.4, 0.34)])
+    clock.now = 1.0  # it fires 440 ms late; it covers only the time since the last reading
     schedule.fire()
-    assert rounded(probe.take()) == (0.44, 0.1)
+    assert rounded(probe.take()) == (0.44, [(0.1, 0.44)])
     probe.stop()
     assert schedule.cancelled == 1
+    assert probe.take() == LagReading(0.0, ())  # stopped: nothing more
 
 
 def test_the_psutil_reader_reads_this_process_tree_with_pss() -> None:

@@ -8,13 +8,17 @@ them: 40 to 100 ms on the 2-core machine, over 200 ms under load (two or three t
 
 At engine start this extension moves the objects alive then into the collector's permanent
 generation (:func:`gc.freeze`), which collections skip; objects made by the crawl are collected
-as before. When the last crawl of the process stops, it thaws them (:func:`gc.unfreeze`), so a
-process that goes on collects them again (the freeze is the process's: crawls run side by side
-in one process share it).
+as before. The freeze is the process's: crawls run side by side in one process share it, so
+only the first to start freezes (a later one would freeze the first one's requests and
+responses in flight, uncollectable until the thaw), and the last to close thaws them
+(:func:`gc.unfreeze`), so a process that goes on collects them again. A crawl lets go of it when
+its spider closes or its engine stops, whichever comes first (the engine's stop is not sent
+when closing the spider fails).
 
 It also times every collection (:data:`gc.callbacks`) into stats, so the pauses show:
 ``looqta/gc/frozen_objects``, ``looqta/gc/collections/<generation>`` and
-``looqta/gc/pause_max_ms/<generation>``.
+``looqta/gc/pause_max_ms/<generation>``. Collections are the process's too: with crawls side by
+side, each one's stats count all of them.
 
 ``LOOQTA_GC_FREEZE_ENABLED`` (default True) turns the extension off.
 """
@@ -83,14 +87,16 @@ class GcFreeze:
         self.timer = CollectionTimer(crawler.stats)
         self.frozen = False
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
-        crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
+        crawler.signals.connect(self._release, signal=signals.spider_closed)
+        crawler.signals.connect(self._release, signal=signals.engine_stopped)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     def _engine_started(self) -> None:
-        gc.freeze()  # again for a second crawl: what it made since the first froze joins
+        if not _holders:
+            gc.freeze()
         _holders.add(id(self))
         self.frozen = True
         frozen = gc.get_freeze_count()
@@ -99,7 +105,7 @@ class GcFreeze:
         gc.callbacks.append(self.timer)
         logger.info("%d objects alive at engine start frozen out of garbage collections", frozen)
 
-    def _engine_stopped(self) -> None:
+    def _release(self) -> None:
         if self.timer in gc.callbacks:
             gc.callbacks.remove(self.timer)
         if self.frozen:

@@ -6,10 +6,11 @@ Nothing here reads a clock, psutil or Scrapy: samples, ``now`` and the config co
 The judgement follows crawlee's SystemStatus: a resource is *overloaded* over a span when the
 share of the span's time its readings were over their limit passes ``overloaded_share`` (memory
 and 429/503 refusals have no allowance: any reading over counts, :data:`NO_ALLOWANCE`). Each
-reading covers the time since the previous one; for the event loop, only the time it ran late
-in it counts (:func:`overloaded_seconds`): a garbage collection that stalls the loop 200 ms
-once is 0.2 s of a second over, not the whole second, while a loop late at every tick is over
-nearly all of it.
+reading covers the time since the previous one; for the event loop, only the time covered by
+the lag probe's firings later than the limit counts (:func:`loop_over_seconds`): a garbage
+collection that stalls the loop 200 ms once is 0.3 s of a second over (the stall and the
+probe's 100 ms wait before it), not the whole second, while a loop late at every firing is over
+all of it.
 
 * **Pause** (crawlee's "do not start new tasks"): when the last ``settle_seconds`` are overloaded
   (as shares of ``settle_seconds`` while fewer readings cover them: the crawl's first reading is
@@ -157,12 +158,19 @@ def overloads(previous: Sample, current: Sample, config: ThrottleConfig) -> dict
     return found
 
 
-def overloaded_seconds(resource: str, previous: Sample, current: Sample) -> float:
+def loop_over_seconds(sample: Sample, config: ThrottleConfig) -> float:
+    """How long the event loop was over its lag limit in the interval ending at ``sample``: the
+    time covered by the lag probe's firings that came later than ``max_loop_lag_ms``."""
+    limit = config.max_loop_lag_ms / 1000
+    return sum(tick.span_seconds for tick in sample.loop_ticks if tick.late_seconds > limit)
+
+
+def overloaded_seconds(resource: str, previous: Sample, current: Sample, config: ThrottleConfig) -> float:
     """The time of the interval ending at ``current`` that counts as ``resource`` over its limit
-    (when its reading was): all of it, but for the event loop only the time it ran late."""
+    (when its reading was): all of it, but for the event loop only its firings over the limit."""
     span = current.at - previous.at
     if resource == "loop":
-        return min(span, current.loop_late_seconds)
+        return min(span, loop_over_seconds(current, config))
     return span
 
 
@@ -190,7 +198,7 @@ def loads(
     reasons = dict.fromkeys(RESOURCES, "")
     for previous, current in spans:
         for resource, reason in overloads(previous, current, config).items():
-            over[resource] += overloaded_seconds(resource, previous, current)
+            over[resource] += overloaded_seconds(resource, previous, current, config)
             reasons[resource] = reason
     return {resource: Load(over[resource] / total, reasons[resource]) for resource in RESOURCES}
 

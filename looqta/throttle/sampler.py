@@ -12,8 +12,8 @@ the samples of one window. Its sources are injected, so tests hand it fakes:
   latest finished reading;
 * :class:`LagProbe`: the event loop's lag, from a timer that should fire every
   :data:`LAG_PROBE_INTERVAL_SECONDS` and measures how late it does: the worst lateness since the
-  previous sample, and the sum of them (how long the loop was late: one 200 ms stall in a
-  second is 0.2 s of it, a loop 200 ms late at every tick most of the second);
+  previous sample, and each firing with the time it covers (so the decision can tell one 200 ms
+  stall in a second from a loop late at every firing);
 * a :class:`CrawlCounters` (default :class:`ScrapyCounters`): the crawl's cumulative counters
   (responses, 429/503 answers, rendered pages) and the requests in the downloader.
 """
@@ -25,7 +25,7 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import psutil
 from scrapy import signals
@@ -96,7 +96,7 @@ class Sample:
     available_bytes: int
     tree: TreeMemory | None  #: the latest finished tree reading; None before the first
     loop_lag_seconds: float  #: the worst lag since the previous sample
-    loop_late_seconds: float  #: how long the loop ran late since the previous sample
+    loop_ticks: tuple[LagTick, ...]  #: the lag probe's firings since the previous sample
     nice_cpu_percent: float = 0.0  #: of ``cpu_percent``, niced processes' share
     responses: int = 0
     rate_limited: int = 0
@@ -214,18 +214,27 @@ class ScrapyCounters:
         )
 
 
+class LagTick(NamedTuple):
+    span_seconds: float  #: the time the firing covers: since the previous firing or reading
+    late_seconds: float  #: how late the timer was at its end
+
+
 @dataclass(frozen=True)
 class LagReading:
     worst_seconds: float  #: the latest the probe fired (or is overdue now)
-    late_seconds: float  #: the sum of its lateness: how long the loop ran late
+    ticks: tuple[LagTick, ...]  #: the firings since the previous reading, in order
 
 
 class LagProbe:
-    """How late the event loop runs a timer, since the last :meth:`take`.
+    """How late the event loop runs a timer, since the last :meth:`take`: the worst lateness,
+    and each firing with the time it covers.
 
-    Each firing's lateness is time the loop was busy when it should have run the timer; their
-    sum is how long the loop ran late. A timer overdue when :meth:`take` is called counts up to
-    then (a loop blocked right now), and only the rest when it fires.
+    A firing later than the loop-lag limit means the loop was busy for about all the time since
+    the previous one; :func:`looqta.throttle.decide.loop_over_seconds` adds those spans up, so one
+    long stall counts for its own length and a loop late at every firing for all of its time.
+    :meth:`take` runs on the loop, so the loop was free then: it closes the span in progress (as
+    late as the timer is overdue, a loop that was blocked until the reading) and the next firing
+    covers only the time after it.
     """
 
     def __init__(
@@ -238,9 +247,9 @@ class LagProbe:
         self.interval_seconds = interval_seconds
         self.schedule = schedule
         self.worst_seconds = 0.0
-        self.late_seconds = 0.0
+        self.ticks: list[LagTick] = []
         self._due = 0.0
-        self._counted_to = 0.0  #: lateness before this is already in a reading
+        self._span_from = 0.0
         self._call: CallLaterResult | None = None
 
     def start(self) -> None:
@@ -253,23 +262,28 @@ class LagProbe:
 
     def take(self) -> LagReading:
         """The readings since the previous call, counting a timer that is late right now."""
-        worst, late = self.worst_seconds, self.late_seconds
         now = self.clock()
-        if self._call is not None and now > self._due:
-            worst = max(worst, now - self._due)
-            late += now - max(self._due, self._counted_to)
-            self._counted_to = now
-        self.worst_seconds = self.late_seconds = 0.0
-        return LagReading(max(worst, 0.0), max(late, 0.0))
+        if self._call is not None and now > self._span_from:
+            self._tick(now)
+            self._span_from = now
+        reading = LagReading(self.worst_seconds, tuple(self.ticks))
+        self.worst_seconds = 0.0
+        self.ticks = []
+        return reading
+
+    def _tick(self, now: float) -> None:
+        late = max(0.0, now - self._due)
+        self.worst_seconds = max(self.worst_seconds, late)
+        self.ticks.append(LagTick(now - self._span_from, late))
 
     def _arm(self) -> None:
-        self._due = self._counted_to = self.clock() + self.interval_seconds
+        now = self.clock()
+        self._span_from = now
+        self._due = now + self.interval_seconds
         self._call = self.schedule(self.interval_seconds, self._fired)
 
     def _fired(self) -> None:
-        now = self.clock()
-        self.worst_seconds = max(self.worst_seconds, now - self._due)
-        self.late_seconds += max(0.0, now - max(self._due, self._counted_to))
+        self._tick(self.clock())
         self._arm()
 
 
@@ -321,7 +335,7 @@ class Sampler:
             available_bytes=system.available_bytes,
             tree=self.tree,
             loop_lag_seconds=lag.worst_seconds,
-            loop_late_seconds=lag.late_seconds,
+            loop_ticks=lag.ticks,
             nice_cpu_percent=system.nice_cpu_percent,
             responses=crawl.responses,
             rate_limited=crawl.rate_limited,
