@@ -261,7 +261,8 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             before = [t for t in times if hog_from - BEFORE_HOG_SECONDS <= t < hog_from]
             rate_before = len(before) / BEFORE_HOG_SECONDS
             recovered = None
-            for start in range(int(hog_to), int(run.seconds) - 4):
+            # A crawl that fetched nothing before the hog (a slow start) has no rate to recover.
+            for start in range(int(hog_to), int(run.seconds) - 4 if rate_before > 0 else 0):
                 if sum(1 for t in times if start <= t < start + 5) / 5 >= 0.8 * rate_before:
                     recovered = start + 5 - hog_to
                     break
@@ -275,7 +276,7 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "items_per_second_before_hog": round(rate_before, 2),
                 "seconds_to_80_percent_throughput_after_hog": recovered,
                 "products_after_hog": after,
-                "recovery_measurable": after >= 2 * 5 * 0.8 * rate_before,
+                "recovery_measurable": rate_before > 0 and after >= 2 * 5 * 0.8 * rate_before,
                 "products_per_5_seconds": five_second_counts(times),
                 "throttle_level_min": run.stat("looqta/throttle/level/min"),
                 "throttle_pauses": run.stat("looqta/throttle/pause"),
