@@ -246,7 +246,6 @@ class LagProbe:
         self.clock = clock
         self.interval_seconds = interval_seconds
         self.schedule = schedule
-        self.worst_seconds = 0.0
         self.ticks: list[LagTick] = []
         self._due = 0.0
         self._span_from = 0.0
@@ -266,15 +265,13 @@ class LagProbe:
         if self._call is not None and now > self._span_from:
             self._tick(now)
             self._span_from = now
-        reading = LagReading(self.worst_seconds, tuple(self.ticks))
-        self.worst_seconds = 0.0
+        worst = max((tick.late_seconds for tick in self.ticks), default=0.0)
+        reading = LagReading(worst, tuple(self.ticks))
         self.ticks = []
         return reading
 
     def _tick(self, now: float) -> None:
-        late = max(0.0, now - self._due)
-        self.worst_seconds = max(self.worst_seconds, late)
-        self.ticks.append(LagTick(now - self._span_from, late))
+        self.ticks.append(LagTick(now - self._span_from, max(0.0, now - self._due)))
 
     def _arm(self) -> None:
         now = self.clock()
