@@ -25,6 +25,8 @@ class ProductItem:
     rating: Decimal | None = None
     review_count: int | None = None
     url: str | None = None
+    #: ``in_stock`` / ``out_of_stock`` when the product page says (``-a details=1``).
+    availability: str | None = None
     image_urls: list[str] = field(default_factory=list)
     file_urls: list[str] = field(default_factory=list)
     scraped_at: str | None = None

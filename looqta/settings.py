@@ -19,6 +19,11 @@ COMMANDS_MODULE = "looqta.commands"
 # day against the same sites and must stay welcome there.
 USER_AGENT = "looqta/0.1 (+https://looqta.example/bot)"
 ROBOTSTXT_OBEY = True
+# Protego (RFC 9309 wildcards), plus paths a site's owner has permitted in writing
+# (looqta/robots.py): none by default. noon's robots.txt disallows search pages for
+# crawlers it does not name (docs/sites.md, "robots.txt").
+ROBOTSTXT_PARSER = "looqta.robots.PermittedRobotParser"
+LOOQTA_ROBOTS_PERMITTED: dict[str, list[str]] = {}
 
 FEED_EXPORT_ENCODING = "utf-8"
 
@@ -84,9 +89,27 @@ LOOQTA_RETRY_AFTER_DEFAULT_SECONDS = 5.0
 
 DOWNLOADER_MIDDLEWARES = {
     "looqta.middlewares.slots.SiteSlotMiddleware": 50,
+    "looqta.render.middleware.AdaptiveRenderMiddleware": 530,
     "looqta.middlewares.render.RenderMiddleware": 540,
+    "looqta.middlewares.blocks.BlockMiddleware": 555,
     "looqta.middlewares.retry_after.RetryAfterMiddleware": 560,
 }
+SPIDER_MIDDLEWARES = {"looqta.render.middleware.PageCheckMiddleware": 450}
+
+# Block pages (looqta/blocks.py, looqta/middlewares/blocks.py): the site cools down for
+# 5 s doubled per block in a row (<= 300 s); a blocked request is retried 3 times.
+LOOQTA_BLOCKS_ENABLED = True
+LOOQTA_BLOCKS_MAX_RETRIES = 3
+LOOQTA_BLOCKS_BACKOFF_SECONDS = 5.0
+LOOQTA_BLOCKS_BACKOFF_MAX_SECONDS = 300.0
+
+# Plain HTTP first; a page type moves to the browser when its plain answers are challenges
+# or lack their content, and probes its way back (looqta/render/adaptive.py).
+# "http" / "browser" pin every page type (benchmark baselines).
+LOOQTA_RENDER_MODE = "adaptive"
+LOOQTA_RENDER_PROBE_EVERY = 10
+LOOQTA_RENDER_PROBE_EVERY_MAX = 80
+LOOQTA_RENDER_PROBE_SUCCESSES = 2
 
 # A browser that died mid-page raises playwright's errors: retry those pages.
 RETRY_EXCEPTIONS = [

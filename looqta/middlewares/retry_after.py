@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import call_later
+
+from looqta.middlewares.cooldown import SlotCooldown
 
 if TYPE_CHECKING:
     from typing import Self
@@ -96,7 +97,7 @@ class RetryAfterMiddleware:
             raise NotConfigured("LOOQTA_RETRY_AFTER_ENABLED is off")
         self.crawler = crawler
         self.stats = crawler.stats
-        self._cooldown_until: dict[str, float] = {}  # slot key -> monotonic deadline
+        self.cooldown = SlotCooldown(crawler)
         crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
@@ -113,7 +114,7 @@ class RetryAfterMiddleware:
         if wait is None:
             return
         request.meta[WAIT_META_KEY] = wait
-        slot_key = self._cool_down(request, wait)
+        slot_key = self.cooldown.hold(request, wait)
         self.stats.inc_value(f"looqta/retry_after/{response.status}")
         self.stats.max_value("looqta/retry_after/max_wait_seconds", wait)
         logger.info(
@@ -159,21 +160,3 @@ class RetryAfterMiddleware:
             request.meta["dont_retry"] = True
             return response
         return retry
-
-    def _cool_down(self, request: Request, seconds: float) -> str:
-        """Hold the request's download slot: nothing leaves it for ``seconds``.
-
-        Uses the slot's own ``latercall``, the hook Scrapy's downloader uses to
-        wait out ``DOWNLOAD_DELAY``: while it is pending the slot's queue is not
-        processed, other slots are untouched.
-        """
-        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
-        key, slot = downloader._get_slot(request)  # noqa: SLF001
-        deadline = time.monotonic() + seconds
-        if slot.latercall is not None:
-            if self._cooldown_until.get(key, 0.0) >= deadline:
-                return key  # an earlier, longer cool-down already holds the slot
-            slot.latercall.cancel()
-        self._cooldown_until[key] = deadline
-        slot.latercall = call_later(seconds, downloader._latercall, slot)  # noqa: SLF001
-        return key

@@ -51,6 +51,7 @@ from looqta.pagepool.config import PagePoolConfig
 from looqta.pagepool.limiter import PageLimiter
 from looqta.pagepool.pool import STATS_PREFIX, PagePool
 from looqta.pagepool.signals import page_pool_opened
+from looqta.render.wait import wait_until_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -106,16 +107,24 @@ PAGE_CONFIGURING_METHODS: frozenset[str] = frozenset(
 )
 
 
+#: Callable page methods known to only read the document (looqta's own waits).
+DOCUMENT_ONLY_CALLABLES: frozenset[object] = frozenset({wait_until_ready})
+
+
 def changes_page_settings(page_methods: Any) -> bool:
     """Whether these ``playwright_page_methods`` may leave the page set up differently.
 
     A callable ``PageMethod`` gets the page (and through it the context) and
-    may do anything, so it counts as changing them.
+    may do anything, so it counts as changing them, unless it is one of
+    :data:`DOCUMENT_ONLY_CALLABLES`.
     """
     methods = page_methods.values() if isinstance(page_methods, dict) else page_methods or ()
     return any(
         isinstance(method, PageMethod)
-        and (callable(method.method) or method.method in PAGE_CONFIGURING_METHODS)
+        and (
+            (callable(method.method) and method.method not in DOCUMENT_ONLY_CALLABLES)
+            or method.method in PAGE_CONFIGURING_METHODS
+        )
         for method in methods
     )
 

@@ -26,6 +26,9 @@ def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
     parser.add_argument(
         "--no-cdn", action="store_true", help="serve images and documents from each site's own origin"
     )
+    parser.add_argument(
+        "--build", default="current", help="front-end build whose hashed class names noon's pages carry"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line of URLs")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -42,6 +45,7 @@ def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
             seed=args.seed,
             pdf_pages=args.pdf_pages,
             cdn=not args.no_cdn,
+            build=args.build,
         )
     except ValueError as exc:
         parser.error(str(exc))

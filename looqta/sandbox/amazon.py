@@ -1,6 +1,11 @@
-"""amazon.ae stand-in: server-rendered search and product pages modelled on the real markup.
+"""amazon.ae stand-in: server-rendered search and product pages of the real structure (docs/sites.md).
 
-Only the product page's document list is filled in by JavaScript (``#productDocuments``).
+Search result cards mix the layouts the real site serves within one page: the title link
+inside the heading (``h2 > a``, before 2024) or around it (``a > h2[aria-label]``, current),
+sponsored cards whose links go through ``/sspa/click?...&url=...``, cards without an offer, the
+price text in three spacings, and review counts abbreviated (``(1.2K)``) with the exact number
+in an ``aria-label``. Product pages carry one of the current price blocks, availability, the
+full-size image and a "Product guides and documents" list. Nothing here needs JavaScript.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from aiohttp import web
 from looqta.sandbox.context import site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
+from looqta.sandbox.variants import has_offer, pick
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -23,34 +29,49 @@ if TYPE_CHECKING:
 SITE = "amazon"
 PAGE_SIZE = 20
 IMAGE_EXT = "jpg"
+#: Search result layouts: the link inside the heading (before 2024) or around it (current).
+LAYOUTS = ("h2>a", "a>h2")
+#: How the price's screen-reader text is spaced: a space, none, a no-break space.
+PRICE_SEPARATORS = (" ", "", "\xa0")
+#: Product-page price blocks (docs/sites.md, "amazon product").
+PRICE_BLOCKS = ("core_price", "price_to_pay", "accessibility_label", "whole_fraction")
+#: The star icon's size class on result cards (``-small`` before 2026, ``-mini`` now).
+STAR_ICONS = ("a-icon-star-small", "a-icon-star-mini")
+#: Where sponsored cards go on a result page (0-based slots), and how many.
+SPONSORED_SLOTS = (0, 9)
 
-_DOCUMENTS_SCRIPT = """
-<script>
-(function () {
-  var box = document.getElementById("productDocuments");
-  var asin = box.getAttribute("data-asin");
-  fetch("/api/dp/" + encodeURIComponent(asin) + "/documents", {headers: {"Accept": "application/json"}})
-    .then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.json();
-    })
-    .then(function (data) {
-      data.documents.forEach(function (doc) {
-        var link = document.createElement("a");
-        link.className = "a-link-normal pdf-link";
-        link.setAttribute("href", doc.url);
-        link.textContent = doc.title + " (" + doc.type.toUpperCase() + ")";
-        box.appendChild(link);
-      });
-      box.setAttribute("data-loaded", "true");
-    })
-    .catch(function (error) {
-      box.setAttribute("data-loaded", "error");
-      box.setAttribute("data-error", String(error));
-    });
-})();
-</script>
-"""
+
+def layout(product: Product) -> str:
+    return pick(LAYOUTS, SITE, product.source_id, "layout")
+
+
+def price_text(product: Product) -> str:
+    """The price as the card's ``.a-offscreen`` shows it: ``AED 1,299.00`` and its variants."""
+    separator = pick(PRICE_SEPARATORS, SITE, product.source_id, "price-sep")
+    return f"AED{separator}{amount(product.price)}"
+
+
+def abbreviated(n: int) -> str:
+    """``1234`` -> ``1.2K``, as the 2024+ result cards show review counts."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
+    return f"{n / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
+
+
+def price_block(product: Product) -> str:
+    return pick(PRICE_BLOCKS, SITE, product.source_id, "price-block")
+
+
+def sponsored_products(matches: list[Product], page: int) -> list[Product]:
+    """The products advertised on result page ``page`` of a query that matches ``matches``.
+
+    Ads are products of the same query, so most also appear organically, on this page or another.
+    """
+    if len(matches) < 2:
+        return []
+    return [matches[(page * 7 + slot * 13) % len(matches)] for slot in range(len(SPONSORED_SLOTS))]
 
 
 def image_url(product: Product, assets: str = "") -> str:
@@ -58,102 +79,239 @@ def image_url(product: Product, assets: str = "") -> str:
     return f"{assets}/images/{product.source_id}.{IMAGE_EXT}"
 
 
-def product_url(product: Product) -> str:
+def product_path(product: Product) -> str:
+    """The canonical product URL path, ``/dp/<ASIN>``."""
     return f"/dp/{product.source_id}"
+
+
+def _card_href(product: Product, position: int, sponsored: bool) -> str:
+    path = f"/{product.slug[:60]}/dp/{product.source_id}/ref=sr_1_{position + 1}"
+    if not sponsored:
+        return f"{path}?keywords=&qid=1733200000&sr=8-{position + 1}"
+    target = f"{path}_sspa?psc=1&sp_csd=d2lkZ2V0TmFtZT1zcF9hdGY"
+    return "/sspa/click?" + urlencode(
+        {"ie": "UTF8", "spc": "MTo0NTY3ODkwMTIzNDU2Nzg5OjE3MzMyMDAwMDA6c3BfYXRmOjMwMDA", "url": target}
+    )
 
 
 def search_url(query: str, page: int) -> str:
     return "/s?" + urlencode({"k": query, "page": page})
 
 
-def _price(value: Decimal, malformed: bool) -> str:
-    if malformed:  # garbled on purpose: no number, unclosed spans
-        return (
-            f'<span class="a-price" data-a-size="xl"><span class="a-offscreen">'
-            f'AED&nbsp;{MALFORMED_PRICE}<span aria-hidden="true"><span class="a-price-whole">'
-            f'{MALFORMED_PRICE}<span class="a-price-decimal">'
-        )
-    whole, fraction = amount(value).split(".")
+def _offscreen_price(text: str, whole_fraction: str) -> str:
     return (
-        f'<span class="a-price" data-a-size="xl"><span class="a-offscreen">AED&nbsp;'
-        f'{amount(value)}</span><span aria-hidden="true"><span class="a-price-symbol">AED</span>'
-        f'<span class="a-price-whole">{whole}<span class="a-price-decimal">.</span></span>'
-        f'<span class="a-price-fraction">{fraction}</span></span></span>'
+        f'<span class="a-price" data-a-size="xl" data-a-color="base"><span class="a-offscreen">'
+        f'{escape(text)}</span><span aria-hidden="true">{whole_fraction}</span></span>'
     )
 
 
-def _result(product: Product, index: int, malformed: bool, assets: str) -> str:
-    asin = product.source_id
-    title = escape(product.title)
-    rating = ""
-    if product.rating is not None:
-        n = count(product.review_count)
-        rating = (
-            f'\n  <div class="a-row a-size-small"><span class="a-icon-alt">{product.rating} out of'
-            f' 5 stars</span> <a aria-label="{n} ratings" href="/dp/{asin}#customerReviews">'
-            f'<span class="a-size-base s-underline-text">{n}</span></a></div>'
-        )
+def _whole_fraction(value: Decimal) -> str:
+    whole, fraction = amount(value).split(".")
     return (
-        f'<div data-component-type="s-search-result" data-asin="{asin}" data-index="{index}" '
-        f'class="s-result-item s-asin">\n'
-        f'  <div class="s-product-image-container"><img class="s-image" '
-        f'src="{image_url(product, assets)}" alt="{title}"></div>\n'
-        f'  <h2 class="a-size-mini a-spacing-none a-color-base"><a class="a-link-normal '
-        f's-line-clamp-2 s-link-style a-text-normal" href="{product_url(product)}"><span '
-        f'class="a-size-medium a-color-base a-text-normal">{title}</span></a></h2>{rating}\n'
-        f"  {_price(product.price, malformed)}\n"
-        f"</div>"
+        f'<span class="a-price-symbol">AED</span><span class="a-price-whole">{whole}'
+        f'<span class="a-price-decimal">.</span></span><span class="a-price-fraction">{fraction}</span>'
+    )
+
+
+def _card_price(product: Product, href: str, malformed: bool) -> str:
+    if not has_offer(SITE, product.source_id):
+        return (
+            '<div data-cy="secondary-offer-recipe" class="a-section a-spacing-none a-spacing-top-mini">'
+            '<div class="a-row a-size-base a-color-secondary"><span>No featured offers available</span>'
+            "</div></div>"
+        )
+    if malformed:  # garbled on purpose: no number, unclosed spans
+        price = (
+            f'<span class="a-price" data-a-size="xl"><span class="a-offscreen">AED&nbsp;{MALFORMED_PRICE}'
+            f'<span aria-hidden="true"><span class="a-price-whole">{MALFORMED_PRICE}'
+        )
+    else:
+        price = _offscreen_price(price_text(product), _whole_fraction(product.price))
+        if pick((True, False), SITE, product.source_id, "list-price"):
+            was = f"AED{amount(product.price * 112 / 100)}"
+            price += (
+                ' <span class="a-size-base a-color-secondary">List: </span><span class="a-price a-text-price" '
+                f'data-a-size="b" data-a-strike="true"><span class="a-offscreen">{was}</span>'
+                f'<span aria-hidden="true">{was}</span></span>'
+            )
+    return (
+        f'<div data-cy="price-recipe" class="a-section a-spacing-none a-spacing-top-micro">'
+        f'<div class="a-row a-size-base a-color-base"><a class="a-link-normal s-no-hover s-underline-text '
+        f's-underline-link-text s-link-style a-text-normal" href="{escape(href)}">{price}</a></div></div>'
+    )
+
+
+def _card_title(product: Product, href: str, sponsored: bool) -> str:
+    title = escape(product.title)
+    label = ""
+    if pick((True, False, False, False), SITE, product.source_id, "badge"):
+        # A second, hidden heading that is not the title (a sustainability badge).
+        label += (
+            '<div class="a-section a-spacing-none s-hidden-sibling"><h2 class="a-size-mini aok-hidden">'
+            "<span>ClimatePartner certified</span></h2></div>"
+        )
+    if sponsored:
+        label += (
+            '<div class="a-row a-spacing-micro"><span class="a-declarative"><a class="puis-label-popover" '
+            'role="button" href="javascript:void(0)"><span class="puis-label-popover-default">'
+            '<span class="a-color-secondary puis-sponsored-label-text">Sponsored</span></span></a>'
+            "</span></div>"
+        )
+    if layout(product) == "h2>a":
+        heading = (
+            f'<h2 class="a-size-mini a-spacing-none a-color-base s-line-clamp-4"><a class="a-link-normal '
+            f's-underline-text s-underline-link-text s-link-style a-text-normal" href="{escape(href)}">'
+            f'<span class="a-size-base-plus a-color-base a-text-normal">{title}</span></a></h2>'
+        )
+    else:
+        aria = f"Sponsored Ad - {title}" if sponsored else title
+        heading = (
+            f'<a class="a-link-normal s-line-clamp-4 s-link-style a-text-normal" href="{escape(href)}">'
+            f'<h2 aria-label="{aria}" class="a-size-base-plus a-spacing-none a-color-base a-text-normal">'
+            f"<span>{title}</span></h2></a>"
+        )
+    return f'<div data-cy="title-recipe" class="a-section a-spacing-none s-title-instructions-style">{label}{heading}</div>'
+
+
+def _card_reviews(product: Product, href: str) -> str:
+    if product.rating is None:
+        return ""
+    n = product.review_count
+    shown = f"({abbreviated(n)})" if pick((True, False), SITE, product.source_id, "abbrev") else count(n)
+    star = pick(STAR_ICONS, SITE, product.source_id, "star")
+    return (
+        f'<div data-cy="reviews-block" class="a-section a-spacing-none a-spacing-top-micro">'
+        f'<div class="a-row a-size-small"><span class="a-declarative"><a aria-label="{product.rating} out of 5 '
+        f'stars, rating details" href="javascript:void(0)" role="button" class="a-popover-trigger">'
+        f'<i data-cy="reviews-ratings-slot" aria-hidden="true" class="a-icon {star}">'
+        f'<span class="a-icon-alt">{product.rating} out of 5 stars</span></i></a></span>'
+        f'<a aria-label="{count(n)} ratings" class="a-link-normal s-underline-text s-link-style" '
+        f'href="{escape(href)}#customerReviews"><span aria-hidden="true" class="a-size-small '
+        f'puis-normal-weight-text s-underline-text">{shown}</span></a></div></div>'
+    )
+
+
+def _card(product: Product, position: int, sponsored: bool, malformed: bool, assets: str) -> str:
+    asin = product.source_id
+    href = _card_href(product, position, sponsored)
+    holder = " AdHolder" if sponsored else ""
+    return (
+        f'<div role="listitem" data-asin="{asin}" data-index="{position + 2}" '
+        f'data-uuid="{asin.lower()}-{position}" data-component-type="s-search-result" '
+        f'class="sg-col-4-of-24 s-result-item s-asin sg-col{holder}">'
+        f'<div class="puis-card-container s-card-container" data-cy="asin-faceout-container">'
+        f'<span data-component-type="s-product-image"><a class="a-link-normal s-no-outline" '
+        f'href="{escape(href)}"><div class="a-section aok-relative s-image-square-aspect">'
+        f'<img class="s-image" src="{image_url(product, assets)}" '
+        f'srcset="{image_url(product, assets)} 1x" alt="{escape(product.title)}"></div></a></span>'
+        f"{_card_title(product, href, sponsored)}{_card_reviews(product, href)}"
+        f"{_card_price(product, href, malformed)}</div></div>"
     )
 
 
 def _pagination(result: SearchPage) -> str:
     if result.page > 1:
         previous = (
-            f'<a href="{escape(search_url(result.query, result.page - 1))}" '
-            f'class="s-pagination-item s-pagination-previous s-pagination-button">'
+            f'<a href="{escape(search_url(result.query, result.page - 1))}" aria-label="Go to previous page, '
+            f'page {result.page - 1}" class="s-pagination-item s-pagination-previous s-pagination-button">'
             f"Previous</a>"
         )
     else:
         previous = (
             '<span class="s-pagination-item s-pagination-previous s-pagination-disabled">Previous</span>'
         )
-    current = f'<span class="s-pagination-item s-pagination-selected">{result.page}</span>'
+    current = f'<span class="s-pagination-item s-pagination-selected" aria-label="Current page, page {result.page}">{result.page}</span>'
     if result.has_next:
         following = (
-            f'<a href="{escape(search_url(result.query, result.page + 1))}" '
-            f'class="s-pagination-item s-pagination-next s-pagination-button">Next</a>'
+            f'<a href="{escape(search_url(result.query, result.page + 1))}" aria-label="Go to next page, '
+            f'page {result.page + 1}" class="s-pagination-item s-pagination-next s-pagination-button '
+            f's-pagination-separator">Next</a>'
         )
     else:
         following = '<span class="s-pagination-item s-pagination-next s-pagination-disabled">Next</span>'
-    return f'<span class="s-pagination-strip">{previous} {current} {following}</span>'
+    return (
+        f'<div role="navigation" class="a-section a-text-center s-pagination-container">'
+        f'<span class="s-pagination-strip">{previous} {current} {following}</span></div>'
+    )
 
 
 def _search_form(query: str = "") -> str:
     return (
         '<form id="nav-search-bar-form" action="/s" method="get" role="search">'
-        f'<input type="text" id="twotabsearchtextbox" name="k" value="{escape(query)}">'
+        f'<input type="text" id="twotabsearchtextbox" name="field-keywords" value="{escape(query)}">'
         '<input type="submit" id="nav-search-submit-button" value="Go"></form>'
     )
 
 
-def render_search(result: SearchPage, malformed: bool = False, assets: str = "") -> str:
+def result_cards(result: SearchPage, matches: list[Product]) -> list[tuple[Product, bool]]:
+    """The cards of a result page in order: ``(product, sponsored)``."""
+    cards: list[tuple[Product, bool]] = [(product, False) for product in result.products]
+    if result.products:
+        for slot, product in zip(SPONSORED_SLOTS, sponsored_products(matches, result.page), strict=False):
+            cards.insert(min(slot, len(cards)), (product, True))
+    return cards
+
+
+def render_search(
+    result: SearchPage, matches: list[Product], malformed: bool = False, assets: str = ""
+) -> str:
     query = escape(result.query)
     if not result.products:
         body = (
-            f'<div class="s-main-slot s-result-list s-search-results">'
-            f'<div class="s-no-results-result">No results for {query}.</div></div>'
+            '<div class="s-main-slot s-result-list s-search-results sg-row">'
+            '<div data-component-type="s-messaging-widget-results-header" class="s-no-results-result">'
+            f'<span>No results for </span><span class="a-color-base a-text-bold">{query}</span></div></div>'
         )
     else:
         first = (result.page - 1) * result.page_size + 1
         last = first + len(result.products) - 1
-        items = "\n".join(_result(p, i, malformed, assets) for i, p in enumerate(result.products))
+        cards = "\n".join(
+            _card(product, i, sponsored, malformed, assets)
+            for i, (product, sponsored) in enumerate(result_cards(result, matches))
+        )
         body = (
-            f'<div class="s-result-info-bar"><span>{first}-{last} of {result.total} results for'
-            f' </span><span class="a-color-state">"{query}"</span></div>\n'
-            f'<div class="s-main-slot s-result-list s-search-results">\n{items}\n</div>\n'
+            f'<div class="s-result-info-bar"><span>{first}-{last} of over {result.total} results for'
+            f' </span><span class="a-color-state a-text-bold">"{query}"</span></div>\n'
+            f'<div class="s-main-slot s-result-list s-search-results sg-row">\n{cards}\n</div>\n'
             f"{_pagination(result)}"
         )
     return document(f"Amazon.ae : {result.query}", f"{_search_form(result.query)}\n{body}")
+
+
+def _product_price(product: Product, malformed: bool) -> str:
+    if malformed:
+        return (
+            f'<div id="corePriceDisplay_desktop_feature_div"><span class="a-price priceToPay">'
+            f'<span class="a-offscreen">AED&nbsp;{MALFORMED_PRICE}<span class="a-price-whole">'
+        )
+    text = f"AED\xa0{amount(product.price)}"
+    block = price_block(product)
+    if block == "core_price":
+        return (
+            f'<div id="corePrice_feature_div">{_offscreen_price(text, _whole_fraction(product.price))}</div>'
+        )
+    offscreen = escape(text) if block == "price_to_pay" else ""
+    label = ""
+    if block == "accessibility_label":
+        label = (
+            f'<span id="apex-pricetopay-accessibility-label" class="aok-offscreen">{escape(text)} with 5 '
+            "percent savings</span>"
+        )
+    return (
+        '<div id="corePriceDisplay_desktop_feature_div"><div class="a-section a-spacing-none aok-align-center">'
+        f'{label}<span class="a-price aok-align-center reinventPricePriceToPayMargin priceToPay" '
+        f'data-a-size="xl" data-a-color="base"><span class="a-offscreen">{offscreen}</span>'
+        f'<span aria-hidden="true">{_whole_fraction(product.price)}</span></span></div></div>'
+    )
+
+
+def _documents(product: Product, assets: str) -> str:
+    return (
+        '<div id="productDocuments_feature_div" class="celwidget"><div class="a-section">'
+        '<h2>Product guides and documents</h2><div class="a-row">'
+        f'<a class="a-link-normal" href="{assets}/documents/{product.source_id}.pdf" target="_blank">'
+        "User Manual (PDF)</a></div></div></div>"
+    )
 
 
 def render_product(product: Product, malformed: bool = False, assets: str = "") -> str:
@@ -161,23 +319,41 @@ def render_product(product: Product, malformed: bool = False, assets: str = "") 
     title = escape(product.title)
     reviews = ""
     if product.rating is not None:
+        n = product.review_count
+        review_text = pick((f"{count(n)} ratings", f"({count(n)})"), SITE, asin, "review-text")
         reviews = (
-            f'<div id="averageCustomerReviews"><span id="acrPopover" title="{product.rating} out'
-            f' of 5 stars"><span class="a-size-base a-color-base">{product.rating}</span></span>'
-            f' <a href="#customerReviews"><span id="acrCustomerReviewText">'
-            f"{count(product.review_count)} ratings</span></a></div>"
+            f'<div id="averageCustomerReviews_feature_div"><div id="averageCustomerReviews" data-asin="{asin}">'
+            f'<span id="acrPopover" class="reviewCountTextLinkedHistogram" title="{product.rating} out of 5 stars">'
+            f'<span class="a-size-base a-color-base">{product.rating}</span></span> '
+            f'<a id="acrCustomerReviewLink" href="#customerReviews"><span id="acrCustomerReviewText" '
+            f'class="a-size-base">{review_text}</span></a></div></div>'
         )
+    if has_offer(SITE, asin):
+        price = _product_price(product, malformed)
+        availability = (
+            '<span class="a-size-medium a-color-success primary-availability-message">In Stock</span>'
+        )
+        twister = ""
+        if pick((True, False), SITE, asin, "twister"):
+            twister = f'<input type="hidden" id="twister-plus-price-data-price" value="{product.price.normalize()}">'
+    else:
+        price = ""
+        availability = '<span class="a-size-medium a-color-price primary-availability-message">Currently unavailable.</span>'
+        twister = ""
+    large = f"{assets}/images/{asin}.{IMAGE_EXT}"
     body = (
-        f'{_search_form()}\n<div id="dp" class="a-container" data-asin="{asin}">\n'
-        f'<div id="imgTagWrapperId"><img id="landingImage" src="{image_url(product, assets)}" '
-        f'alt="{title}"></div>\n<div id="centerCol">\n'
-        f'<h1 id="title"><span id="productTitle" class="a-size-large product-title-word-break">'
-        f"{title}</span></h1>\n"
-        f'<a id="bylineInfo" href="/s?k={quote(product.brand)}">Brand: {escape(product.brand)}'
-        f"</a>\n{reviews}\n"
-        f'<div id="corePrice_feature_div">{_price(product.price, malformed)}</div>\n'
-        f'<div id="productDocuments" data-asin="{asin}"></div>\n'
-        f'<div id="customerReviews"></div>\n</div>\n</div>\n{_DOCUMENTS_SCRIPT}'
+        f'{_search_form()}\n<div id="dp" class="a-container electronics" data-asin="{asin}">\n'
+        f'<div id="imageBlock"><div id="imgTagWrapperId" class="imgTagWrapper"><img id="landingImage" '
+        f'alt="{title}" src="{large}?size=679" data-old-hires="{large}" '
+        f'data-a-dynamic-image=\'{{"{large}":[1500,1500],"{large}?size=679":[679,679]}}\'></div></div>\n'
+        f'<div id="centerCol">\n<div id="titleSection"><h1 id="title" class="a-size-large a-spacing-none">'
+        f'<span id="productTitle" class="a-size-large product-title-word-break">        {title}       '
+        f"</span></h1></div>\n"
+        f'<div id="bylineInfo_feature_div"><a id="bylineInfo" href="/stores/{quote(product.brand)}/page/1">'
+        f"Visit the {escape(product.brand)} Store</a></div>\n{reviews}\n{price}\n{twister}\n"
+        f'<div id="availability_feature_div"><div id="availability" class="a-section a-spacing-base">'
+        f"{availability}</div></div>\n{_documents(product, assets)}\n"
+        f'<div id="customerReviews"></div>\n</div>\n</div>'
     )
     return document(f"Amazon.ae : {product.title}", body)
 
@@ -203,13 +379,21 @@ async def _home(request: web.Request) -> web.Response:
 
 
 async def _search(request: web.Request) -> web.Response:
-    query = request.query.get("k", "").strip()
+    query = (request.query.get("k") or request.query.get("field-keywords") or "").strip()
     if not query:
-        raise web.HTTPBadRequest(text="missing search keywords (k)")
+        raise web.HTTPFound("/")
     context = site_context(request)
     result = context.catalogue.search(query, _page_number(request), PAGE_SIZE)
-    text = render_search(result, is_malformed(request), context.assets)
+    matches = context.catalogue.search_all(query) if result.products else []
+    text = render_search(result, matches, is_malformed(request), context.assets)
     return web.Response(text=text, content_type="text/html")
+
+
+async def _sponsored_click(request: web.Request) -> web.Response:
+    target = request.query.get("url", "")
+    if not target.startswith("/") or target.startswith("//"):
+        raise web.HTTPBadRequest(text="url must be a path on this site")
+    raise web.HTTPFound(target)
 
 
 async def _product_page(request: web.Request) -> web.Response:
@@ -221,18 +405,11 @@ async def _product_page(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/html")
 
 
-async def _documents_api(request: web.Request) -> web.Response:
-    context = site_context(request)
-    product = context.catalogue.get(request.match_info["asin"])
-    if product is None:
-        return web.json_response({"error": "unknown ASIN"}, status=404)
-    url = f"{context.assets}/documents/{product.source_id}.pdf"
-    documents = [{"title": "Product datasheet", "url": url, "type": "pdf"}]
-    return web.json_response({"documents": documents})
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", _home)
     app.router.add_get("/s", _search)
+    app.router.add_get("/sspa/click", _sponsored_click)
     app.router.add_get("/dp/{asin}", _product_page)
-    app.router.add_get("/api/dp/{asin}/documents", _documents_api)
+    app.router.add_get("/dp/{asin}/{ref}", _product_page)
+    app.router.add_get("/{slug}/dp/{asin}", _product_page)
+    app.router.add_get("/{slug}/dp/{asin}/{ref}", _product_page)

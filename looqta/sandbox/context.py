@@ -17,6 +17,8 @@ class SiteContext:
     #: Origin of the site's images and documents (its CDN), e.g. ``http://127.0.0.1:8103``;
     #: empty: the site's own origin (links are relative).
     assets: str = ""
+    #: The front-end build whose hashed class names the pages carry (noon).
+    build: str = "current"
 
 
 SITE_KEY = web.AppKey("looqta_site", SiteContext)

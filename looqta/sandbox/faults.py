@@ -10,12 +10,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
+import random
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from looqta.sandbox.blocks import (
+    BLOCK_KINDS,
+    CHALLENGE,
+    CHALLENGE_COOKIE,
+    DEFAULT_STATUS,
+    Challenge,
+    block_page,
+)
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -51,6 +62,16 @@ class FaultConfig:
     truncate: bool = False
     truncate_mode: str = "dataloss"
     malformed: bool = False
+    #: Share of matching requests answered with each block page kind (``BLOCK_KINDS``).
+    blocks: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: Status per kind, where it differs from the real site's (``blocks.DEFAULT_STATUS``).
+    block_status: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Share of matching requests without a valid challenge cookie that get the JavaScript challenge.
+    challenge: float = 0.0
+    #: How long a passed challenge's cookie is honoured; 0: one request only.
+    challenge_ttl_seconds: float = 300.0
+    #: Seed of the draws that pick blocked requests (reproducible shares).
+    block_seed: int = 0
 
     @classmethod
     def from_json(cls, data: Any) -> FaultConfig:
@@ -84,10 +105,36 @@ class FaultConfig:
             raise ValueError("truncate and malformed must be booleans")
         if self.truncate_mode not in TRUNCATE_MODES:
             raise ValueError(f"truncate_mode must be one of {TRUNCATE_MODES}")
+        self._validate_blocks()
+
+    def _validate_blocks(self) -> None:
+        if not isinstance(self.blocks, dict) or set(self.blocks) - set(BLOCK_KINDS):
+            raise ValueError(f"blocks must map kinds of {BLOCK_KINDS} to shares")
+        if not all(_is_share(v) for v in self.blocks.values()) or sum(self.blocks.values()) > 1:
+            raise ValueError("block shares must be numbers in 0..1 that sum to at most 1")
+        kinds = (*BLOCK_KINDS, CHALLENGE)
+        if not isinstance(self.block_status, dict) or set(self.block_status) - set(kinds):
+            raise ValueError(f"block_status must map kinds of {kinds} to statuses")
+        if not all(_is_int(v) and 200 <= v <= 599 for v in self.block_status.values()):
+            raise ValueError("block_status values must be HTTP statuses 200..599")
+        if not _is_share(self.challenge):
+            raise ValueError("challenge must be a share in 0..1")
+        ttl = self.challenge_ttl_seconds
+        if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not math.isfinite(ttl) or ttl < 0:
+            raise ValueError("challenge_ttl_seconds must be a number >= 0")
+        if not _is_int(self.block_seed):
+            raise ValueError("block_seed must be an int")
+
+    def status_of(self, kind: str) -> int:
+        return self.block_status.get(kind, DEFAULT_STATUS[kind])
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_share(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 class FaultState:
@@ -96,11 +143,36 @@ class FaultState:
         self._remaining: int | None = None
         self.in_flight = 0  #: matching requests being answered now
         self.rate_limited = 0  #: answered 429 by ``max_in_flight`` since the last ``set``
+        self.blocked: dict[str, int] = {}  #: block pages served per kind since the last ``set``
+        self.challenge = Challenge()
+        self._draws = random.Random(0)
 
     def set(self, config: FaultConfig) -> None:
         self.config = config
         self._remaining = config.times
         self.rate_limited = 0
+        self.blocked = {}
+        self._draws = random.Random(config.block_seed)
+
+    def take_block(self, challenge_cookie: str | None) -> str | None:
+        """The block kind (or ``challenge``) to answer one matching request with, if any."""
+        config = self.config
+        if config.challenge and not self.challenge.passes(
+            challenge_cookie, config.challenge_ttl_seconds, time.time()
+        ):
+            if self._draws.random() < config.challenge:
+                return self._count(CHALLENGE)
+        if config.blocks:
+            draw, edge = self._draws.random(), 0.0
+            for kind in BLOCK_KINDS:
+                edge += config.blocks.get(kind, 0.0)
+                if draw < edge:
+                    return self._count(kind)
+        return None
+
+    def _count(self, kind: str) -> str:
+        self.blocked[kind] = self.blocked.get(kind, 0) + 1
+        return kind
 
     def reset(self) -> None:
         self.set(FaultConfig())
@@ -123,6 +195,7 @@ class FaultState:
             **dataclasses.asdict(self.config),
             "remaining": self._remaining,
             "rate_limited": self.rate_limited,
+            "blocked": dict(self.blocked),
         }
 
 
@@ -149,6 +222,7 @@ class RequestLog:
 
 
 FAULTS_KEY = web.AppKey("looqta_faults", FaultState)
+SITE_NAME_KEY = web.AppKey("looqta_site_name", str)
 REQUEST_LOG_KEY = web.AppKey("looqta_request_log", RequestLog)
 
 
@@ -197,6 +271,9 @@ async def _answer(request: web.Request, handler: Handler, state: FaultState) -> 
     fault_status = state.take_status()
     if fault_status is not None:
         return _status_response(fault_status, config.retry_after)
+    kind = state.take_block(request.cookies.get(CHALLENGE_COOKIE))
+    if kind is not None:
+        return _block_response(request, kind, state)
     request[MALFORMED_KEY] = config.malformed
     response = await handler(request)
     if config.truncate:
@@ -208,6 +285,17 @@ def _status_response(status: int, retry_after: str | int | None) -> web.Response
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     body = f"<html><body><h1>Sandbox fault: HTTP {status}</h1></body></html>"
     return web.Response(status=status, text=body, content_type="text/html", headers=headers)
+
+
+def _block_response(request: web.Request, kind: str, state: FaultState) -> web.Response:
+    if kind == CHALLENGE:
+        text = state.challenge.page(request.app[SITE_NAME_KEY], state.config.challenge_ttl_seconds)
+    else:
+        text = block_page(request.app[SITE_NAME_KEY], kind, request.host, request.path_qs)
+    status = state.config.status_of(kind)
+    return web.Response(
+        status=status, text=text, content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def _truncated(request: web.Request, response: web.StreamResponse, mode: str) -> web.StreamResponse:
@@ -258,8 +346,9 @@ async def _delete_requests(request: web.Request) -> web.Response:
     return web.json_response([])
 
 
-def add_control_routes(app: web.Application) -> None:
-    """Attach fault state, request log and their ``/__sandbox__/`` routes to ``app``."""
+def add_control_routes(app: web.Application, site: str) -> None:
+    """Attach fault state, request log and their ``/__sandbox__/`` routes to ``app`` (of ``site``)."""
+    app[SITE_NAME_KEY] = site
     app[FAULTS_KEY] = FaultState()
     app[REQUEST_LOG_KEY] = RequestLog()
     app.router.add_get("/__sandbox__/faults", _get_faults)

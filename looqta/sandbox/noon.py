@@ -1,95 +1,68 @@
-"""noon.com stand-in: the search page is a client-side app; product pages are server-rendered.
+"""noon.com stand-in: server-rendered listings and product pages of the real structure (docs/sites.md).
 
-``/uae-en/search`` returns a shell with no product markup. Its inline script (plain JavaScript)
-calls the JSON search API and renders the product boxes, then sets ``data-state="loaded"``.
+Listings are rendered on the server (a Next.js app): product boxes carry stable ``data-qa``
+attributes (``plp-product-box``, ``plp-product-box-name``, ``plp-product-box-price``) and CSS-module
+class names whose scheme and hash change with the front-end build (``SiteContext.build``). The
+price shows no currency text (the dirham sign is an icon-font glyph), rating counts are
+abbreviated, one SKU appears in two boxes (two sellers' offers), there is no "next" link (the
+page after the last is empty), and robots.txt disallows search for generic crawlers, as the
+real one does. Product pages carry a JSON-LD ``Product`` with ``offers.price`` and
+``priceCurrency``; an out-of-stock product has price 0 and ``OutOfStock``.
 """
 
 from __future__ import annotations
 
+import json
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from looqta.sandbox.context import site_context
 from looqta.sandbox.faults import is_malformed
-from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
+from looqta.sandbox.markup import MALFORMED_PRICE, amount, document
+from looqta.sandbox.variants import build_hash, has_offer, pick, share
 
 if TYPE_CHECKING:
-    from looqta.sandbox.catalogue import Product
+    from decimal import Decimal
+
+    from looqta.sandbox.catalogue import Product, SearchPage
 
 SITE = "noon"
 PAGE_SIZE = 24
 IMAGE_EXT = "png"
 BASE_PATH = "/uae-en/"
-SEARCH_API_PATH = "/_svc/catalog/api/v3/search"
+#: Private-use glyph of the icon font that draws the dirham sign.
+CURRENCY_GLYPH = "\ue900"
+#: The grid position whose product a listing shows a second time (another seller's offer).
+REPEATED_POSITION = 5
 
-_SEARCH_SCRIPT = """
-<script>
-(function () {
-  var list = document.querySelector('[data-qa="product-list"]');
-  var nav = document.querySelector('[data-qa="pagination"]');
-  var params = new URLSearchParams(window.location.search);
-  var query = params.get("q") || "";
-  var page = parseInt(params.get("page") || "1", 10);
 
-  function esc(value) {
-    return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
-  }
-  function grouped(digits) { return digits.replace(/\\B(?=(\\d{3})+(?!\\d))/g, ","); }
-  function formatAmount(price) {
-    var parts = String(price).split(".");
-    return grouped(parts[0]) + (parts.length > 1 ? "." + parts[1] : "");
-  }
-  function pageUrl(n) {
-    return "/uae-en/search?q=" + encodeURIComponent(query) + "&page=" + n;
-  }
-  function box(hit) {
-    var name = esc(hit.name);
-    var rating = "";
-    if (hit.rating !== null) {
-      rating = '<div class="ratingRow"><span class="ratingValue">' + esc(hit.rating) +
-        '</span> <span class="ratingCount">(' + grouped(String(hit.review_count)) +
-        ')</span></div>';
-    }
-    return '<div class="productContainer" data-qa="product-box" data-sku="' + esc(hit.sku) +
-      '"><a href="' + esc(hit.url) + '"><img class="productImage" src="' + esc(hit.image_url) +
-      '" alt="' + name + '"><div data-qa="product-name" title="' + name + '">' + name +
-      '</div><div class="priceRow"><span class="currency">' + esc(hit.currency) +
-      '</span> <strong class="amount">' + esc(formatAmount(hit.price)) + '</strong></div>' +
-      rating + '</a></div>';
-  }
+#: The class-name schemes noon's front-end builds have emitted (docs/sites.md, "noon classes"):
+#: Next.js/webpack (2024-25), Turbopack (early 2026), Vite (since mid-2026).
+CLASS_STYLES = ("webpack", "turbopack", "vite")
 
-  fetch("/_svc/catalog/api/v3/search?q=" + encodeURIComponent(query) + "&page=" + page,
-        {headers: {"Accept": "application/json"}})
-    .then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.json();
-    })
-    .then(function (data) {
-      if (data.hits.length === 0) {
-        list.innerHTML = '<div data-qa="no-results">No results for "' + esc(query) + '"</div>';
-      } else {
-        list.innerHTML = data.hits.map(box).join("");
-      }
-      var links = [];
-      if (data.page > 1 && data.page <= data.nbPages) {
-        links.push('<a rel="prev" href="' + esc(pageUrl(data.page - 1)) + '">Previous</a>');
-      }
-      if (data.page < data.nbPages) {
-        links.push('<a rel="next" href="' + esc(pageUrl(data.page + 1)) + '">Next</a>');
-      }
-      nav.innerHTML = links.join(" ");
-      list.setAttribute("data-state", "loaded");
-    })
-    .catch(function (error) {
-      list.setAttribute("data-state", "error");
-      list.setAttribute("data-error", String(error));
-    });
-})();
-</script>
-"""
+
+def class_style(build: str) -> str:
+    """The class-name scheme of ``build`` (``current`` is the Vite scheme of today's site)."""
+    return "vite" if build == "current" else pick(CLASS_STYLES, "build", build)
+
+
+def css(build: str, module: str, name: str) -> str:
+    """A CSS-modules class name as ``build`` emits it, e.g. ``_amount_1o2w0_59``."""
+    digest = build_hash(build, module)
+    style = class_style(build)
+    if style == "webpack":
+        return f"{module}_{name}__{build_hash(build, f'{module}_{name}')}"
+    if style == "turbopack":
+        return f"{module}-module-scss-module__{digest}__{name}"
+    return f"_{name}_{digest.lower()}_{int(share(build, module, name) * 90) + 1}"
+
+
+def tile_amount(value: Decimal) -> str:
+    """A listing tile's amount: thousands commas, decimals only when there are cents (``8,999``)."""
+    text = amount(value)
+    return text[:-3] if text.endswith(".00") else text
 
 
 def image_url(product: Product, assets: str = "") -> str:
@@ -97,56 +70,163 @@ def image_url(product: Product, assets: str = "") -> str:
     return f"{assets}/images/{product.source_id}.{IMAGE_EXT}"
 
 
-def product_url(product: Product) -> str:
+def product_path(product: Product) -> str:
+    """The canonical product URL path, ``/uae-en/<slug>/<SKU>/p/``."""
     return f"{BASE_PATH}{product.slug}/{product.source_id}/p/"
 
 
-def hit(product: Product, malformed: bool = False, assets: str = "") -> dict[str, Any]:
-    return {
-        "sku": product.source_id,
+def abbreviated(n: int) -> str:
+    """``1234`` -> ``1.2K``, as listing boxes show rating counts."""
+    if n < 1000:
+        return str(n)
+    return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
+
+
+def repeated_product(result: SearchPage) -> Product | None:
+    """The product a listing shows twice (two sellers' offers of one SKU), if any."""
+    if len(result.products) <= REPEATED_POSITION:
+        return None
+    return result.products[REPEATED_POSITION]
+
+
+def _price(build: str, product: Product, malformed: bool) -> str:
+    if not has_offer(SITE, product.source_id):
+        return ""  # out of stock: the tile shows no price
+    shown = MALFORMED_PRICE if malformed else tile_amount(product.price)
+    was = tile_amount(product.price * 115 / 100)
+    return (
+        f'<div class="{css(build, "Price", "container")} {css(build, "Price", "pBox")}" '
+        f'data-qa="plp-product-box-price"><div class="{css(build, "Price", "sellingPrice")}">'
+        f'<span class="{css(build, "Price", "currency")}">{CURRENCY_GLYPH}</span>'
+        f'<strong class="{css(build, "Price", "amount")}">{shown}</strong></div>'
+        f'<div class="{css(build, "Price", "preReductionRow")}"><span class="{css(build, "Price", "oldPrice")} '
+        f'strikeThrough">{was}</span><span class="{css(build, "Price", "discount")}">13%</span></div></div>'
+    )
+
+
+def _rating(build: str, product: Product) -> str:
+    if product.rating is None:
+        return ""
+    return (
+        f'<div class="{css(build, "RatingPreviewStar", "container")}">'
+        f'<div class="{css(build, "RatingPreviewStar", "textCtr")}">{product.rating}</div>'
+        f'<span class="{css(build, "RatingPreviewStar", "countCtr")}"><span>{abbreviated(product.review_count)}'
+        "</span></span></div>"
+    )
+
+
+def _box(build: str, product: Product, offer: int, malformed: bool, assets: str) -> str:
+    href = f"{product_path(product)}?o={product.source_id.lower()}-{offer}"
+    title = escape(product.title)
+    return (
+        f'<div class="{css(build, "PBoxLinkHandler", "linkWrapper")}" data-qa="plp-product-box">'
+        f'<a class="{css(build, "PBoxLinkHandler", "productBoxLink")}" href="{escape(href)}">'
+        f'<div class="{css(build, "ProductImageCarousel", "wrapper")}" data-qa="productImagePLP_{title}">'
+        f'<img src="{image_url(product, assets)}" alt="{title}" class="{css(build, "ProductImage", "productImage")}">'
+        f'</div><div class="{css(build, "ProductDetailsSection", "wrapper")}">'
+        f'<h2 class="{css(build, "ProductDetailsSection", "title")}" data-qa="plp-product-box-name" '
+        f'title="{title}">{title}</h2>{_rating(build, product)}{_price(build, product, malformed)}'
+        f'<div data-qa="product-noon-express"><img alt="noon express" src="/svg/express.svg"></div>'
+        f"</div></a></div>"
+    )
+
+
+def render_search(result: SearchPage, build: str, malformed: bool = False, assets: str = "") -> str:
+    if not result.products:
+        grid = (
+            f'<div class="{css(build, "NoResults", "container")}" data-qa="plp-no-results">'
+            f"<h2>Sorry, we couldn&#x27;t find any results for &quot;{escape(result.query)}&quot;</h2></div>"
+        )
+    else:
+        boxes = [_box(build, product, 1, malformed, assets) for product in result.products]
+        repeated = repeated_product(result)
+        if repeated is not None:  # the same SKU again, another seller's offer
+            boxes.insert(len(boxes) // 2, _box(build, repeated, 2, malformed, assets))
+        grid = (
+            f'<div class="{css(build, "PlpHeader", "resultCount")}">{result.total} results for '
+            f"&quot;{escape(result.query)}&quot;</div>"
+            f'<div class="{css(build, "ProductListDesktop", "layoutWrapper")}">{"".join(boxes)}</div>'
+        )
+    body = f'<div id="root"><main class="{css(build, "PlpLayout", "main")}">{grid}</main></div>'
+    head = f'<link rel="stylesheet" href="/assets/index-{build_hash(build, "css")}.css">'
+    return document(f"{result.query} | noon UAE", body, head=head)
+
+
+def json_ld(product: Product, assets: str = "") -> dict[str, object]:
+    """The JSON-LD ``Product`` of a product page (one offer object; out of stock: price 0)."""
+    in_stock = has_offer(SITE, product.source_id)
+    offer: dict[str, object] = {
+        "@type": "Offer",
+        "url": f"https://www.noon.com{product_path(product)}",
+        "price": float(product.price) if in_stock else 0,
+        "priceCurrency": product.currency,
+        "itemCondition": "https://schema.org/NewCondition",
+        "availability": f"https://schema.org/{'InStock' if in_stock else 'OutOfStock'}",
+        "priceSpecification": {
+            "@type": "UnitPriceSpecification",
+            "priceType": "https://schema.org/ListPrice",
+            "price": float((product.price * 115 / 100).quantize(product.price)),
+        },
+        "seller": {"@type": "Organization", "name": "noon"},
+    }
+    data: dict[str, object] = {
+        "@context": "https://schema.org",
+        "@type": "Product",
         "name": product.title,
-        "brand": product.brand,
-        "price": MALFORMED_PRICE if malformed else f"{product.price:.2f}",
-        "currency": product.currency,
-        "rating": None if product.rating is None else str(product.rating),
-        "review_count": product.review_count,
-        "image_url": image_url(product, assets),
-        "url": product_url(product),
+        "sku": product.source_id,
+        "url": f"https://www.noon.com{product_path(product)}",
+        "brand": {"@type": "Brand", "name": product.brand},
+        "image": [f"{image_url(product, assets)}?width=1200"],
+        "offers": offer,
+    }
+    if product.rating is not None:
+        data["aggregateRating"] = {
+            "@type": "AggregateRating",
+            "ratingValue": float(product.rating),
+            "reviewCount": product.review_count,
+            "bestRating": 5,
+        }
+    return data
+
+
+def _breadcrumbs(product: Product) -> dict[str, object]:
+    return {
+        "@context": "https://schema.org",
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {"@type": "ListItem", "position": 1, "name": "Home", "item": "https://www.noon.com/uae-en/"},
+            {"@type": "ListItem", "position": 2, "name": product.category.title()},
+        ],
     }
 
 
-def render_search_shell(query: str) -> str:
-    body = (
-        '<div id="__next"><div data-qa="product-list" class="productList"></div>'
-        '<nav data-qa="pagination"></nav></div>\n'
-        "<noscript>You need to enable JavaScript to run this app.</noscript>\n"
-        f"{_SEARCH_SCRIPT}"
-    )
-    return document(f"{query} | noon UAE", body)
+def _ld_script(data: dict[str, object]) -> str:
+    text = json.dumps(data).replace("</", "<\\/")
+    return f'<script type="application/ld+json">{text}</script>'
 
 
-def render_product(product: Product, malformed: bool = False, assets: str = "") -> str:
+def render_product(product: Product, build: str, malformed: bool = False, assets: str = "") -> str:
+    data = json_ld(product, assets)
+    if malformed:
+        data["offers"] = {**data["offers"], "price": MALFORMED_PRICE}  # type: ignore[dict-item]
     name = escape(product.title)
-    if malformed:  # garbled on purpose: no number, unclosed tags
-        price = f'<div data-qa="div-price-now">AED {MALFORMED_PRICE}<span class="priceNow">'
-    else:
-        price = f'<div data-qa="div-price-now">{product.currency} {amount(product.price)}</div>'
-    rating = ""
-    if product.rating is not None:
-        rating = (
-            f'<div data-qa="pdp-rating" data-rating="{product.rating}" '
-            f'data-count="{product.review_count}"><span>{product.rating}</span> '
-            f"<span>({count(product.review_count)} ratings)</span></div>"
+    price = ""
+    if has_offer(SITE, product.source_id):
+        shown = MALFORMED_PRICE if malformed else amount(product.price)
+        price = (
+            f'<div class="{css(build, "PriceOffer", "priceNowCtr")}" data-qa="div-price-now">'
+            f'<span class="{css(build, "PriceOffer", "currency")}">{CURRENCY_GLYPH}</span>'
+            f'<span class="{css(build, "PriceOffer", "priceNowText")}">{shown}</span></div>'
         )
     body = (
-        f'<div id="__next"><div class="pdpContainer" data-sku="{product.source_id}">\n'
-        f'<img data-qa="pdp-image" src="{image_url(product, assets)}" alt="{name}">\n'
-        f'<div data-qa="pdp-brand">{escape(product.brand)}</div>\n'
-        f'<h1 data-qa="pdp-name">{name}</h1>\n{price}\n{rating}\n'
-        f'<a data-qa="pdp-datasheet" href="{assets}/documents/{product.source_id}.pdf">Datasheet</a>\n'
+        f'<div id="root"><div class="{css(build, "CoreDetails", "container")}">\n'
+        f'<div class="{css(build, "GalleryV2", "imageWrapper")}"><img src="{image_url(product, assets)}" alt="{name}"></div>\n'
+        f'<div class="{css(build, "ProductTitle", "brand")}">{escape(product.brand)}</div>\n'
+        f'<h1 class="{css(build, "ProductTitle", "title")}">{name}</h1>\n{price}\n'
         f"</div></div>"
     )
-    return document(f"{product.title} | noon UAE", body)
+    head = _ld_script(data) + _ld_script(_breadcrumbs(product))
+    return document(f"{product.title} | noon UAE", body, head=head)
 
 
 def _page_number(request: web.Request) -> int:
@@ -159,46 +239,26 @@ def _page_number(request: web.Request) -> int:
     return page
 
 
-def _query(request: web.Request) -> str:
-    query = request.query.get("q", "").strip()
-    if not query:
-        raise web.HTTPBadRequest(text="missing search query (q)")
-    return query
-
-
 async def _root(request: web.Request) -> web.Response:
     raise web.HTTPFound(BASE_PATH)
 
 
 async def _home(request: web.Request) -> web.Response:
     body = (
-        '<h1>noon sandbox</h1><form action="/uae-en/search" method="get">'
+        '<h1>noon sandbox</h1><form action="/uae-en/search/" method="get">'
         '<input type="search" name="q"><button type="submit">Search</button></form>'
     )
     return web.Response(text=document("noon UAE", body), content_type="text/html")
 
 
-async def _search_shell(request: web.Request) -> web.Response:
-    query = _query(request)
-    _page_number(request)
-    return web.Response(text=render_search_shell(query), content_type="text/html")
-
-
-async def _search_api(request: web.Request) -> web.Response:
-    query, page = _query(request), _page_number(request)
+async def _search(request: web.Request) -> web.Response:
+    query = request.query.get("q", "").strip()
+    if not query:
+        raise web.HTTPFound(BASE_PATH)
     context = site_context(request)
-    result = context.catalogue.search(query, page, PAGE_SIZE)
-    malformed = is_malformed(request)
-    return web.json_response(
-        {
-            "hits": [hit(product, malformed, context.assets) for product in result.products],
-            "page": result.page,
-            "nbPages": result.pages,
-            "nbHits": result.total,
-            "hitsPerPage": result.page_size,
-            "query": result.query,
-        }
-    )
+    result = context.catalogue.search(query, _page_number(request), PAGE_SIZE)
+    text = render_search(result, context.build, is_malformed(request), context.assets)
+    return web.Response(text=text, content_type="text/html")
 
 
 async def _product_page(request: web.Request) -> web.Response:
@@ -207,13 +267,36 @@ async def _product_page(request: web.Request) -> web.Response:
     if product is None:
         body = document("Page not found | noon", "<h1>Sorry, this page is not available</h1>")
         raise web.HTTPNotFound(text=body, content_type="text/html")
-    text = render_product(product, is_malformed(request), context.assets)
+    text = render_product(product, context.build, is_malformed(request), context.assets)
     return web.Response(text=text, content_type="text/html")
+
+
+#: The rules noon's robots.txt gives every other crawler (as fetched 2026-10-07, docs/sites.md).
+ROBOTS_TXT = """User-agent: *
+Disallow: /_svc/
+Disallow: /_vs/
+Disallow: /_serverFn/
+Disallow: /*/search$
+Disallow: /*/search?
+Disallow: /*/search/
+Disallow: /*/cart/
+Disallow: /*/checkout/
+Disallow: /*/wishlist/
+Allow: /
+
+User-agent: BadBot
+Disallow: /
+"""
+
+
+async def _robots(request: web.Request) -> web.Response:
+    return web.Response(text=ROBOTS_TXT, content_type="text/plain")
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", _root)
+    app.router.add_get("/robots.txt", _robots)
     app.router.add_get(BASE_PATH, _home)
-    app.router.add_get(BASE_PATH + "search", _search_shell)
-    app.router.add_get(SEARCH_API_PATH, _search_api)
+    app.router.add_get(BASE_PATH + "search", _search)
+    app.router.add_get(BASE_PATH + "search/", _search)
     app.router.add_get(BASE_PATH + "{slug}/{sku}/p/", _product_page)

@@ -17,4 +17,11 @@ SANDBOX_SETTINGS: dict[str, Any] = {
     },
     "AUTOTHROTTLE_START_DELAY": 0.0,
     "AUTOTHROTTLE_TARGET_CONCURRENCY": 8.0,
+    # Blocks cool a site down for 0.2 s doubled per block in a row (<= 2 s), not minutes.
+    "LOOQTA_BLOCKS_BACKOFF_SECONDS": 0.2,
+    "LOOQTA_BLOCKS_BACKOFF_MAX_SECONDS": 2.0,
+    # The sandbox mirrors noon's robots.txt, which disallows search pages for crawlers it does
+    # not name. Demos and tests of the sandbox read them as a site that permitted looqta would
+    # let it; against the real site no such permission is configured (looqta/robots.py).
+    "LOOQTA_ROBOTS_PERMITTED": {"noon": ["/uae-en/search"]},
 }

@@ -58,6 +58,7 @@ class SandboxConfig:
     seed: int = 1234
     pdf_pages: int = 1
     cdn: bool = True
+    build: str = "current"
 
     def __post_init__(self) -> None:
         ensure_loopback(self.host)
@@ -78,11 +79,15 @@ class SandboxConfig:
         return 0 if self.port == 0 else self.port + len(SITES) + SITES.index(site)
 
 
-def build_app(site: str, catalogue: Catalogue, pdf_pages: int = 1, assets: str = "") -> web.Application:
+def build_app(
+    site: str, catalogue: Catalogue, pdf_pages: int = 1, assets: str = "", build: str = "current"
+) -> web.Application:
     """The site: its pages, its file routes, faults and the request log."""
     app = web.Application(middlewares=[fault_middleware])
-    app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages, assets=assets)
-    add_control_routes(app)
+    app[SITE_KEY] = SiteContext(
+        site=site, catalogue=catalogue, pdf_pages=pdf_pages, assets=assets, build=build
+    )
+    add_control_routes(app, site)
     add_state_route(app)
     add_file_routes(app)
     _SITE_ROUTES[site](app)
@@ -93,7 +98,7 @@ def build_cdn_app(site: str, catalogue: Catalogue, pdf_pages: int = 1) -> web.Ap
     """The site's CDN: its file routes only, with faults and a request log of its own."""
     app = web.Application(middlewares=[fault_middleware])
     app[SITE_KEY] = SiteContext(site=site, catalogue=catalogue, pdf_pages=pdf_pages)
-    add_control_routes(app)
+    add_control_routes(app, site)
     add_file_routes(app)
     return app
 
@@ -120,7 +125,7 @@ class SandboxServer:
             if config.cdn:
                 cdn = build_cdn_app(site, catalogue, config.pdf_pages)
                 assets = cdn_urls[cdn_name(site)] = await self._listen(cdn, config.cdn_port_for(site))
-            app = build_app(site, catalogue, config.pdf_pages, assets)
+            app = build_app(site, catalogue, config.pdf_pages, assets, config.build)
             self.urls[site] = await self._listen(app, config.port_for(site))
             files = assets or "same origin"
             logger.info("sandbox %s listening on %s (files: %s)", site, self.urls[site], files)

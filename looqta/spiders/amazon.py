@@ -1,73 +1,240 @@
-"""amazon.ae product search.
+"""amazon.ae product search (markup and its evidence: docs/sites.md, "amazon").
 
-Search result pages are server-rendered HTML (plain HTTP). Product pages load
-their documents block with JavaScript, so they are rendered in the browser.
+Items come from the search result cards: ASIN, title, price, currency, rating, review count,
+image and the canonical ``/dp/<ASIN>`` URL. ``-a details=1`` also reads each product page
+(price block, availability, full-size image, "Product guides and documents") into the same item.
+Sponsored cards link through ``/sspa/click?...&url=...``; the ASIN comes from the card itself.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from looqta.loaders import ProductLoader
-from looqta.spiders.base import SearchSpider
+from looqta.blocks import BlockSignature
+from looqta.extract import (
+    Fallback,
+    css,
+    extract,
+    joined,
+    parse_abbreviated_count,
+    parse_count,
+    parse_currency,
+    parse_price,
+    parse_rating,
+    value,
+)
+from looqta.items import ProductItem
+from looqta.spiders.base import PageType, SearchSpider
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     import scrapy
+    from parsel import Selector
     from scrapy.http import Response
+    from twisted.python.failure import Failure
 
-RESULT = 'div[data-component-type="s-search-result"]'
+CARD = 'div[data-component-type="s-search-result"]'
+NO_RESULTS = ".s-no-results-result, [data-component-type='s-messaging-widget-results-header']"
 NEXT_PAGE = "a.s-pagination-next::attr(href)"
-DOCUMENTS_LOADED = '#productDocuments[data-loaded="true"]'
+_ASIN = re.compile(r"^[A-Z0-9]{10}$")
+_ASIN_IN_PATH = re.compile(r"/dp/([A-Z0-9]{10})")
+_SPONSORED_PREFIX = re.compile(r"^Sponsored Ad\s*-\s*")
+
+
+def _title(raw: Any) -> str | None:
+    text = " ".join(str(raw).split())
+    return _SPONSORED_PREFIX.sub("", text) or None
+
+
+def _asin(raw: Any) -> str | None:
+    text = str(raw).strip()
+    if _ASIN.match(text):
+        return text
+    match = _ASIN_IN_PATH.search(text.replace("%2F", "/"))
+    return match.group(1) if match else None
+
+
+def _largest_image(selector: Selector) -> str | None:
+    """The largest image of ``#landingImage``'s ``data-a-dynamic-image`` map."""
+    raw = selector.css("#landingImage::attr(data-a-dynamic-image)").get()
+    try:
+        sizes = json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+    if not isinstance(sizes, dict) or not sizes:
+        return None
+    return max(sizes, key=lambda url: sizes[url][0] if isinstance(sizes[url], list) and sizes[url] else 0)
+
+
+SEARCH_CARD_FIELDS: dict[str, tuple[Fallback, ...]] = {
+    "source_id": (css("::attr(data-asin)", "data-asin"), css("a[href*='/dp/']::attr(href)", "link")),
+    "title": (
+        css("[data-cy=title-recipe] a > h2 > span::text", "a>h2>span"),
+        css("[data-cy=title-recipe] h2 > a > span::text", "h2>a>span"),
+        css("a > h2::attr(aria-label)", "h2[aria-label]"),
+        css("h2 a span::text", "h2 a span"),
+        css("img.s-image::attr(alt)", "img[alt]"),
+    ),
+    "price": (
+        css(".a-price:not(.a-text-price) > .a-offscreen::text", "a-price>a-offscreen"),
+        joined("[data-cy=price-recipe] .a-price:not(.a-text-price) > span[aria-hidden]", "whole+fraction"),
+    ),
+    "currency": (
+        css(".a-price:not(.a-text-price) > .a-offscreen::text", "a-price>a-offscreen"),
+        css(".a-price:not(.a-text-price) .a-price-symbol::text", "a-price-symbol"),
+    ),
+    "rating": (
+        css("i[class*=a-icon-star] .a-icon-alt::text", "a-icon-alt"),
+        css("[data-cy=reviews-block] a[aria-label*='out of 5']::attr(aria-label)", "stars[aria-label]"),
+    ),
+    "review_count": (
+        css("[data-cy=reviews-block] a[aria-label$='ratings']::attr(aria-label)", "ratings[aria-label]"),
+        css("a[aria-label$='ratings']::attr(aria-label)", "a[aria-label]"),
+        css("a[href*='customerReviews'] span::text", "reviews-link-text"),
+    ),
+    "image": (css("img.s-image::attr(src)", "img.s-image"),),
+}
+SEARCH_CARD_PARSERS = {
+    "source_id": _asin,
+    "title": _title,
+    "price": parse_price,
+    "currency": parse_currency,
+    "rating": parse_rating,
+    "review_count": parse_abbreviated_count,
+}
+
+PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
+    "price": (
+        css("#twister-plus-price-data-price::attr(value)", "twister-price"),
+        css("#corePrice_feature_div .a-price .a-offscreen::text", "corePrice"),
+        css("#corePriceDisplay_desktop_feature_div .priceToPay .a-offscreen::text", "priceToPay"),
+        css("#apex-pricetopay-accessibility-label::text", "accessibility-label"),
+        css("#corePriceDisplay_desktop_feature_div .aok-offscreen::text", "aok-offscreen"),
+        joined("#corePriceDisplay_desktop_feature_div .priceToPay > span[aria-hidden]", "whole+fraction"),
+    ),
+    "availability": (
+        css("#availability .primary-availability-message::text", "primary-availability"),
+        css("#availability span::text", "availability"),
+    ),
+    "image": (
+        css("#landingImage::attr(data-old-hires)", "data-old-hires"),
+        Fallback("data-a-dynamic-image", _largest_image),
+        css("#landingImage::attr(src)", "landingImage"),
+    ),
+    "title": (css("#productTitle::text", "productTitle"),),
+    "rating": (css("#acrPopover::attr(title)", "acrPopover"),),
+    "review_count": (css("#acrCustomerReviewText::text", "acrCustomerReviewText"),),
+}
+PRODUCT_PARSERS = {"price": parse_price, "rating": parse_rating, "review_count": parse_count}
+DOCUMENT_LINKS = (
+    "#productDocuments_feature_div a[href$='.pdf']::attr(href)",
+    "#productDocuments_feature_div a[href*='.pdf']::attr(href)",
+)
+
+
+def availability(text: str | None) -> str | None:
+    """``In Stock`` -> ``in_stock``; ``Currently unavailable.`` -> ``out_of_stock``."""
+    if not text:
+        return None
+    lowered = text.lower()
+    if "unavailable" in lowered or "out of stock" in lowered:
+        return "out_of_stock"
+    return "in_stock" if "in stock" in lowered or "left in stock" in lowered else None
 
 
 class AmazonSpider(SearchSpider):
     name = "amazon"
     default_base_url = "https://www.amazon.ae"
+    #: amazon.ae sells in dirhams; the currency when a card's price text names none.
+    site_currency = "AED"
+    page_types = {
+        "search": PageType(
+            "search", ("source_id", "title", "price", "currency"), f"{CARD}, {NO_RESULTS}", NO_RESULTS
+        ),
+        "product": PageType("product", ("title",), "#productTitle, #dp"),
+    }
+    block_signatures = (
+        BlockSignature("captcha", ("/errors/validateCaptcha", "captchacharacters")),
+        BlockSignature("captcha", ("Enter the characters you see below",)),
+        BlockSignature("interstitial", ("/errors/validateCaptcha",)),
+        BlockSignature("interstitial", ("Click the button below to continue shopping",)),
+        BlockSignature("server_error", ("Sorry! Something went wrong!",)),
+        BlockSignature("captcha", ("api-services-support@amazon.com",)),
+    )
 
     def search_url(self, page: int) -> str:
         return f"{self.base_url}/s?{urlencode({'k': self.args.q, 'page': page})}"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.http_request(self.search_url(1), self.parse_search, cb_kwargs={"page": 1})
+        yield self.page_request(self.search_url(1), "search", self.parse_search, cb_kwargs={"page": 1})
 
-    def parse_search(self, response: Response, page: int) -> Iterator[scrapy.Request]:
-        for result in response.css(RESULT):
-            asin = result.attrib.get("data-asin")
-            href = result.css("h2 a::attr(href)").get()
-            if asin and href:
-                yield self.browser_request(
-                    response.urljoin(href),
+    def parse_search(self, response: Response, page: int) -> Iterator[Any]:
+        chains = {
+            **SEARCH_CARD_FIELDS,
+            "currency": (*SEARCH_CARD_FIELDS["currency"], value(self.site_currency, "site")),
+        }
+        for card in response.css(CARD):
+            found = extract(card, "search", chains, SEARCH_CARD_PARSERS)
+            found.count_into(self.crawler.stats)
+            if found.get("price") is None and card.css("[data-cy=secondary-offer-recipe]"):
+                self.crawler.stats.inc_value("looqta/fields/search/no_offer")
+                continue  # the site shows no offer for it: nothing to compare
+            item = self.item(found, response)
+            if self.args.details and item.source_id:
+                yield self.page_request(
+                    item.url or "",
+                    "product",
                     self.parse_product,
-                    wait_for=DOCUMENTS_LOADED,
-                    cb_kwargs={"asin": asin},
+                    cb_kwargs={"item": item},
+                    errback=self.product_failed,
                 )
+            else:
+                yield item
         next_href = response.css(NEXT_PAGE).get()
         if next_href and self.args.allows_page(page + 1):
-            yield self.http_request(
-                response.urljoin(next_href), self.parse_search, cb_kwargs={"page": page + 1}
+            yield self.page_request(
+                response.urljoin(next_href), "search", self.parse_search, cb_kwargs={"page": page + 1}
             )
 
-    def parse_product(self, response: Response, asin: str) -> Any:
-        loader = ProductLoader(response=response)
-        loader.add_value("source", self.name)
-        loader.add_value("source_id", asin)
-        loader.add_css("title", "#productTitle::text")
-        loader.add_css("price", "#corePrice_feature_div .a-price .a-offscreen::text")
-        loader.add_css("currency", "#corePrice_feature_div .a-price .a-offscreen::text")
-        loader.add_css("rating", "#acrPopover::attr(title)")
-        loader.add_css("review_count", "#acrCustomerReviewText::text")
-        loader.add_value("review_count", 0)
-        loader.add_value("url", response.url)
-        loader.add_value(
-            "image_urls", [response.urljoin(u) for u in response.css("#landingImage::attr(src)").getall()]
+    def item(self, found: Any, response: Response) -> ProductItem:
+        asin = found.get("source_id")
+        image = found.get("image")
+        return ProductItem(
+            source=self.name,
+            source_id=asin,
+            title=found.get("title"),
+            price=found.get("price"),
+            currency=found.get("currency"),
+            rating=found.get("rating"),
+            review_count=found.get("review_count") or 0,
+            url=f"{self.base_url}/dp/{asin}" if asin else None,
+            image_urls=[response.urljoin(image)] if image else [],
+            scraped_at=self.scraped_at(),
+            job=self.args.job,
         )
-        loader.add_value(
-            "file_urls",
-            [response.urljoin(u) for u in response.css("#productDocuments a.pdf-link::attr(href)").getall()],
-        )
-        loader.add_value("scraped_at", self.scraped_at())
-        loader.add_value("job", self.args.job)
-        return loader.load_item()
+
+    def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
+        found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
+        found.count_into(self.crawler.stats)
+        item.availability = availability(found.get("availability"))
+        if found.get("price") is not None:
+            item.price = found.get("price")
+        for name in ("title", "rating", "review_count"):
+            if getattr(item, name) in (None, 0) and found.get(name) is not None:
+                setattr(item, name, found.get(name))
+        if found.get("image"):
+            item.image_urls = [response.urljoin(found.get("image"))]
+        documents = next((links for q in DOCUMENT_LINKS if (links := response.css(q).getall())), [])
+        item.file_urls = [response.urljoin(link) for link in documents]
+        yield item
+
+    def product_failed(self, failure: Failure) -> Iterator[ProductItem]:
+        """The product page could not be read: the item from the search card still counts."""
+        self.crawler.stats.inc_value("looqta/details/failed")
+        item = failure.request.cb_kwargs["item"]  # type: ignore[attr-defined]
+        self.logger.warning("details of %s not read (%s); keeping the search result", item.url, failure.value)
+        yield item

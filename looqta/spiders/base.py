@@ -1,9 +1,10 @@
-"""What every site's search spider shares: arguments, and how a page is fetched.
+"""What every site's search spider shares: arguments, page types, and how a page is requested.
 
-A site spider only knows its site: URLs, selectors, and which page types need
-JavaScript. Whether a page goes through the browser or plain HTTP is decided
-per page type, in the spider, with :meth:`SearchSpider.browser_request` or
-:meth:`SearchSpider.http_request`.
+A site spider only knows its site: URLs, selectors and structured data, the page types it
+reads (:class:`PageType`: which fields each must yield, what shows its content is there, what
+its own "no results" looks like) and the block pages it answers with. Whether a page goes
+through the browser or plain HTTP is not the spider's choice: ``looqta.render`` decides per
+site and page type at run time.
 """
 
 from __future__ import annotations
@@ -14,20 +15,38 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy_playwright.page import PageMethod
 
+from looqta.blocks import BlockSignature
 from looqta.pqueues import JOB_PRIORITY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scrapy.crawler import Crawler
-
 JOB_KINDS: tuple[str, ...] = tuple(JOB_PRIORITY)
+#: ``meta`` keys a spider's requests carry.
+PAGE_TYPE_META_KEY = "looqta_page_type"
+JOB_META_KEY = "looqta_job"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
 class SpiderArgumentError(ValueError):
     """A spider argument is missing or invalid; raised before any request is made."""
+
+
+@dataclass(frozen=True)
+class PageType:
+    """A kind of page a spider reads.
+
+    ``required``: fields every item it yields must carry, else the page counts as unparsed.
+    ``ready``: CSS that matches once the page's content is there (what a browser waits for).
+    ``empty``: CSS of the site's own "no results" marker (a page that rightly yields nothing).
+    """
+
+    name: str
+    required: tuple[str, ...]
+    ready: str
+    empty: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,7 @@ class SearchArgs:
     base_url: str
     max_pages: int | None = None
     job: str = "manual"
+    details: bool = False
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any], default_base_url: str) -> SearchArgs:
@@ -62,7 +82,10 @@ class SearchArgs:
         job = str(kwargs.get("job") or "manual")
         if job not in JOB_KINDS:
             raise SpiderArgumentError(f"job must be one of {', '.join(JOB_KINDS)}, got {job!r}")
-        return cls(q=q, base_url=base_url, max_pages=max_pages, job=job)
+        raw_details = str(kwargs.get("details") or "").strip().lower()
+        if raw_details not in _TRUE | _FALSE:
+            raise SpiderArgumentError(f"details must be 1 or 0, got {kwargs.get('details')!r}")
+        return cls(q=q, base_url=base_url, max_pages=max_pages, job=job, details=raw_details in _TRUE)
 
     def allows_page(self, page: int) -> bool:
         return self.max_pages is None or page <= self.max_pages
@@ -73,6 +96,10 @@ class SearchSpider(scrapy.Spider):
 
     #: The real site's root; ``-a base_url=...`` points the spider elsewhere (the sandbox).
     default_base_url: ClassVar[str]
+    #: The page types this spider reads, by name.
+    page_types: ClassVar[dict[str, PageType]]
+    #: How this site's block pages look (``looqta.blocks``), beyond what every site shares.
+    block_signatures: ClassVar[tuple[BlockSignature, ...]] = ()
 
     @classmethod
     def check_arguments(cls, kwargs: dict[str, Any]) -> SearchArgs:
@@ -83,13 +110,6 @@ class SearchSpider(scrapy.Spider):
         self.args = self.check_arguments(kwargs)
         super().__init__(*args, **kwargs)
         self.base_url = self.args.base_url
-        self.render_wait_timeout_ms = 15_000.0
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SearchSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.render_wait_timeout_ms = crawler.settings.getfloat("LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS") * 1000
-        return spider
 
     @property
     def origin(self) -> str:
@@ -97,28 +117,13 @@ class SearchSpider(scrapy.Spider):
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}"
 
-    def http_request(self, url: str, callback: Callable[..., Any], **kwargs: Any) -> scrapy.Request:
-        """A page whose content is in the HTML the server sends."""
-        meta = {"looqta_job": self.args.job, **kwargs.pop("meta", {})}
-        kwargs.setdefault("priority", JOB_PRIORITY[self.args.job])
-        return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
-
-    def browser_request(
-        self, url: str, callback: Callable[..., Any], wait_for: str, **kwargs: Any
+    def page_request(
+        self, url: str, page_type: str, callback: Callable[..., Any], **kwargs: Any
     ) -> scrapy.Request:
-        """A page whose content only exists once its JavaScript has run.
-
-        The page is rendered in Chromium, the response body is the DOM once
-        ``wait_for`` matches, and the page is closed afterwards.
-        """
-        meta = {
-            "looqta_job": self.args.job,
-            "playwright": True,
-            "playwright_page_methods": [
-                PageMethod("wait_for_selector", wait_for, timeout=self.render_wait_timeout_ms),
-            ],
-            **kwargs.pop("meta", {}),
-        }
+        """A request for one of this spider's page types; rendering is decided elsewhere."""
+        if page_type not in self.page_types:
+            raise ValueError(f"{self.name} has no page type {page_type!r}")
+        meta = {JOB_META_KEY: self.args.job, PAGE_TYPE_META_KEY: page_type, **kwargs.pop("meta", {})}
         kwargs.setdefault("priority", JOB_PRIORITY[self.args.job])
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 

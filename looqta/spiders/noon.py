@@ -1,75 +1,222 @@
-"""noon.com product search.
+"""noon.com product search (markup and its evidence: docs/sites.md, "noon").
 
-The search listing is a JavaScript app (the product grid is built in the
-browser from an API call), so listing pages are rendered. Product pages are
-server-rendered and fetched over plain HTTP.
+Listings are server-rendered: items come from the product boxes (``data-qa`` attributes first,
+then class names matched by their stable middle word, never a whole hashed name). The SKU is the
+link's path segment before ``/p/``; the price carries no currency text (a glyph), so the
+currency comes from the locale. There is no "next" link: the page after the last is empty.
+``-a details=1`` also reads each product page's JSON-LD ``Product`` into the item.
+
+robots.txt: noon's disallows its internal APIs (``/_svc/``, ``/_vs/``, ``/_serverFn/``), which
+this spider never calls, and, since 2026, search pages for crawlers it does not name
+(docs/sites.md, "robots.txt"); ``LOOQTA_ROBOTS_PERMITTED`` records a permission to read them.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from looqta.loaders import ProductLoader
-from looqta.spiders.base import SearchSpider
+from looqta.blocks import BlockSignature
+from looqta.extract import (
+    Fallback,
+    css,
+    extract,
+    ld,
+    parse_abbreviated_count,
+    parse_count,
+    parse_currency,
+    parse_price,
+    parse_rating,
+    value,
+)
+from looqta.items import ProductItem
+from looqta.spiders.base import PageType, SearchSpider, SpiderArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     import scrapy
     from scrapy.http import Response
+    from twisted.python.failure import Failure
 
-LISTING_LOADED = '[data-qa="product-list"][data-state="loaded"]'
-PRODUCT_BOX = 'div[data-qa="product-box"]'
-NEXT_PAGE = 'nav[data-qa="pagination"] a[rel="next"]::attr(href)'
+BOX = '[data-qa="plp-product-box"], [data-qa="product-block"], span.productContainer'
+NO_RESULTS = '[data-qa="plp-no-results"]'
+#: The currency of each storefront locale (its prices show a glyph or nothing, not a code).
+LOCALE_CURRENCY = {"uae": "AED", "saudi": "SAR", "egypt": "EGP"}
+_SKU_IN_PATH = re.compile(r"/([A-Z0-9]{8,24})/p/?(?:[?#]|$)")
+_LOCALE = re.compile(r"^[a-z]+-[a-z]{2}$")
+
+
+def _sku(raw: Any) -> str | None:
+    text = str(raw).strip()
+    if text.startswith("productBox-"):
+        return text.removeprefix("productBox-") or None
+    match = _SKU_IN_PATH.search(urlsplit(text).path + "?")
+    return match.group(1) if match else None
+
+
+def _stock(raw: Any) -> str | None:
+    text = str(raw)
+    if text.endswith("OutOfStock") or text.endswith("SoldOut"):
+        return "out_of_stock"
+    return "in_stock" if text.endswith("InStock") else None
+
+
+BOX_FIELDS: dict[str, tuple[Fallback, ...]] = {
+    "source_id": (
+        css("a[href*='/p/']::attr(href)", "link"),
+        css("a[id^='productBox-']::attr(id)", "productBox-id"),
+    ),
+    "title": (
+        css("[data-qa=plp-product-box-name]::attr(title)", "plp-product-box-name[title]"),
+        css("[data-qa=plp-product-box-name]::text", "plp-product-box-name"),
+        css("[data-qa=product-box-name]::text", "product-box-name"),
+        css("[data-qa=product-name]::attr(title)", "product-name"),
+        css("img::attr(alt)", "img[alt]"),
+    ),
+    "price": (
+        css("[data-qa=plp-product-box-price] [class*=amount]::text", "plp-product-box-price amount"),
+        css("[data-qa=product-box-price] [class*=amount]::text", "product-box-price amount"),
+        css("[data-qa=product-price] [class*=amount]::text", "product-price amount"),
+        css("[class*=sellingPrice] strong::text", "sellingPrice strong"),
+    ),
+    "currency": (
+        css("[data-qa=plp-product-box-price] [class*=currency]::text", "currency text"),
+        css("[data-qa=product-box-price] [class*=currency]::text", "product-box currency text"),
+    ),
+    "rating": (css("[class*=textCtr]::text", "textCtr"),),
+    "review_count": (
+        css("[class*=countCtr] span::text", "countCtr"),
+        css("[class*=countCtr]::text", "countCtr text"),
+    ),
+    "image": (
+        css("img[class*=productImage]::attr(src)", "img.productImage"),
+        css("img[src*='/p/pnsku/']::attr(src), img[src*='/p/pzsku/']::attr(src)", "img[src*=pnsku]"),
+        css("[data-qa^=productImagePLP] img::attr(src)", "productImagePLP img"),
+    ),
+}
+BOX_PARSERS = {
+    "source_id": _sku,
+    "price": parse_price,
+    "currency": parse_currency,
+    "rating": parse_rating,
+    "review_count": parse_abbreviated_count,
+}
+
+PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
+    "price": (
+        ld("offers", "price"),
+        css("[data-qa=div-price-now] [class*=priceNowText]::text", "div-price-now"),
+    ),
+    "currency": (ld("offers", "priceCurrency"),),
+    "availability": (ld("offers", "availability"),),
+    "image": (ld("image", 0), ld("image")),
+    "title": (ld("name"), css("h1[class*=title]::text", "h1.title")),
+    "rating": (ld("aggregateRating", "ratingValue"),),
+    "review_count": (ld("aggregateRating", "reviewCount"),),
+}
+PRODUCT_PARSERS = {
+    "price": parse_price,
+    "availability": _stock,
+    "rating": parse_rating,
+    "review_count": parse_count,
+    "image": lambda raw: raw if isinstance(raw, str) else None,
+}
 
 
 class NoonSpider(SearchSpider):
     name = "noon"
     default_base_url = "https://www.noon.com"
+    page_types = {
+        "search": PageType(
+            "search", ("source_id", "title", "price", "currency"), f"{BOX}, {NO_RESULTS}", NO_RESULTS
+        ),
+        "product": PageType("product", ("title",), 'script[type="application/ld+json"], h1'),
+    }
+    block_signatures = (BlockSignature("forbidden", ("errors.edgesuite.net",)),)
 
     def __init__(self, *args: Any, locale: str = "uae-en", **kwargs: Any) -> None:
+        locale = locale.strip("/")
+        if not _LOCALE.match(locale):
+            raise SpiderArgumentError(f"locale must look like uae-en, got {locale!r}")
         super().__init__(*args, **kwargs)
-        self.locale = locale.strip("/")
+        self.locale = locale
+        self.site_currency = LOCALE_CURRENCY.get(locale.split("-")[0])
 
     def search_url(self, page: int) -> str:
-        return f"{self.base_url}/{self.locale}/search?{urlencode({'q': self.args.q, 'page': page})}"
+        return f"{self.base_url}/{self.locale}/search/?{urlencode({'q': self.args.q, 'page': page})}"
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.listing_request(self.search_url(1), page=1)
+        yield self.page_request(self.search_url(1), "search", self.parse_search, cb_kwargs={"page": 1})
 
-    def listing_request(self, url: str, page: int) -> scrapy.Request:
-        return self.browser_request(url, self.parse_search, wait_for=LISTING_LOADED, cb_kwargs={"page": page})
+    def parse_search(self, response: Response, page: int) -> Iterator[Any]:
+        chains = dict(BOX_FIELDS)
+        if self.site_currency:
+            chains["currency"] = (*BOX_FIELDS["currency"], value(self.site_currency, "locale"))
+        boxes = response.css(BOX)
+        for box in boxes:
+            found = extract(box, "search", chains, BOX_PARSERS)
+            found.count_into(self.crawler.stats)
+            if found.get("price") is None and not box.css("[data-qa$=product-box-price]"):
+                self.crawler.stats.inc_value("looqta/fields/search/no_offer")
+                continue  # out of stock: the box shows no price
+            item = self.item(found, response)
+            if self.args.details and item.url:
+                yield self.page_request(
+                    item.url,
+                    "product",
+                    self.parse_product,
+                    cb_kwargs={"item": item},
+                    errback=self.product_failed,
+                )
+            else:
+                yield item
+        if boxes and self.args.allows_page(page + 1):  # no "next" link: stop at the first empty page
+            yield self.page_request(
+                self.search_url(page + 1), "search", self.parse_search, cb_kwargs={"page": page + 1}
+            )
 
-    def parse_search(self, response: Response, page: int) -> Iterator[scrapy.Request]:
-        for box in response.css(PRODUCT_BOX):
-            sku = box.attrib.get("data-sku")
-            href = box.css("a::attr(href)").get()
-            if sku and href:
-                yield self.http_request(response.urljoin(href), self.parse_product, cb_kwargs={"sku": sku})
-        next_href = response.css(NEXT_PAGE).get()
-        if next_href and self.args.allows_page(page + 1):
-            yield self.listing_request(response.urljoin(next_href), page=page + 1)
-
-    def parse_product(self, response: Response, sku: str) -> Any:
-        loader = ProductLoader(response=response)
-        loader.add_value("source", self.name)
-        loader.add_value("source_id", sku)
-        loader.add_css("title", 'h1[data-qa="pdp-name"]::text')
-        loader.add_css("price", '[data-qa="div-price-now"]::text')
-        loader.add_css("currency", '[data-qa="div-price-now"]::text')
-        loader.add_css("rating", '[data-qa="pdp-rating"]::attr(data-rating)')
-        loader.add_css("review_count", '[data-qa="pdp-rating"]::attr(data-count)')
-        loader.add_value("review_count", 0)
-        loader.add_value("url", response.url)
-        loader.add_value(
-            "image_urls",
-            [response.urljoin(u) for u in response.css('img[data-qa="pdp-image"]::attr(src)').getall()],
+    def item(self, found: Any, response: Response) -> ProductItem:
+        sku = found.get("source_id")
+        url = None
+        link = response.css(f"a[href*='/{sku}/p/']::attr(href)").get() if sku else None
+        if link:
+            url = response.urljoin(urlsplit(link).path)  # without ?o= (the seller's offer)
+        image = found.get("image")
+        return ProductItem(
+            source=self.name,
+            source_id=sku,
+            title=found.get("title"),
+            price=found.get("price"),
+            currency=found.get("currency"),
+            rating=found.get("rating"),
+            review_count=found.get("review_count") or 0,
+            url=url,
+            image_urls=[response.urljoin(image)] if image else [],
+            scraped_at=self.scraped_at(),
+            job=self.args.job,
         )
-        loader.add_value(
-            "file_urls",
-            [response.urljoin(u) for u in response.css('a[data-qa="pdp-datasheet"]::attr(href)').getall()],
+
+    def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
+        found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
+        found.count_into(self.crawler.stats)
+        item.availability = found.get("availability")
+        if found.get("price") is not None:
+            item.price = found.get("price")
+            item.currency = found.get("currency") or item.currency
+        for name in ("title", "rating", "review_count"):
+            if getattr(item, name) in (None, 0) and found.get(name) is not None:
+                setattr(item, name, found.get(name))
+        if found.get("image"):
+            item.image_urls = [response.urljoin(found.get("image"))]
+        yield item
+
+    def product_failed(self, failure: Failure) -> Iterator[ProductItem]:
+        """The product page could not be read: the item from the listing still counts."""
+        self.crawler.stats.inc_value("looqta/details/failed")
+        item = failure.request.cb_kwargs["item"]  # type: ignore[attr-defined]
+        self.logger.warning(
+            "details of %s not read (%s); keeping the listing result", item.url, failure.value
         )
-        loader.add_value("scraped_at", self.scraped_at())
-        loader.add_value("job", self.args.job)
-        return loader.load_item()
+        yield item

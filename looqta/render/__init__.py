@@ -1,0 +1,1 @@
+"""Plain HTTP or the browser, decided per site and page type at run time (``adaptive``)."""

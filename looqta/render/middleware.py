@@ -1,0 +1,201 @@
+"""Route each page through plain HTTP or the browser, and check what each page yielded.
+
+:class:`AdaptiveRenderMiddleware` (downloader) asks :class:`~looqta.render.adaptive.AdaptiveRender`
+how to fetch a spider's page (``meta["looqta_page_type"]``) and, for the browser, adds the soft
+wait for the page type's ``ready`` selector. It announces its decider with
+:data:`render_policy_opened`, so :class:`PageCheckMiddleware` (spider) can report what each page
+yielded: a plain page that does not show its content, or whose items lack the page type's
+required fields, moves the page type to the browser and is fetched again there, so no page is
+lost to the switch. ``LOOQTA_RENDER_MODE`` = ``http`` or ``browser`` pins every page type (the
+baselines of ``benchmarks/adaptive.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter, is_item
+from scrapy import Request, signals
+from scrapy_playwright.page import PageMethod
+
+from looqta.render.adaptive import BROWSER, HTTP, AdaptiveConfig, AdaptiveRender
+from looqta.render.wait import wait_until_ready
+from looqta.spiders.base import PAGE_TYPE_META_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+    from looqta.spiders.base import PageType
+
+logger = logging.getLogger(__name__)
+
+render_policy_opened = object()  #: sent with ``policy=`` (the crawl's :class:`AdaptiveRender`)
+VIA_META_KEY = "looqta_render_via"
+PROBE_META_KEY = "looqta_render_probe"
+#: Set on a request that must go through the browser (a challenge, an unparsed plain page).
+NEEDS_BROWSER_META_KEY = "looqta_needs_browser"
+MODES = ("adaptive", HTTP, BROWSER)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    mode: str
+    wait_timeout_ms: float
+    adaptive: AdaptiveConfig
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> RenderConfig:
+        mode = settings.get("LOOQTA_RENDER_MODE", "adaptive")
+        if mode not in MODES:
+            raise ValueError(f"LOOQTA_RENDER_MODE must be one of {MODES}, got {mode!r}")
+        timeout = settings.getfloat("LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS", 15.0)
+        if timeout <= 0:
+            raise ValueError("LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS must be > 0")
+        adaptive = AdaptiveConfig(
+            probe_every=settings.getint("LOOQTA_RENDER_PROBE_EVERY", 10),
+            probe_every_max=settings.getint("LOOQTA_RENDER_PROBE_EVERY_MAX", 80),
+            probe_successes=settings.getint("LOOQTA_RENDER_PROBE_SUCCESSES", 2),
+        )
+        return cls(mode=mode, wait_timeout_ms=timeout * 1000, adaptive=adaptive)
+
+
+def route_key(spider_name: str, page_type: str) -> str:
+    return f"{spider_name}/{page_type}"
+
+
+class AdaptiveRenderMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.config = RenderConfig.from_settings(crawler.settings)
+        self.policy = AdaptiveRender(self.config.adaptive)
+        # Spider middlewares are built after downloader ones: announce once all exist.
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _engine_started(self) -> None:
+        self.crawler.signals.send_catch_log(render_policy_opened, policy=self)
+
+    def page_type(self, request: Request) -> PageType | None:
+        name = request.meta.get(PAGE_TYPE_META_KEY)
+        page_types = getattr(self.crawler.spider, "page_types", None) or {}
+        return page_types.get(name) if name else None
+
+    def process_request(self, request: Request) -> None:
+        page_type = self.page_type(request)
+        if page_type is None or VIA_META_KEY in request.meta:
+            return
+        key = route_key(self.crawler.spider.name, page_type.name)  # type: ignore[union-attr]
+        if request.meta.pop(NEEDS_BROWSER_META_KEY, False):
+            self.report(key, ok=False, probe=bool(request.meta.pop(PROBE_META_KEY, False)), reason="blocked")
+            via, probe = BROWSER, False
+        elif self.config.mode != "adaptive":
+            via, probe = self.config.mode, False
+        else:
+            via, probe = self.policy.choose(key)
+        request.meta[VIA_META_KEY] = via
+        request.meta[PROBE_META_KEY] = probe
+        self.stats.inc_value(f"looqta/render/{key}/{via}")
+        if probe:
+            self.stats.inc_value(f"looqta/render/{key}/probes")
+        if via == BROWSER:
+            self.to_browser(request, page_type)
+
+    def to_browser(self, request: Request, page_type: PageType) -> None:
+        """Have ``request`` rendered, waiting (softly) for ``page_type``'s content."""
+        request.meta[VIA_META_KEY] = BROWSER
+        request.meta["playwright"] = True
+        request.meta["playwright_page_methods"] = [
+            PageMethod(wait_until_ready, page_type.ready, self.config.wait_timeout_ms)
+        ]
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        methods = request.meta.get("playwright_page_methods") or ()
+        for method in methods:
+            if (
+                isinstance(method, PageMethod)
+                and method.method is wait_until_ready
+                and method.result is False
+            ):
+                key = route_key(self.crawler.spider.name, request.meta.get(PAGE_TYPE_META_KEY, "?"))  # type: ignore[union-attr]
+                self.stats.inc_value(f"looqta/render/{key}/wait_missed")
+                logger.info("%s: ready selector not seen in time; parsing the page anyway", request.url)
+        return response
+
+    def report(self, key: str, *, ok: bool, probe: bool, reason: str = "") -> None:
+        """A plain page of ``key`` was usable or not; switch the page type when that says so."""
+        switched = self.policy.record(key, HTTP, ok, time.monotonic(), probe=probe, reason=reason)
+        if probe:
+            self.stats.inc_value(f"looqta/render/{key}/probes_{'passed' if ok else 'failed'}")
+        if switched is not None:
+            self.stats.inc_value(f"looqta/render/{key}/to_{switched}")
+            self.stats.set_value(f"looqta/render/{key}/mode", switched)
+            logger.info(
+                "%s now goes through %s (%s)",
+                key,
+                "the browser" if switched == BROWSER else "plain HTTP",
+                self.policy.route(key).switches[-1][2],
+                extra={"spider": self.crawler.spider},
+            )
+
+
+class PageCheckMiddleware:
+    """Whether a spider page showed its content and its items carry the required fields."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.render: AdaptiveRenderMiddleware | None = None
+        crawler.signals.connect(self._render_policy_opened, signal=render_policy_opened)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _render_policy_opened(self, policy: AdaptiveRenderMiddleware) -> None:
+        self.render = policy
+
+    async def process_spider_output(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        render = self.render
+        page_type = render.page_type(response.request) if render and response.request else None
+        if render is None or page_type is None:
+            async for output in result:
+                yield output
+            return
+        outputs = [output async for output in result]
+        items = [ItemAdapter(o) for o in outputs if is_item(o)]
+        missing = sum(1 for item in items if any(item.get(f) in (None, "") for f in page_type.required))
+        shows_content = bool(response.css(page_type.ready))
+        ok = shows_content and (not items or missing * 2 <= len(items))
+        key = route_key(self.crawler.spider.name, page_type.name)  # type: ignore[union-attr]
+        meta = response.meta
+        via = meta.get(VIA_META_KEY, HTTP)
+        self.stats.inc_value(f"looqta/pages/{page_type.name}/{'ok' if ok else 'unparsed'}")
+        if via == HTTP:
+            render.report(
+                key, ok=ok, probe=bool(meta.get(PROBE_META_KEY)), reason="plain page lacked its content"
+            )
+            if not ok and response.request is not None:
+                self.stats.inc_value(f"looqta/render/{key}/refetched")
+                retry = response.request.replace(dont_filter=True)
+                retry.meta.pop(PROBE_META_KEY, None)
+                render.to_browser(retry, page_type)
+                yield retry
+                return
+        elif not ok:
+            logger.warning("%s: the rendered page shows no %s content either", response.url, page_type.name)
+        for output in outputs:
+            yield output
