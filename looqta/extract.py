@@ -14,16 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from parsel import Selector
 from price_parser import Price
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
-    from parsel import Selector, SelectorList
+    from parsel import SelectorList
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)

@@ -1,111 +1,161 @@
-"""The amazon spider end to end: sandbox on port 0, real Chromium, real ``scrapy crawl``."""
+"""The amazon spider end to end on the real-shaped sandbox: real ``scrapy crawl``, real Chromium."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import pytest
 from crawling import run_crawl
 
+from looqta.sandbox import amazon
 from looqta.sandbox.catalogue import Catalogue
+from looqta.sandbox.variants import has_offer
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from looqta.sandbox.catalogue import Product
     from looqta.sandbox.client import SandboxProcess
 
 CATALOGUE = Catalogue("amazon")
+NO_FILES = {"LOOQTA_FILES_ENABLED": False}
 
 
-@pytest.mark.parametrize("page_pool", [True, False], ids=["page-pool", "scrapy-playwright"])
-def test_search_yields_every_matching_product_with_exact_fields(
-    clean_sandbox: SandboxProcess, tmp_path: Path, page_pool: bool
+def expected_offers(query: str, pages: int) -> dict[str, Product]:
+    """Every product the first ``pages`` result pages show with an offer (organic or sponsored)."""
+    matches = CATALOGUE.search_all(query)
+    shown: dict[str, Product] = {}
+    for page in range(1, pages + 1):
+        result = CATALOGUE.search(query, page, amazon.PAGE_SIZE)
+        for product, _sponsored in amazon.result_cards(result, matches):
+            if has_offer("amazon", product.source_id):
+                shown[product.source_id] = product
+    return shown
+
+
+def test_search_results_alone_yield_exact_items_over_plain_http(
+    clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     base, cdn = clean_sandbox.url("amazon"), clean_sandbox.url("amazon-cdn")
-    expected = {p.source_id: p for p in CATALOGUE.search_all("iphone 15 pro max")}
-    assert 0 < len(expected) <= 20  # one result page
+    expected = expected_offers("iphone", 2)
+    result = run_crawl(
+        "amazon", tmp_path, spider_args={"q": "iphone", "max_pages": 2, "base_url": base}, settings=NO_FILES
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    items = {item["source_id"]: item for item in result.items}
+    assert len(result.items) == len(items)  # a sponsored repeat is one item
+    assert set(items) == set(expected)
+    for asin, item in items.items():
+        product = expected[asin]
+        assert item["title"] == product.title
+        assert item["price"] == str(product.price)  # exact decimal text, whatever the spacing
+        assert item["currency"] == "AED"
+        assert (Decimal(item["rating"]) if item["rating"] else None) == product.rating
+        assert item["review_count"] == product.review_count  # exact, though the card shows "(1.2K)"
+        assert item["url"] == f"{base}/dp/{asin}"
+        assert item["image_urls"] == [f"{cdn}/images/{asin}.jpg"]
+    # Every variant served and read: both title layouts, through their own fallbacks.
+    assert result.stat("looqta/fields/search/title/a>h2>span") > 0
+    assert result.stat("looqta/fields/search/title/h2>a>span") > 0
+    assert result.stat("looqta/fields/search/review_count/ratings[aria-label]") > 0
+    assert result.stat("looqta/render/browser") == 0  # no page needed the browser
+    assert result.stat("looqta/pages/search/ok") == 2
+    products = [r for r in clean_sandbox.requests("amazon") if "/dp/" in r["path_qs"]]
+    assert products == []  # no product page fetched without -a details=1
 
-    # No file pipeline here: the sandbox log below must show what the browser itself fetched.
+
+def test_details_merge_the_product_page_into_the_item(clean_sandbox: SandboxProcess, tmp_path: Path) -> None:
+    base, cdn = clean_sandbox.url("amazon"), clean_sandbox.url("amazon-cdn")
+    expected = expected_offers("iphone 15 pro max", 1)
     result = run_crawl(
         "amazon",
         tmp_path,
-        spider_args={"q": "iphone 15 pro max", "base_url": base},
-        settings={"LOOQTA_FILES_ENABLED": False, "LOOQTA_PAGE_POOL_ENABLED": page_pool},
+        spider_args={"q": "iphone 15 pro max", "base_url": base, "details": 1},
+        settings=NO_FILES,
     )
-
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(item["source_id"] for item in result.items) == sorted(expected)
+    assert {i["source_id"] for i in result.items} == set(expected)
     for item in result.items:
         product = expected[item["source_id"]]
-        assert item["source"] == "amazon"
-        assert item["title"] == product.title
-        assert Decimal(item["price"]) == product.price
-        assert item["price"] == str(product.price)  # exact decimal text, no float rounding
-        assert item["currency"] == "AED"
-        assert (Decimal(item["rating"]) if item["rating"] else None) == product.rating
-        assert item["review_count"] == product.review_count
-        assert item["url"] == f"{base}/dp/{product.source_id}"
-        assert item["image_urls"] == [f"{cdn}/images/{product.source_id}.jpg"]
-        # The datasheet link only exists once the product page's JavaScript has run.
+        assert item["price"] == str(product.price)
+        assert item["availability"] == "in_stock"
         assert item["file_urls"] == [f"{cdn}/documents/{product.source_id}.pdf"]
-        assert item["scraped_at"].endswith("+00:00")
-    # Search pages are plain HTTP, product pages are rendered: one browser page per product.
-    assert result.stat("looqta/render/browser") == len(expected)
-    assert result.stat("looqta/render/http") >= 1
-    assert result.stat("looqta/validate/ok") == len(expected)
-    # Rendered product pages show an image, but the browser never fetched one (the page pool
-    # launches Chromium with images off; scrapy-playwright's path aborts them one by one).
-    images = [r for r in clean_sandbox.requests("amazon-cdn") if r["path_qs"].startswith("/images/")]
-    assert images == []
-    if page_pool:
-        assert result.stat("looqta/pagepool/pages_reused") > 0  # the default handler reused its pages
-    else:
-        assert result.stat("playwright/page_count") == len(expected)  # a new page per product
-        assert result.stat("playwright/request_count/aborted") == len(expected)  # its image, aborted
+        assert item["image_urls"] == [f"{cdn}/images/{product.source_id}.jpg"]
+    blocks_used = {
+        key.rsplit("/", 1)[1] for key in result.stats if key.startswith("looqta/fields/product/price/")
+    }
+    assert "missing" not in blocks_used
+    assert result.stat("looqta/render/browser") == 0  # product pages are server-rendered
 
 
-def test_max_pages_bounds_pagination_and_csv_feed_is_valid(
+def test_five_percent_blocks_of_every_kind_lose_nothing(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
-    matches = CATALOGUE.search_all("iphone")
-    assert len(matches) > 40  # more than two pages of 20
+    expected = expected_offers("iphone", 3)
+    clean_sandbox.set_faults(
+        "amazon",
+        blocks={"captcha": 0.1, "interstitial": 0.1, "server_error": 0.1, "forbidden": 0.1},
+        block_seed=7,
+    )
+    result = run_crawl(
+        "amazon",
+        tmp_path,
+        spider_args={"q": "iphone", "max_pages": 3, "base_url": clean_sandbox.url("amazon")},
+        settings=NO_FILES,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected)
+    assert result.stat("looqta/blocks/total") > 0
+    assert result.stat("looqta/pages/search/unparsed") == 0  # no block page parsed as results
+    assert result.stats["finish_reason"] == "finished"
+
+
+def test_a_site_that_blocks_everything_ends_blocked_within_its_retry_budget(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("amazon", blocks={"captcha": 1.0})
+    result = run_crawl(
+        "amazon",
+        tmp_path,
+        spider_args={"q": "iphone", "base_url": clean_sandbox.url("amazon")},
+        settings={**NO_FILES, "LOOQTA_BLOCKS_MAX_RETRIES": 2},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.items == []
+    assert result.stats["finish_reason"] == "blocked"
+    assert result.stat("looqta/blocks/captcha") == 3  # the first answer and 2 retries
+    assert result.stat("looqta/blocks/gave_up") == 1
+    searches = [r for r in clean_sandbox.requests("amazon") if r["path_qs"].startswith("/s?")]
+    assert len(searches) == 3
+
+
+def test_a_javascript_challenge_moves_search_pages_to_the_browser(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    expected = expected_offers("iphone", 2)
+    clean_sandbox.set_faults("amazon", challenge=1.0, challenge_ttl_seconds=0, path_prefix="/s")
     result = run_crawl(
         "amazon",
         tmp_path,
         spider_args={"q": "iphone", "max_pages": 2, "base_url": clean_sandbox.url("amazon")},
-        feed_format="csv",
+        settings=NO_FILES,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert {row["source_id"] for row in result.items} == {p.source_id for p in matches[:40]}
-    assert set(result.items[0]) >= {"source", "source_id", "title", "price", "currency", "url", "scraped_at"}
-    search_pages = [r for r in clean_sandbox.requests("amazon") if r["path_qs"].startswith("/s?")]
-    assert len(search_pages) == 2
-
-
-def test_malformed_product_page_is_dropped_with_a_reason_and_the_crawl_goes_on(
-    clean_sandbox: SandboxProcess, tmp_path: Path
-) -> None:
-    expected = CATALOGUE.search_all("iphone 15 pro max")
-    broken = expected[0].source_id
-    clean_sandbox.set_faults("amazon", malformed=True, path_prefix=f"/dp/{broken}")
-    result = run_crawl(
-        "amazon", tmp_path, spider_args={"q": "iphone 15 pro max", "base_url": clean_sandbox.url("amazon")}
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(i["source_id"] for i in result.items) == sorted(p.source_id for p in expected[1:])
-    assert result.stat("looqta/validate/dropped") == 1
-    assert result.stat("looqta/validate/dropped/missing_price") == 1
-    assert f"Dropped: amazon:{broken} at " in result.stderr
-    assert "missing_price" in result.stderr
+    assert {i["source_id"] for i in result.items} == set(expected)
+    assert result.stat("looqta/blocks/challenge") == 1  # one plain try; then the page type moved
+    assert result.stat("looqta/render/amazon/search/to_browser") == 1
+    assert result.stat("looqta/render/browser") == 2
 
 
 def test_bad_arguments_refused_before_any_request(clean_sandbox: SandboxProcess, tmp_path: Path) -> None:
     base = clean_sandbox.url("amazon")
     negative = run_crawl("amazon", tmp_path, spider_args={"q": "iphone", "max_pages": -1, "base_url": base})
     missing_q = run_crawl("amazon", tmp_path, spider_args={"base_url": base})
+    bad_details = run_crawl("amazon", tmp_path, spider_args={"q": "x", "details": "maybe", "base_url": base})
     assert negative.returncode == 2  # a usage error, not a crash
     assert "max_pages must be a positive integer, got '-1'" in negative.stderr
     assert missing_q.returncode == 2
     assert "the search query is missing: pass -a q=<words>" in missing_q.stderr
+    assert bad_details.returncode == 2
+    assert "details must be 1 or 0" in bad_details.stderr
     assert clean_sandbox.requests("amazon") == []

@@ -1,4 +1,4 @@
-"""The noon spider end to end: its listing exists only once JavaScript has run."""
+"""The noon spider end to end on the real-shaped sandbox: server-rendered listings, JSON-LD products."""
 
 from __future__ import annotations
 
@@ -7,96 +7,117 @@ from typing import TYPE_CHECKING
 
 from crawling import run_crawl
 
+from looqta.sandbox import noon
 from looqta.sandbox.catalogue import Catalogue
+from looqta.sandbox.client import SandboxProcess
+from looqta.sandbox.variants import has_offer
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from looqta.sandbox.client import SandboxProcess
+    from looqta.sandbox.catalogue import Product
 
 CATALOGUE = Catalogue("noon")
-SEARCH_API = "/_svc/catalog/api/v3/search"
+NO_FILES = {"LOOQTA_FILES_ENABLED": False}
 
 
-def test_rendered_listing_yields_every_product_with_exact_fields(
+def expected_offers(query: str, pages: int) -> dict[str, Product]:
+    shown = CATALOGUE.search_all(query)[: pages * noon.PAGE_SIZE]
+    return {p.source_id: p for p in shown if has_offer("noon", p.source_id)}
+
+
+def test_listing_yields_exact_items_with_the_locales_currency(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     base, cdn = clean_sandbox.url("noon"), clean_sandbox.url("noon-cdn")
-    expected = {p.source_id: p for p in CATALOGUE.search_all("iphone")}
-    assert len(expected) > 48  # more than two listing pages of 24
-
-    result = run_crawl("noon", tmp_path, spider_args={"q": "iphone", "max_pages": 2, "base_url": base})
-
+    expected = expected_offers("iphone", 2)
+    assert len(CATALOGUE.search_all("iphone")) > 2 * noon.PAGE_SIZE
+    result = run_crawl(
+        "noon", tmp_path, spider_args={"q": "iphone", "max_pages": 2, "base_url": base}, settings=NO_FILES
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    first_two_pages = [p.source_id for p in CATALOGUE.search_all("iphone")[:48]]
-    assert sorted(item["source_id"] for item in result.items) == sorted(first_two_pages)
-    for item in result.items:
-        product = expected[item["source_id"]]
+    items = {item["source_id"]: item for item in result.items}
+    assert len(result.items) == len(items)  # the SKU shown twice is one item
+    assert set(items) == set(expected)
+    for sku, item in items.items():
+        product = expected[sku]
         assert item["title"] == product.title
         assert item["price"] == str(product.price)
+        assert item["currency"] == "AED"  # the page shows a glyph: the locale says AED
         assert (Decimal(item["rating"]) if item["rating"] else None) == product.rating
-        assert item["review_count"] == product.review_count
-        assert item["url"] == f"{base}/uae-en/{product.slug}/{product.source_id}/p/"
-        assert item["image_urls"] == [f"{cdn}/images/{product.source_id}.png"]
-        assert item["file_urls"] == [f"{cdn}/documents/{product.source_id}.pdf"]
-    # Listing pages are rendered (2), product pages are plain HTTP (48).
-    assert result.stat("looqta/render/browser") == 2
-    assert result.stat("looqta/render/http") >= 48
-    api_calls = [r for r in clean_sandbox.requests("noon") if r["path_qs"].startswith(SEARCH_API)]
-    assert len(api_calls) == 2  # the browser ran the listing's JavaScript, once per page
+        assert item["url"] == f"{base}/uae-en/{product.slug}/{sku}/p/"  # without ?o=
+        assert item["image_urls"] == [f"{cdn}/images/{sku}.png"]
+    assert result.stat("looqta/fields/search/currency/locale") > 0
+    assert result.stat("looqta/fields/search/price/plp-product-box-price amount") > 0
+    assert result.stat("looqta/render/browser") == 0
+    log = clean_sandbox.requests("noon")
+    assert not [r for r in log if r["path_qs"].startswith(("/_svc/", "/_vs/", "/_serverFn/"))]
 
 
-def test_without_javascript_the_listing_is_empty(clean_sandbox: SandboxProcess, tmp_path: Path) -> None:
+def test_a_new_front_end_build_changes_class_names_and_nothing_breaks(tmp_path: Path) -> None:
+    with SandboxProcess(sites=("noon",), extra_args=("--build", "b1")) as other:
+        assert noon.class_style("b1") != noon.class_style("current")
+        result = run_crawl(
+            "noon",
+            tmp_path,
+            spider_args={"q": "iphone", "max_pages": 1, "base_url": other.url("noon")},
+            settings=NO_FILES,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected_offers("iphone", 1))
+    assert all(i["rating"] is not None or CATALOGUE.get(i["source_id"]).rating is None for i in result.items)
+
+
+def test_robots_txt_is_obeyed_without_a_recorded_permission(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
     result = run_crawl(
         "noon",
         tmp_path,
-        spider_args={"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")},
-        settings={
-            "PLAYWRIGHT_CONTEXTS": {"default": {"java_script_enabled": False}},
-            "LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS": 2,
-            "RETRY_TIMES": 0,
-        },
+        spider_args={"q": "iphone", "base_url": clean_sandbox.url("noon")},
+        settings={**NO_FILES, "LOOQTA_ROBOTS_PERMITTED": {}},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.items == []
-    log = clean_sandbox.requests("noon")
-    assert any(r["path_qs"].startswith("/uae-en/search") for r in log)  # the page was fetched...
-    assert not any(r["path_qs"].startswith(SEARCH_API) for r in log)  # ...but its script never ran
+    assert result.stat("robotstxt/forbidden") == 1
+    assert [r["path_qs"] for r in clean_sandbox.requests("noon")] == ["/robots.txt"]
 
 
-def test_silently_truncated_product_page_is_dropped_and_the_rest_kept(
+def test_details_read_the_json_ld_and_a_failed_page_keeps_the_listing_item(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
-    expected = CATALOGUE.search_all("iphone 15 pro max")
-    broken = expected[-1]
-    clean_sandbox.set_faults(
-        "noon", truncate=True, truncate_mode="short", path_prefix=f"/uae-en/{broken.slug}/{broken.source_id}/"
-    )
+    expected = expected_offers("iphone 15 pro max", 1)
+    broken = next(iter(expected.values()))
+    clean_sandbox.set_faults("noon", status=500, path_prefix=f"/uae-en/{broken.slug}/{broken.source_id}/")
     result = run_crawl(
-        "noon", tmp_path, spider_args={"q": "iphone 15 pro max", "base_url": clean_sandbox.url("noon")}
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(i["source_id"] for i in result.items) == sorted(p.source_id for p in expected[:-1])
-    assert result.stat("looqta/validate/dropped") == 1
-    assert f"noon:{broken.source_id}" in result.stderr
-
-
-def test_cut_transfer_is_retried_then_given_up_and_the_rest_kept(
-    clean_sandbox: SandboxProcess, tmp_path: Path
-) -> None:
-    expected = CATALOGUE.search_all("iphone 15 pro max")
-    broken = expected[0]
-    clean_sandbox.set_faults(
         "noon",
-        truncate=True,
-        truncate_mode="dataloss",
-        path_prefix=f"/uae-en/{broken.slug}/{broken.source_id}/",
-    )
-    result = run_crawl(
-        "noon", tmp_path, spider_args={"q": "iphone 15 pro max", "base_url": clean_sandbox.url("noon")}
+        tmp_path,
+        spider_args={"q": "iphone 15 pro max", "base_url": clean_sandbox.url("noon"), "details": 1},
+        settings={**NO_FILES, "RETRY_TIMES": 1, "LOOQTA_BLOCKS_MAX_RETRIES": 1},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(i["source_id"] for i in result.items) == sorted(p.source_id for p in expected[1:])
-    assert result.stat("retry/max_reached") == 1
-    attempts = [r for r in clean_sandbox.requests("noon") if broken.source_id in r["path_qs"]]
-    assert len(attempts) == 3  # first try + RETRY_TIMES=2
+    items = {i["source_id"]: i for i in result.items}
+    assert set(items) == set(expected)  # nothing lost
+    assert items[broken.source_id]["availability"] is None  # its details could not be read
+    for sku, item in items.items():
+        if sku != broken.source_id:
+            assert item["availability"] == "in_stock"
+            assert item["price"] == str(expected[sku].price)
+    assert result.stat("looqta/fields/product/price/json-ld:offers.price") == len(expected) - 1
+    assert result.stat("looqta/details/failed") == 1
+
+
+def test_forbidden_answers_are_retried_and_nothing_is_lost(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    expected = expected_offers("iphone", 3)
+    clean_sandbox.set_faults("noon", blocks={"forbidden": 0.5}, block_seed=1)
+    result = run_crawl(
+        "noon",
+        tmp_path,
+        spider_args={"q": "iphone", "max_pages": 3, "base_url": clean_sandbox.url("noon")},
+        settings=NO_FILES,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected)
+    assert result.stat("looqta/blocks/forbidden") > 0

@@ -1,7 +1,8 @@
 """Block pages fail their request with a kind; the site alone cools down, the request is retried.
 
-Every answer from a spider's own site is classified (``looqta.blocks.classify`` with the spider's
-``block_signatures``). A block page never reaches the spider. Instead:
+Every answer to one of the spider's pages (``meta["looqta_page_type"]``) is classified
+(``looqta.blocks.classify`` with the spider's ``block_signatures``).
+A block page never reaches the spider. Instead:
 
 * it is counted (``looqta/blocks/<kind>``, ``looqta/blocks/total``) and logged;
 * the site's slot cools down, ``LOOQTA_BLOCKS_BACKOFF_SECONDS`` doubled for every block in a row
@@ -23,12 +24,12 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.http import TextResponse
-from scrapy.utils.httpobj import urlparse_cached
 
 from looqta.blocks import BROWSER_HELPS, classify
 from looqta.middlewares.cooldown import SlotCooldown
-from looqta.render.middleware import NEEDS_BROWSER_META_KEY, VIA_META_KEY
 from looqta.render.adaptive import BROWSER
+from looqta.render.middleware import NEEDS_BROWSER_META_KEY, VIA_META_KEY
+from looqta.spiders.base import PAGE_TYPE_META_KEY
 
 if TYPE_CHECKING:
     from typing import Self
@@ -95,14 +96,9 @@ class BlockMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def _own_site(self, request: Request) -> bool:
-        origin = getattr(self.crawler.spider, "origin", None)
-        parts = urlparse_cached(request)
-        return origin is not None and f"{parts.scheme}://{parts.netloc}" == origin
-
     def process_response(self, request: Request, response: Response) -> Request | Response:
-        if not self._own_site(request) or request.meta.get("dont_retry"):
-            return response
+        if PAGE_TYPE_META_KEY not in request.meta or request.meta.get("dont_retry"):
+            return response  # not one of the spider's pages (robots.txt, files)
         body = response.text if isinstance(response, TextResponse) else ""
         signatures = getattr(self.crawler.spider, "block_signatures", ())
         kind = classify(response.status, body, signatures)

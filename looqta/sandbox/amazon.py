@@ -130,7 +130,8 @@ def _card_price(product: Product, href: str, malformed: bool) -> str:
         if pick((True, False), SITE, product.source_id, "list-price"):
             was = f"AED{amount(product.price * 112 / 100)}"
             price += (
-                ' <span class="a-size-base a-color-secondary">List: </span><span class="a-price a-text-price" '
+                ' <span class="a-size-base a-color-secondary">List: '
+                '</span><span class="a-price a-text-price" '
                 f'data-a-size="b" data-a-strike="true"><span class="a-offscreen">{was}</span>'
                 f'<span aria-hidden="true">{was}</span></span>'
             )
@@ -170,7 +171,10 @@ def _card_title(product: Product, href: str, sponsored: bool) -> str:
             f'<h2 aria-label="{aria}" class="a-size-base-plus a-spacing-none a-color-base a-text-normal">'
             f"<span>{title}</span></h2></a>"
         )
-    return f'<div data-cy="title-recipe" class="a-section a-spacing-none s-title-instructions-style">{label}{heading}</div>'
+    return (
+        '<div data-cy="title-recipe" class="a-section a-spacing-none s-title-instructions-style">'
+        f"{label}{heading}</div>"
+    )
 
 
 def _card_reviews(product: Product, href: str) -> str:
@@ -181,7 +185,8 @@ def _card_reviews(product: Product, href: str) -> str:
     star = pick(STAR_ICONS, SITE, product.source_id, "star")
     return (
         f'<div data-cy="reviews-block" class="a-section a-spacing-none a-spacing-top-micro">'
-        f'<div class="a-row a-size-small"><span class="a-declarative"><a aria-label="{product.rating} out of 5 '
+        '<div class="a-row a-size-small"><span class="a-declarative"><a '
+        f'aria-label="{product.rating} out of 5 '
         f'stars, rating details" href="javascript:void(0)" role="button" class="a-popover-trigger">'
         f'<i data-cy="reviews-ratings-slot" aria-hidden="true" class="a-icon {star}">'
         f'<span class="a-icon-alt">{product.rating} out of 5 stars</span></i></a></span>'
@@ -220,7 +225,10 @@ def _pagination(result: SearchPage) -> str:
         previous = (
             '<span class="s-pagination-item s-pagination-previous s-pagination-disabled">Previous</span>'
         )
-    current = f'<span class="s-pagination-item s-pagination-selected" aria-label="Current page, page {result.page}">{result.page}</span>'
+    current = (
+        '<span class="s-pagination-item s-pagination-selected" '
+        f'aria-label="Current page, page {result.page}">{result.page}</span>'
+    )
     if result.has_next:
         following = (
             f'<a href="{escape(search_url(result.query, result.page + 1))}" aria-label="Go to next page, '
@@ -298,7 +306,8 @@ def _product_price(product: Product, malformed: bool) -> str:
             "percent savings</span>"
         )
     return (
-        '<div id="corePriceDisplay_desktop_feature_div"><div class="a-section a-spacing-none aok-align-center">'
+        '<div id="corePriceDisplay_desktop_feature_div"><div '
+        'class="a-section a-spacing-none aok-align-center">'
         f'{label}<span class="a-price aok-align-center reinventPricePriceToPayMargin priceToPay" '
         f'data-a-size="xl" data-a-color="base"><span class="a-offscreen">{offscreen}</span>'
         f'<span aria-hidden="true">{_whole_fraction(product.price)}</span></span></div></div>'
@@ -322,8 +331,10 @@ def render_product(product: Product, malformed: bool = False, assets: str = "") 
         n = product.review_count
         review_text = pick((f"{count(n)} ratings", f"({count(n)})"), SITE, asin, "review-text")
         reviews = (
-            f'<div id="averageCustomerReviews_feature_div"><div id="averageCustomerReviews" data-asin="{asin}">'
-            f'<span id="acrPopover" class="reviewCountTextLinkedHistogram" title="{product.rating} out of 5 stars">'
+            '<div id="averageCustomerReviews_feature_div"><div '
+            f'id="averageCustomerReviews" data-asin="{asin}">'
+            '<span id="acrPopover" class="reviewCountTextLinkedHistogram" '
+            f'title="{product.rating} out of 5 stars">'
             f'<span class="a-size-base a-color-base">{product.rating}</span></span> '
             f'<a id="acrCustomerReviewLink" href="#customerReviews"><span id="acrCustomerReviewText" '
             f'class="a-size-base">{review_text}</span></a></div></div>'
@@ -335,10 +346,14 @@ def render_product(product: Product, malformed: bool = False, assets: str = "") 
         )
         twister = ""
         if pick((True, False), SITE, asin, "twister"):
-            twister = f'<input type="hidden" id="twister-plus-price-data-price" value="{product.price.normalize()}">'
+            value = product.price.normalize()
+            twister = f'<input type="hidden" id="twister-plus-price-data-price" value="{value}">'
     else:
         price = ""
-        availability = '<span class="a-size-medium a-color-price primary-availability-message">Currently unavailable.</span>'
+        availability = (
+            '<span class="a-size-medium a-color-price primary-availability-message">'
+            "Currently unavailable.</span>"
+        )
         twister = ""
     large = f"{assets}/images/{asin}.{IMAGE_EXT}"
     body = (

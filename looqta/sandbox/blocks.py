@@ -86,7 +86,7 @@ def _edge_forbidden(host: str, path: str) -> str:
 
 def _noon_server_error() -> str:
     body = (
-        '<div id="__next"><div class="errorPage"><h1>Something went wrong</h1>'
+        '<div id="root"><div class="errorPage"><h1>Something went wrong</h1>'
         "<p>We are working on fixing the problem. Please try again.</p></div></div>"
     )
     return document("noon", body)
@@ -140,13 +140,15 @@ class Challenge:
             "max_age": max(1, int(ttl_seconds) or 60),
         }
         if site == "amazon":
-            head = f'<script>window.gokuProps = {{"key": "{secrets.token_hex(16)}", "context": "{nonce}"}};</script>'
+            key = secrets.token_hex(16)
+            head = f'<script>window.gokuProps = {{"key": "{key}", "context": "{nonce}"}};</script>'
             body = f'<div id="challenge-container"></div><noscript>JavaScript is disabled</noscript>{script}'
             return document("", body, head=head)
         body = (
             '<div id="sec-if-cpt-container" class="sec-if-cpt"><div id="sec-text-container">'
             "<h1>Checking your browser</h1><p>Please wait a moment.</p></div>"
-            '<div id="sec-cpt-footer">Powered and protected by <a href="/akamai-privacy">Akamai</a></div></div>'
+            '<div id="sec-cpt-footer">Powered and protected by '
+            '<a href="/akamai-privacy">Akamai</a></div></div>'
             f"<noscript>Please enable JavaScript to continue.</noscript>{script}"
         )
         return document("Checking your browser", body)

@@ -157,11 +157,12 @@ class FaultState:
     def take_block(self, challenge_cookie: str | None) -> str | None:
         """The block kind (or ``challenge``) to answer one matching request with, if any."""
         config = self.config
-        if config.challenge and not self.challenge.passes(
-            challenge_cookie, config.challenge_ttl_seconds, time.time()
+        if (
+            config.challenge
+            and not self.challenge.passes(challenge_cookie, config.challenge_ttl_seconds, time.time())
+            and self._draws.random() < config.challenge
         ):
-            if self._draws.random() < config.challenge:
-                return self._count(CHALLENGE)
+            return self._count(CHALLENGE)
         if config.blocks:
             draw, edge = self._draws.random(), 0.0
             for kind in BLOCK_KINDS:

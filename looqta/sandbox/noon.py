@@ -99,7 +99,8 @@ def _price(build: str, product: Product, malformed: bool) -> str:
         f'data-qa="plp-product-box-price"><div class="{css(build, "Price", "sellingPrice")}">'
         f'<span class="{css(build, "Price", "currency")}">{CURRENCY_GLYPH}</span>'
         f'<strong class="{css(build, "Price", "amount")}">{shown}</strong></div>'
-        f'<div class="{css(build, "Price", "preReductionRow")}"><span class="{css(build, "Price", "oldPrice")} '
+        f'<div class="{css(build, "Price", "preReductionRow")}"><span '
+        f'class="{css(build, "Price", "oldPrice")} '
         f'strikeThrough">{was}</span><span class="{css(build, "Price", "discount")}">13%</span></div></div>'
     )
 
@@ -110,7 +111,8 @@ def _rating(build: str, product: Product) -> str:
     return (
         f'<div class="{css(build, "RatingPreviewStar", "container")}">'
         f'<div class="{css(build, "RatingPreviewStar", "textCtr")}">{product.rating}</div>'
-        f'<span class="{css(build, "RatingPreviewStar", "countCtr")}"><span>{abbreviated(product.review_count)}'
+        "<span "
+        f'class="{css(build, "RatingPreviewStar", "countCtr")}"><span>{abbreviated(product.review_count)}'
         "</span></span></div>"
     )
 
@@ -122,7 +124,8 @@ def _box(build: str, product: Product, offer: int, malformed: bool, assets: str)
         f'<div class="{css(build, "PBoxLinkHandler", "linkWrapper")}" data-qa="plp-product-box">'
         f'<a class="{css(build, "PBoxLinkHandler", "productBoxLink")}" href="{escape(href)}">'
         f'<div class="{css(build, "ProductImageCarousel", "wrapper")}" data-qa="productImagePLP_{title}">'
-        f'<img src="{image_url(product, assets)}" alt="{title}" class="{css(build, "ProductImage", "productImage")}">'
+        f'<img src="{image_url(product, assets)}" alt="{title}" '
+        f'class="{css(build, "ProductImage", "productImage")}">'
         f'</div><div class="{css(build, "ProductDetailsSection", "wrapper")}">'
         f'<h2 class="{css(build, "ProductDetailsSection", "title")}" data-qa="plp-product-box-name" '
         f'title="{title}">{title}</h2>{_rating(build, product)}{_price(build, product, malformed)}'
@@ -220,7 +223,8 @@ def render_product(product: Product, build: str, malformed: bool = False, assets
         )
     body = (
         f'<div id="root"><div class="{css(build, "CoreDetails", "container")}">\n'
-        f'<div class="{css(build, "GalleryV2", "imageWrapper")}"><img src="{image_url(product, assets)}" alt="{name}"></div>\n'
+        f'<div class="{css(build, "GalleryV2", "imageWrapper")}"><img '
+        f'src="{image_url(product, assets)}" alt="{name}"></div>\n'
         f'<div class="{css(build, "ProductTitle", "brand")}">{escape(product.brand)}</div>\n'
         f'<h1 class="{css(build, "ProductTitle", "title")}">{name}</h1>\n{price}\n'
         f"</div></div>"

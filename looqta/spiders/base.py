@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 import scrapy
 
-from looqta.blocks import BlockSignature
 from looqta.pqueues import JOB_PRIORITY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from looqta.blocks import BlockSignature
 
 JOB_KINDS: tuple[str, ...] = tuple(JOB_PRIORITY)
 #: ``meta`` keys a spider's requests carry.
