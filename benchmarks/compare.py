@@ -62,7 +62,7 @@ LOOQTA_CONCURRENCY = 8
 
 def page_urls(noon: str, pages: int) -> list[str]:
     """The URLs of ``benchmarks/spiders/pages.py``: 50 listing pages of "sony", then again."""
-    return [f"{noon}/uae-en/search?q=sony&page={i % 50 + 1}&n={i}" for i in range(pages)]
+    return [f"{noon}/__render__/listing?q=sony&page={i % 50 + 1}&n={i}" for i in range(pages)]
 
 
 @dataclass(frozen=True)

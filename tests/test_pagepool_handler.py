@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 POOLED = "looqta.pagepool.handler.PooledPlaywrightDownloadHandler"
 PLAIN = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-SEARCH_API = "/_svc/catalog/api/v3/search"
+SEARCH_API = "/__render__/api/search"
 TEST_SPIDER = "tests/spiders/pagepool.py"
 QUIET = {"ROBOTSTXT_OBEY": False, "ITEM_PIPELINES": {}}
 #: The spider's items as validated, before files and storage add their own fields.

@@ -10,7 +10,7 @@ from looqta.spiders.noon import NoonSpider
 def test_defaults_point_at_the_real_sites() -> None:
     assert AmazonSpider(q="iphone").base_url == "https://www.amazon.ae"
     noon = NoonSpider(q="iphone")
-    assert noon.search_url(2) == "https://www.noon.com/uae-en/search?q=iphone&page=2"
+    assert noon.search_url(2) == "https://www.noon.com/uae-en/search/?q=iphone&page=2"
 
 
 def test_base_url_argument_points_elsewhere() -> None:
@@ -31,8 +31,17 @@ def test_base_url_argument_points_elsewhere() -> None:
         ({"q": "x", "max_pages": "two"}, "max_pages must be a positive integer, got 'two'"),
         ({"q": "x", "base_url": "ftp://example.com"}, "base_url must be an http(s) URL"),
         ({"q": "x", "job": "urgent"}, "job must be one of manual, bulk"),
+        ({"q": "x", "details": "maybe"}, "details must be 1 or 0, got 'maybe'"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_message(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(SpiderArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SearchArgs.from_kwargs(kwargs, "https://www.amazon.ae")
+
+
+def test_details_and_locale_arguments() -> None:
+    assert SearchArgs.from_kwargs({"q": "x", "details": "1"}, "https://www.amazon.ae").details
+    assert not SearchArgs.from_kwargs({"q": "x"}, "https://www.amazon.ae").details
+    assert NoonSpider(q="x", locale="saudi-en").site_currency == "SAR"
+    with pytest.raises(SpiderArgumentError, match="locale must look like uae-en"):
+        NoonSpider(q="x", locale="../etc")

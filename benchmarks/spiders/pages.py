@@ -22,7 +22,7 @@ class PagesSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for i in range(self.pages):
-            url = f"{self.noon}/uae-en/search?q=sony&page={i % 50 + 1}&n={i}"
+            url = f"{self.noon}/__render__/listing?q=sony&page={i % 50 + 1}&n={i}"
             meta: dict[str, Any] = {}
             if self.render == "browser":
                 meta = {

@@ -19,6 +19,7 @@ from looqta.sandbox.catalogue import SITES, Catalogue
 from looqta.sandbox.context import SITE_KEY, SiteContext
 from looqta.sandbox.faults import add_control_routes, fault_middleware
 from looqta.sandbox.files import add_file_routes
+from looqta.sandbox.render_fixture import add_render_routes
 from looqta.sandbox.state_page import add_state_route
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def build_app(
     add_control_routes(app, site)
     add_state_route(app)
     add_file_routes(app)
+    add_render_routes(app)
     _SITE_ROUTES[site](app)
     return app
 

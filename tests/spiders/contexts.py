@@ -22,7 +22,7 @@ class ContextsSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for page, context in enumerate(self.contexts, start=1):
             yield scrapy.Request(
-                f"{self.noon}/uae-en/search?q=iphone&page={page}",
+                f"{self.noon}/__render__/listing?q=iphone&page={page}",
                 meta={
                     "playwright": True,
                     "playwright_context": context,

@@ -102,7 +102,7 @@ class PagePoolSpider(scrapy.Spider):
         }
         if events:
             meta["playwright_page_event_handlers"] = events
-        url = f"{self.noon}/uae-en/search?{urlencode({'q': self.q, 'page': page})}"
+        url = f"{self.noon}/__render__/listing?{urlencode({'q': self.q, 'page': page})}"
         return scrapy.Request(url, meta=meta, cb_kwargs={"page": page}, callback=self.parse_listing)
 
     def state(self, visit: int) -> scrapy.Request:

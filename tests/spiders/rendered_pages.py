@@ -13,7 +13,6 @@ import scrapy
 from scrapy_playwright.page import PageMethod
 
 from looqta.sandbox.catalogue import Catalogue
-from looqta.spiders.amazon import DOCUMENTS_LOADED
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -24,6 +23,9 @@ LEAK_SCRIPT = """async (mib) => {
   await cache.put("/leak/" + Math.random(), new Response("x".repeat(mib * 1024 * 1024)));
   return true;
 }"""
+
+
+DOCUMENTS = "#productDocuments_feature_div a[href$='.pdf']"
 
 
 class RenderedPagesSpider(scrapy.Spider):
@@ -37,7 +39,7 @@ class RenderedPagesSpider(scrapy.Spider):
         self.leak_mib = int(leak_mib)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        methods = [PageMethod("wait_for_selector", DOCUMENTS_LOADED)]
+        methods = [PageMethod("wait_for_selector", DOCUMENTS)]
         if self.leak_mib:
             methods.append(PageMethod("evaluate", LEAK_SCRIPT, self.leak_mib))
         for product in Catalogue("amazon").products[: self.pages]:
@@ -48,4 +50,4 @@ class RenderedPagesSpider(scrapy.Spider):
             )
 
     def parse(self, response: scrapy.http.Response, asin: str) -> Any:
-        yield {"asin": asin, "documents": len(response.css("#productDocuments a.pdf-link"))}
+        yield {"asin": asin, "documents": len(response.css(DOCUMENTS))}
