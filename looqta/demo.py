@@ -2,9 +2,13 @@
 
 ``python -m looqta.demo [-q iphone] [--max-pages 2] [--output output]`` starts
 the sandbox on free loopback ports, runs the amazon and noon spiders side by
-side in this process (browser for JavaScript pages, plain HTTP for the rest),
-writes ``<output>/<site>.json`` and ``.csv`` feeds, and prints a summary.
-Progress is logged every few seconds while it runs.
+side in this process, writes ``<output>/<site>.json`` and ``.csv`` feeds, and
+prints a summary. Progress is logged every few seconds while it runs.
+
+The sandbox answers as the real sites do on a bad day: amazon's search pages
+sit behind a JavaScript challenge (plain HTTP never passes it, so the crawl
+moves that page type to Chromium by itself), and 5 % of noon's answers are
+"Access Denied" pages (recognised, cooled down and retried).
 """
 
 from __future__ import annotations
@@ -54,7 +58,9 @@ def crawl_settings(output: Path, log_level: str) -> dict[str, Any]:
 
 def summary(output: Path, elapsed: float) -> str:
     lines = [f"looqta demo finished in {elapsed:.1f} s; feeds in {output}/", ""]
-    lines.append(f"{'site':<8} {'items':>6} {'dropped':>8} {'browser pages':>14} {'http pages':>11}")
+    lines.append(
+        f"{'site':<8} {'items':>6} {'dropped':>8} {'browser pages':>14} {'http pages':>11} {'blocks':>7}"
+    )
     for site in SITES:
         stats_path = output / f"{site}.stats.json"
         if not stats_path.exists():
@@ -62,9 +68,15 @@ def summary(output: Path, elapsed: float) -> str:
             continue
         stats = json.loads(stats_path.read_text())
         lines.append(
-            f"{site:<8} {stats.get('item_scraped_count', 0):>6} {stats.get('item_dropped_count', 0):>8} "
-            f"{stats.get('looqta/render/browser', 0):>14} {stats.get('looqta/render/http', 0):>11}"
+            f"{site:<8} {stats.get('item_scraped_count', 0):>6} {stats.get('looqta/validate/dropped', 0):>8} "
+            f"{stats.get('looqta/render/browser', 0):>14} {stats.get('looqta/render/http', 0):>11} "
+            f"{stats.get('looqta/blocks/total', 0):>7}"
         )
+        moved = sorted(
+            k.split("/")[3] for k in stats if k.startswith(f"looqta/render/{site}/") and "/to_browser" in k
+        )
+        if moved:
+            lines.append(f"{'':<8} moved to the browser at run time: {', '.join(moved)} pages")
     return "\n".join(lines)
 
 
@@ -76,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with SandboxProcess() as sandbox:
         print(f"[demo] sandbox up: {sandbox.urls}", flush=True)
+        sandbox.set_faults("amazon", challenge=1.0, challenge_ttl_seconds=0, path_prefix="/s")
+        sandbox.set_faults("noon", blocks={"forbidden": 0.05}, block_seed=2)
+        print(
+            "[demo] amazon search pages behind a JavaScript challenge; 5 % of noon answers blocked",
+            flush=True,
+        )
         settings = get_project_settings()
         settings.setdict(crawl_settings(args.output, args.log_level), priority="cmdline")
         process = CrawlerProcess(settings)

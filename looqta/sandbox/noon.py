@@ -1,6 +1,6 @@
 """noon.com stand-in: server-rendered listings and product pages of the real structure (docs/sites.md).
 
-Listings are rendered on the server (a Next.js app): product boxes carry stable ``data-qa``
+Listings are rendered on the server (a TanStack app since mid-2026): product boxes carry stable ``data-qa``
 attributes (``plp-product-box``, ``plp-product-box-name``, ``plp-product-box-price``) and CSS-module
 class names whose scheme and hash change with the front-end build (``SiteContext.build``). The
 price shows no currency text (the dirham sign is an icon-font glyph), rating counts are
