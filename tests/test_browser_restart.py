@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
-
-from looqta.sandbox.catalogue import Catalogue
+from test_spider_amazon import expected_offers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,7 +35,7 @@ def test_killed_browser_is_restarted_and_every_item_still_arrives(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     query = "iphone 15 pro max"
-    expected = sorted(p.source_id for p in Catalogue("amazon").search_all(query))
+    expected = sorted(expected_offers(query, 1))
     clean_sandbox.set_faults("amazon", latency_ms=400, path_prefix="/dp/")  # keep pages in flight
     feed = tmp_path / "items.json"
     command = [
@@ -49,9 +48,17 @@ def test_killed_browser_is_restarted_and_every_item_still_arrives(
         f"q={query}",
         "-a",
         f"base_url={clean_sandbox.url('amazon')}",
+        "-a",
+        "details=1",
         "-O",
         str(feed),
-        *setting_args({**TEST_CRAWL_SETTINGS, "LOOQTA_STATS_FILE": str(tmp_path / "stats.json")}),
+        *setting_args(
+            {
+                **TEST_CRAWL_SETTINGS,
+                "LOOQTA_STATS_FILE": str(tmp_path / "stats.json"),
+                "LOOQTA_RENDER_MODE": "browser",  # every page rendered, so the browser is busy
+            }
+        ),
     ]
     crawl = subprocess.Popen(
         command,
