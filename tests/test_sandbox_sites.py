@@ -13,7 +13,7 @@ from parsel import Selector
 from test_sandbox import fetch
 
 from looqta.blocks import classify
-from looqta.sandbox import amazon, noon
+from looqta.sandbox import amazon, amazon_product, noon
 from looqta.sandbox.blocks import CHALLENGE_COOKIE
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.client import SandboxProcess
@@ -72,7 +72,7 @@ def test_amazon_product_page_price_blocks(sandbox: SandboxProcess) -> None:
         if not has_offer("amazon", product.source_id):
             continue
         page = _page(sandbox, "amazon", f"/dp/{product.source_id}")
-        block = amazon.price_block(product)
+        block = amazon_product.price_block(product)
         seen.add(block)
         assert page.css("#productTitle::text").get().strip() == product.title
         if block == "core_price":
@@ -85,7 +85,7 @@ def test_amazon_product_page_price_blocks(sandbox: SandboxProcess) -> None:
             assert whole == f"{product.price:,.2f}".split(".")[0]
         assert page.css("#productDocuments_feature_div a[href$='.pdf']")
         assert page.css("#availability .primary-availability-message::text").get() == "In Stock"
-    assert seen == set(amazon.PRICE_BLOCKS)
+    assert seen == set(amazon_product.PRICE_BLOCKS)
 
 
 def test_noon_listing_is_server_rendered_with_data_qa_and_no_currency_text(sandbox: SandboxProcess) -> None:

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
+from looqta.sandbox.amazon_product import (
+    offscreen_price,
+    render_product,
+    search_form,
+    whole_fraction,
+)
 from looqta.sandbox.context import site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
 from looqta.sandbox.variants import has_offer, pick
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from looqta.sandbox.catalogue import Product, SearchPage
 
 SITE = "amazon"
@@ -33,8 +37,6 @@ IMAGE_EXT = "jpg"
 LAYOUTS = ("h2>a", "a>h2")
 #: How the price's screen-reader text is spaced: a space, none, a no-break space.
 PRICE_SEPARATORS = (" ", "", "\xa0")
-#: Product-page price blocks (docs/sites.md, "amazon product").
-PRICE_BLOCKS = ("core_price", "price_to_pay", "accessibility_label", "whole_fraction")
 #: The star icon's size class on result cards (``-small`` before 2026, ``-mini`` now).
 STAR_ICONS = ("a-icon-star-small", "a-icon-star-mini")
 #: Where sponsored cards go on a result page (0-based slots), and how many.
@@ -58,10 +60,6 @@ def abbreviated(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
     return f"{n / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
-
-
-def price_block(product: Product) -> str:
-    return pick(PRICE_BLOCKS, SITE, product.source_id, "price-block")
 
 
 def sponsored_products(matches: list[Product], page: int) -> list[Product]:
@@ -98,21 +96,6 @@ def search_url(query: str, page: int) -> str:
     return "/s?" + urlencode({"k": query, "page": page})
 
 
-def _offscreen_price(text: str, whole_fraction: str) -> str:
-    return (
-        f'<span class="a-price" data-a-size="xl" data-a-color="base"><span class="a-offscreen">'
-        f'{escape(text)}</span><span aria-hidden="true">{whole_fraction}</span></span>'
-    )
-
-
-def _whole_fraction(value: Decimal) -> str:
-    whole, fraction = amount(value).split(".")
-    return (
-        f'<span class="a-price-symbol">AED</span><span class="a-price-whole">{whole}'
-        f'<span class="a-price-decimal">.</span></span><span class="a-price-fraction">{fraction}</span>'
-    )
-
-
 def _card_price(product: Product, href: str, malformed: bool) -> str:
     if not has_offer(SITE, product.source_id):
         return (
@@ -126,7 +109,7 @@ def _card_price(product: Product, href: str, malformed: bool) -> str:
             f'<span aria-hidden="true"><span class="a-price-whole">{MALFORMED_PRICE}'
         )
     else:
-        price = _offscreen_price(price_text(product), _whole_fraction(product.price))
+        price = offscreen_price(price_text(product), whole_fraction(product.price))
         if pick((True, False), SITE, product.source_id, "list-price"):
             was = f"AED{amount(product.price * 112 / 100)}"
             price += (
@@ -243,14 +226,6 @@ def _pagination(result: SearchPage) -> str:
     )
 
 
-def _search_form(query: str = "") -> str:
-    return (
-        '<form id="nav-search-bar-form" action="/s" method="get" role="search">'
-        f'<input type="text" id="twotabsearchtextbox" name="field-keywords" value="{escape(query)}">'
-        '<input type="submit" id="nav-search-submit-button" value="Go"></form>'
-    )
-
-
 def result_cards(result: SearchPage, matches: list[Product]) -> list[tuple[Product, bool]]:
     """The cards of a result page in order: ``(product, sponsored)``."""
     cards: list[tuple[Product, bool]] = [(product, False) for product in result.products]
@@ -283,94 +258,7 @@ def render_search(
             f'<div class="s-main-slot s-result-list s-search-results sg-row">\n{cards}\n</div>\n'
             f"{_pagination(result)}"
         )
-    return document(f"Amazon.ae : {result.query}", f"{_search_form(result.query)}\n{body}")
-
-
-def _product_price(product: Product, malformed: bool) -> str:
-    if malformed:
-        return (
-            f'<div id="corePriceDisplay_desktop_feature_div"><span class="a-price priceToPay">'
-            f'<span class="a-offscreen">AED&nbsp;{MALFORMED_PRICE}<span class="a-price-whole">'
-        )
-    text = f"AED\xa0{amount(product.price)}"
-    block = price_block(product)
-    if block == "core_price":
-        return (
-            f'<div id="corePrice_feature_div">{_offscreen_price(text, _whole_fraction(product.price))}</div>'
-        )
-    offscreen = escape(text) if block == "price_to_pay" else ""
-    label = ""
-    if block == "accessibility_label":
-        label = (
-            f'<span id="apex-pricetopay-accessibility-label" class="aok-offscreen">{escape(text)} with 5 '
-            "percent savings</span>"
-        )
-    return (
-        '<div id="corePriceDisplay_desktop_feature_div"><div '
-        'class="a-section a-spacing-none aok-align-center">'
-        f'{label}<span class="a-price aok-align-center reinventPricePriceToPayMargin priceToPay" '
-        f'data-a-size="xl" data-a-color="base"><span class="a-offscreen">{offscreen}</span>'
-        f'<span aria-hidden="true">{_whole_fraction(product.price)}</span></span></div></div>'
-    )
-
-
-def _documents(product: Product, assets: str) -> str:
-    return (
-        '<div id="productDocuments_feature_div" class="celwidget"><div class="a-section">'
-        '<h2>Product guides and documents</h2><div class="a-row">'
-        f'<a class="a-link-normal" href="{assets}/documents/{product.source_id}.pdf" target="_blank">'
-        "User Manual (PDF)</a></div></div></div>"
-    )
-
-
-def render_product(product: Product, malformed: bool = False, assets: str = "") -> str:
-    asin = product.source_id
-    title = escape(product.title)
-    reviews = ""
-    if product.rating is not None:
-        n = product.review_count
-        review_text = pick((f"{count(n)} ratings", f"({count(n)})"), SITE, asin, "review-text")
-        reviews = (
-            '<div id="averageCustomerReviews_feature_div"><div '
-            f'id="averageCustomerReviews" data-asin="{asin}">'
-            '<span id="acrPopover" class="reviewCountTextLinkedHistogram" '
-            f'title="{product.rating} out of 5 stars">'
-            f'<span class="a-size-base a-color-base">{product.rating}</span></span> '
-            f'<a id="acrCustomerReviewLink" href="#customerReviews"><span id="acrCustomerReviewText" '
-            f'class="a-size-base">{review_text}</span></a></div></div>'
-        )
-    if has_offer(SITE, asin):
-        price = _product_price(product, malformed)
-        availability = (
-            '<span class="a-size-medium a-color-success primary-availability-message">In Stock</span>'
-        )
-        twister = ""
-        if pick((True, False), SITE, asin, "twister"):
-            value = product.price.normalize()
-            twister = f'<input type="hidden" id="twister-plus-price-data-price" value="{value}">'
-    else:
-        price = ""
-        availability = (
-            '<span class="a-size-medium a-color-price primary-availability-message">'
-            "Currently unavailable.</span>"
-        )
-        twister = ""
-    large = f"{assets}/images/{asin}.{IMAGE_EXT}"
-    body = (
-        f'{_search_form()}\n<div id="dp" class="a-container electronics" data-asin="{asin}">\n'
-        f'<div id="imageBlock"><div id="imgTagWrapperId" class="imgTagWrapper"><img id="landingImage" '
-        f'alt="{title}" src="{large}?size=679" data-old-hires="{large}" '
-        f'data-a-dynamic-image=\'{{"{large}":[1500,1500],"{large}?size=679":[679,679]}}\'></div></div>\n'
-        f'<div id="centerCol">\n<div id="titleSection"><h1 id="title" class="a-size-large a-spacing-none">'
-        f'<span id="productTitle" class="a-size-large product-title-word-break">        {title}       '
-        f"</span></h1></div>\n"
-        f'<div id="bylineInfo_feature_div"><a id="bylineInfo" href="/stores/{quote(product.brand)}/page/1">'
-        f"Visit the {escape(product.brand)} Store</a></div>\n{reviews}\n{price}\n{twister}\n"
-        f'<div id="availability_feature_div"><div id="availability" class="a-section a-spacing-base">'
-        f"{availability}</div></div>\n{_documents(product, assets)}\n"
-        f'<div id="customerReviews"></div>\n</div>\n</div>'
-    )
-    return document(f"Amazon.ae : {product.title}", body)
+    return document(f"Amazon.ae : {result.query}", f"{search_form(result.query)}\n{body}")
 
 
 def _not_found() -> web.HTTPNotFound:
@@ -389,7 +277,7 @@ def _page_number(request: web.Request) -> int:
 
 
 async def _home(request: web.Request) -> web.Response:
-    body = f"<h1>Amazon.ae sandbox</h1>\n{_search_form()}"
+    body = f"<h1>Amazon.ae sandbox</h1>\n{search_form()}"
     return web.Response(text=document("Amazon.ae", body), content_type="text/html")
 
 
