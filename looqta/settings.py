@@ -56,6 +56,8 @@ EXTENSIONS = {
     "looqta.extensions.metrics.Metrics": 800,
     "looqta.extensions.resources.ResourceThrottle": 100,
     "looqta.extensions.gcfreeze.GcFreeze": 0,
+    # Run health at spider close; before Metrics (800) and StatsFile (900), which report it.
+    "spidermon.contrib.scrapy.extensions.Spidermon": 500,
 }
 # Objects alive at engine start are frozen out of full garbage collections, which
 # otherwise stall the event loop 40-200 ms each (looqta/extensions/gcfreeze.py).
@@ -89,10 +91,12 @@ LOOQTA_RETRY_AFTER_DEFAULT_SECONDS = 5.0
 
 DOWNLOADER_MIDDLEWARES = {
     "looqta.middlewares.slots.SiteSlotMiddleware": 50,
-    "looqta.render.middleware.AdaptiveRenderMiddleware": 530,
-    "looqta.middlewares.render.RenderMiddleware": 540,
     "looqta.middlewares.blocks.BlockMiddleware": 555,
     "looqta.middlewares.retry_after.RetryAfterMiddleware": 560,
+    # Nearest the download handler: every answer passes them before a block or a 429 turns
+    # it into a retry (which ends the answer's way back through the middlewares).
+    "looqta.render.middleware.AdaptiveRenderMiddleware": 570,
+    "looqta.middlewares.render.RenderMiddleware": 580,
 }
 SPIDER_MIDDLEWARES = {"looqta.render.middleware.PageCheckMiddleware": 450}
 
@@ -190,3 +194,28 @@ ITEM_PIPELINES = {
     "looqta.pipelines.files.FilesPipeline": 300,
     "looqta.pipelines.store.MongoPipeline": 800,
 }
+
+# --- Run health (looqta/health: Spidermon monitors at spider close) -----------
+# A finished run is "green" when every check holds, else "RED" with the failed checks
+# logged (ERROR) and recorded in the stats (looqta/health/...); `python -m looqta.check`
+# holds a canary crawl to the same thresholds. Shares are fractions (0.98 = 98 %).
+LOOQTA_HEALTH_ENABLED = True
+LOOQTA_HEALTH_MIN_ITEMS = 1
+# Share of scraped items with the field non-empty, per ProductItem field.
+LOOQTA_HEALTH_FIELD_COVERAGE = {
+    "source_id": 0.98,
+    "title": 0.98,
+    "price": 0.98,
+    "currency": 0.98,
+    "rating": 0.8,
+}
+# Items dropped by validation over items validated.
+LOOQTA_HEALTH_MAX_VALIDATION_ERROR_SHARE = 0.02
+# Block pages over the site's answers (block pages + pages that were not blocks).
+LOOQTA_HEALTH_MAX_BLOCK_SHARE = 0.2
+LOOQTA_HEALTH_ALLOWED_FINISH_REASONS = ["finished"]
+SPIDERMON_ENABLED = True
+SPIDERMON_SPIDER_CLOSE_MONITORS = ["looqta.health.monitors.HealthSuite"]
+# Spidermon counts each item's non-empty fields (None counts as empty) for the coverage checks.
+SPIDERMON_ADD_FIELD_COVERAGE = True
+SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True
