@@ -54,8 +54,9 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
         "LOOQTA_METRICS_SAMPLE_INTERVAL_SECONDS": 0.5,
     }
     # With details, the product pages of each listing wait in the scheduler: a visible manual queue.
-    command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-a", "q=iphone", "-a", "max_pages=2", "-a", "details=1",
-               "-a", f"base_url={clean_sandbox.url('noon')}", *setting_args(settings)]  # fmt: skip
+    command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-a", "q=iphone", "-a", "max_pages=2",
+               "-a", "details=1", "-a", f"base_url={clean_sandbox.url('noon')}",
+               *setting_args(settings)]  # fmt: skip
     crawl = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=crawl_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -7,6 +7,7 @@ A block page never reaches the spider. Instead:
 * it is counted (``looqta/blocks/<kind>``, ``looqta/blocks/total``) and logged;
 * the site's slot cools down, ``LOOQTA_BLOCKS_BACKOFF_SECONDS`` doubled for every block in a row
   from that site (up to ``LOOQTA_BLOCKS_BACKOFF_MAX_SECONDS``), reset by its next good answer;
+  a JavaScript challenge answered to plain HTTP does not cool it down: it goes to the browser;
 * the request is retried (``LOOQTA_BLOCKS_MAX_RETRIES``), through the browser where that helps
   (a JavaScript challenge); out of retries it fails with :class:`Blocked`
   (``looqta/blocks/gave_up``).
@@ -111,12 +112,18 @@ class BlockMiddleware:
         return self._blocked(request, response, kind)
 
     def _blocked(self, request: Request, response: Response, kind: str) -> Request:
-        self.in_a_row += 1
         self.stats.inc_value("looqta/blocks/total")
         self.stats.inc_value(f"looqta/blocks/{kind}")
-        wait = self.config.backoff(self.in_a_row)
-        slot = self.cooldown.hold(request, wait)
-        self.stats.max_value("looqta/blocks/max_backoff_seconds", wait)
+        to_browser = kind in BROWSER_HELPS and request.meta.get(VIA_META_KEY) != BROWSER
+        if to_browser:
+            # The site asks for a browser, it does not refuse service: the browser gets past
+            # this by itself, so the site keeps its pace (docs/BENCHMARKS.md, session 9).
+            wait, slot = 0.0, request.meta.get("download_slot", "")
+        else:
+            self.in_a_row += 1
+            wait = self.config.backoff(self.in_a_row)
+            slot = self.cooldown.hold(request, wait)
+            self.stats.max_value("looqta/blocks/max_backoff_seconds", wait)
         retries = request.meta.get(RETRIES_META_KEY, 0)
         spider: Spider | None = self.crawler.spider
         if retries >= self.config.max_retries:
@@ -139,13 +146,13 @@ class BlockMiddleware:
             wait,
             retries + 1,
             self.config.max_retries,
-            " in the browser" if kind in BROWSER_HELPS else "",
+            " in the browser" if to_browser else "",
             extra={"spider": spider},
         )
         retry = request.replace(dont_filter=True)
         retry.meta[RETRIES_META_KEY] = retries + 1
         retry.priority = request.priority + 1
-        if kind in BROWSER_HELPS and request.meta.get(VIA_META_KEY) != BROWSER:
+        if to_browser:
             retry.meta.pop(VIA_META_KEY, None)
             retry.meta[NEEDS_BROWSER_META_KEY] = True
         return retry

@@ -97,11 +97,12 @@ class AdaptiveRenderMiddleware:
         if page_type is None or VIA_META_KEY in request.meta:
             return
         key = route_key(self.crawler.spider.name, page_type.name)  # type: ignore[union-attr]
-        if request.meta.pop(NEEDS_BROWSER_META_KEY, False):
+        needs_browser = request.meta.pop(NEEDS_BROWSER_META_KEY, False)
+        if self.config.mode != "adaptive":
+            via, probe = self.config.mode, False  # pinned: even a challenge stays on its mode
+        elif needs_browser:
             self.report(key, ok=False, probe=bool(request.meta.pop(PROBE_META_KEY, False)), reason="blocked")
             via, probe = BROWSER, False
-        elif self.config.mode != "adaptive":
-            via, probe = self.config.mode, False
         else:
             via, probe = self.policy.choose(key)
         request.meta[VIA_META_KEY] = via
@@ -184,7 +185,7 @@ class PageCheckMiddleware:
         meta = response.meta
         via = meta.get(VIA_META_KEY, HTTP)
         self.stats.inc_value(f"looqta/pages/{page_type.name}/{'ok' if ok else 'unparsed'}")
-        if via == HTTP:
+        if via == HTTP and render.config.mode == "adaptive":
             render.report(
                 key, ok=ok, probe=bool(meta.get(PROBE_META_KEY)), reason="plain page lacked its content"
             )
