@@ -4,8 +4,13 @@
     .venv/bin/python benchmarks/files.py --modes none,pool --set LOOQTA_FILES_MAX_DOWNLOADS=8
     .venv/bin/python benchmarks/files.py --modes none,pool --variant nice:LOOQTA_FILES_WORKER_SCHED_IDLE=False
 
-Starts a sandbox (noon only, every datasheet ``--pdf-pages`` pages long), then crawls it with the
-noon spider once per mode and repeat, each crawl in its own process:
+Starts a sandbox (amazon only, every "Product guides and documents" PDF ``--pdf-pages`` pages
+long), then crawls it with the amazon spider and ``-a details=1`` once per mode and repeat, each
+crawl in its own process. The spider reads ``--max-pages`` search pages (20 results and 2
+sponsored cards each, following each page's "Next" link) and every product's page ``/dp/<ASIN>``;
+each product page gives its item a full-size image and a PDF (``file_urls``), so every item has
+two files. Products without an offer (about 3 %) yield no item and no product page; a sponsored
+product already seen is fetched once.
 
 * ``none``    the validation pipeline only: no file is downloaded (the baseline);
 * ``inline``  the files pipeline with ``LOOQTA_FILES_EXECUTOR=inline``: the same work, run on the
@@ -21,32 +26,40 @@ For each crawl it measures, in the crawl's process:
 * loop CPU: the CPU time the event loop's thread used between two ticks (p99 / max). Lateness
   also grows when other processes load the machine; this does not, so it tells work done on the
   loop (inline file work) from a busy machine;
-* pages/s: HTML pages (listing and product pages, not files, not robots.txt) over the time from
+* pages/s: HTML pages (search and product pages, not files, not robots.txt) over the time from
   engine start to the last page response;
-* where that time goes: engine start to the first listing page's response (the browser's
-  launch, and the worker pool's start-up when they overlap), the median time from one listing
-  page's response to the next's (the serial chain of rendered pages), and the last listing page's
-  response to the last page's (its products);
+* where that time goes: engine start to the first search page's response (the crawl's start-up,
+  and the worker pool's when they overlap), the median time from one search page's response to
+  the next's (the serial chain of search pages: each names the next), and the last search
+  page's response to the last page's (its product pages);
 * crawl CPU: the crawl process's CPU time over the same span (its downloads, parsing, spooling);
-* machine CPU: the whole machine's busy share over the same span (all cores: the crawl,
-  Chromium, the sandbox and the file workers), and of it the niced share (the file workers): how
-  busy the machine was while the pages were fetched. File work that goes on after the last page
-  is not in it;
+* machine CPU: the whole machine's busy share over the same span (all cores: the crawl, the
+  sandbox and the file workers), and of it the niced share (the file workers): how busy the
+  machine was while the pages were fetched. File work that goes on after the last page is not
+  in it;
 * sandbox CPU: the sandbox process's CPU time over the whole run (read from outside): the serving
   of pages and files, which a real site would do on its own machines;
 * items and file results.
 
-The sandbox caches the 512 PDFs and images it generated last; with at most 512 products the
-benchmark fetches each datasheet and image once before measuring, so no crawl pays for the
-sandbox generating them.
+The expected products are computed from the sandbox's catalogue (its result cards, sponsored
+ones included, less those without an offer). The sandbox caches the 512 PDFs and images it
+generated last; with at most 512 products the benchmark fetches each PDF and image once before
+measuring, so no crawl pays for the sandbox generating them.
 
-The sandbox links the images and datasheets on the site's CDN origin (a second loopback port), as
-noon serves them from f.nooncdn.com: file downloads use their own download slot, not the site's.
-``--latency-ms N`` makes the sandbox's site and CDN wait N ms before every answer (their
+The sandbox links the images and PDFs on the site's CDN origin (a second loopback port), as
+amazon serves them from m.media-amazon.com: file downloads use their own download slot, not the
+site's. ``--latency-ms N`` makes the sandbox's site and CDN wait N ms before every answer (their
 ``latency_ms`` fault), as a remote site and its CDN do. Without it the sandbox answers in about a
-millisecond, the crawl is bound by this machine's CPU (crawl, Chromium, the sandbox itself and
-the file workers share its cores), and the ratio measures CPU contention more than the file
-pipeline's design.
+millisecond, the crawl is bound by this machine's CPU (crawl, the sandbox itself and the file
+workers share its cores), and the ratio measures CPU contention more than the file pipeline's
+design.
+
+Before the spiders read search pages alone, this crawled noon: its listing pages rendered in
+Chromium (a JavaScript app), 24 products each, and every product page fetched over HTTP with a
+datasheet PDF and an image. noon's product pages carry no documents now and both spiders read
+search pages over plain HTTP, so this crawl runs no browser unless asked
+(``--set LOOQTA_RENDER_MODE=browser`` renders every page, search and product pages alike): its
+pages/s and CPU shares are not comparable with those of the noon crawl.
 """
 
 from __future__ import annotations
@@ -75,11 +88,12 @@ from scrapy.crawler import CrawlerProcess  # noqa: E402
 from scrapy.utils.project import get_project_settings  # noqa: E402
 
 from looqta.pipelines.files import FILE_REQUEST_META  # noqa: E402
-from looqta.sandbox import noon  # noqa: E402
+from looqta.sandbox import amazon  # noqa: E402
 from looqta.sandbox.assets import PDF_CACHE_SIZE  # noqa: E402
 from looqta.sandbox.catalogue import Catalogue  # noqa: E402
 from looqta.sandbox.client import SandboxProcess  # noqa: E402
 from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
+from looqta.sandbox.variants import has_offer  # noqa: E402
 from looqta.throttle.sampler import cpu_shares  # noqa: E402
 
 if TYPE_CHECKING:
@@ -89,7 +103,7 @@ if TYPE_CHECKING:
 
 MODES: tuple[str, ...] = ("none", "inline", "pool")
 TICK_SECONDS = 0.010
-PAGE_SIZE = 24  # noon's listing page size in the sandbox
+SITE = "amazon"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -104,7 +118,7 @@ class LoopProbe:
         self.loop_cpu: list[float] = []
         self._cpu = 0.0
         self.pages = 0
-        self.listing_at: list[float] = []  #: when each listing page's response arrived
+        self.listing_at: list[float] = []  #: when each search page's response arrived
         self.file_responses = 0
         self.started = self.last_page = 0.0
         self.cpu_at_start = self.crawl_cpu = 0.0
@@ -144,7 +158,7 @@ class LoopProbe:
         elif not request.url.endswith("/robots.txt"):
             self.pages += 1
             self.last_page = time.monotonic()
-            if "/search?" in request.url:
+            if "/s?" in request.url:  # amazon's search pages
                 self.listing_at.append(self.last_page)
             self.crawl_cpu = time.process_time() - self.cpu_at_start
             self.machine_at_last_page = psutil.cpu_times()
@@ -217,7 +231,7 @@ def crawl_once(
     )
     settings.setdict(extra or {}, priority="cmdline")
     process = CrawlerProcess(settings)
-    process.crawl("noon", q=query, max_pages=max_pages, base_url=base_url)
+    process.crawl(SITE, q=query, max_pages=max_pages, base_url=base_url, details="1")
     process.start()
 
 
@@ -296,20 +310,30 @@ def run_mode(
     return result
 
 
-def warm_sandbox(base_url: str, query: str, max_pages: int) -> int:
-    """Fetch each datasheet and image the crawl will fetch, so the sandbox serves them from its
-    caches instead of generating them on this machine during the measured crawl."""
-    catalogue = Catalogue("noon")
-    ids = [
-        p.source_id
-        for page in range(1, max_pages + 1)
-        for p in catalogue.search(query, page, PAGE_SIZE).products
-    ]
-    for source_id in ids:
-        for path in (f"/documents/{source_id}.pdf", f"/images/{source_id}.{noon.IMAGE_EXT}"):
-            with _OPENER.open(f"{base_url}{path}", timeout=120) as response:
+def expected_products(query: str, max_pages: int) -> list[str]:
+    """The ASINs the crawl yields items for: every result card of the first ``max_pages`` search
+    pages (sponsored ones included, each product once) whose product has an offer."""
+    catalogue = Catalogue(SITE)
+    matches = catalogue.search_all(query)
+    seen: dict[str, None] = {}
+    for page in range(1, max_pages + 1):
+        result = catalogue.search(query, page, amazon.PAGE_SIZE)
+        if not result.products:
+            break
+        for product, _sponsored in amazon.result_cards(result, matches):
+            if has_offer(SITE, product.source_id):
+                seen.setdefault(product.source_id)
+    return list(seen)
+
+
+def warm_sandbox(cdn_url: str, asins: list[str]) -> int:
+    """Fetch each PDF and image the crawl will fetch, so the sandbox serves them from its caches
+    instead of generating them on this machine during the measured crawl."""
+    for asin in asins:
+        for path in (f"/documents/{asin}.pdf", f"/images/{asin}.{amazon.IMAGE_EXT}"):
+            with _OPENER.open(f"{cdn_url}{path}", timeout=120) as response:
                 response.read()
-    return len(ids)
+    return len(asins)
 
 
 def summarise(runs: list[dict[str, Any]], modes: tuple[str, ...] = MODES) -> list[dict[str, Any]]:
@@ -351,7 +375,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| mode | runs | pages | items | files | pages/s | vs none | lag p50 ms | lag p99 ms | lag max ms | "
         "loop CPU/tick p99 ms | loop CPU/tick max ms | crawl CPU s | machine CPU % (niced) | sandbox CPU s | "
-        "crawl+files s | first listing s | listing step s | tail s |",
+        "crawl+files s | first search page s | search step s | tail s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -373,8 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--max-pages", type=int, default=2, help="listing pages (24 products each)")
-    parser.add_argument("--pdf-pages", type=int, default=200, help="pages of every datasheet PDF")
+    parser.add_argument(
+        "--max-pages", type=int, default=2, help="search pages (20 results + 2 sponsored each)"
+    )
+    parser.add_argument("--pdf-pages", type=int, default=200, help="pages of every product's PDF")
     parser.add_argument("--query", default="samsung")
     parser.add_argument(
         "--latency-ms", type=int, default=0, help="the sandbox waits this long before every answer"
@@ -423,20 +449,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--modes: unknown {', '.join(unknown)}; known: {', '.join(MODES)}")
     modes = listed + list(variants)
     runs: list[dict[str, Any]] = []
-    with SandboxProcess(sites=("noon",), pdf_pages=args.pdf_pages) as sandbox:
-        base_url = sandbox.url("noon")
+    with SandboxProcess(sites=(SITE,), pdf_pages=args.pdf_pages) as sandbox:
+        base_url = sandbox.url(SITE)
         assert sandbox.pid is not None  # started by the with
-        products = args.max_pages * PAGE_SIZE
-        if products <= PDF_CACHE_SIZE:
-            warmed = warm_sandbox(base_url, args.query, args.max_pages)
-            print(f"warming the sandbox: {warmed} datasheets and images")
+        asins = expected_products(args.query, args.max_pages)
+        print(f"expecting {len(asins)} items, {2 * len(asins)} files (a PDF and an image each)")
+        if len(asins) <= PDF_CACHE_SIZE:
+            warmed = warm_sandbox(sandbox.url(f"{SITE}-cdn"), asins)
+            print(f"warming the sandbox: {warmed} PDFs and images")
         else:
             print(
-                f"{products} products > the sandbox's PDF cache ({PDF_CACHE_SIZE}): file modes also pay "
+                f"{len(asins)} products > the sandbox's PDF cache ({PDF_CACHE_SIZE}): file modes also pay "
                 "for the sandbox generating every PDF on this machine"
             )
         if args.latency_ms:
-            for origin in ("noon", "noon-cdn"):  # the site and its CDN
+            for origin in (SITE, f"{SITE}-cdn"):  # the site and its CDN
                 sandbox.set_faults(origin, latency_ms=args.latency_ms)
             print(f"sandbox latency: {args.latency_ms} ms before every answer (site and CDN)")
         for repeat in range(args.repeat):
@@ -444,14 +471,14 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_mode(mode, base_url, args, sandbox.pid, variants.get(mode), repeat + 1)
                 runs.append(run)
                 print(
-                    f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages "
+                    f"[{repeat + 1}/{args.repeat}] {mode:6s} {run['pages']} pages, {run['items']} items, "
                     f"{run['pages_per_second']:.1f}/s, lag p50 {run['lag_p50_ms']:.1f} ms "
                     f"p99 {run['lag_p99_ms']:.1f} ms max {run['lag_max_ms']:.0f} ms, "
                     f"loop CPU/tick max {run['loop_cpu_max_ms']:.0f} ms, "
                     f"machine CPU {run['machine_cpu_percent']:.0f}% "
                     f"(niced {run['machine_niced_percent']:.0f}%), "
-                    f"{run['files_done']} files done, {run['total_seconds']:.1f} s; first listing "
-                    f"{run['first_listing_seconds']:.2f} s, listing step "
+                    f"{run['files_done']} files done, {run['total_seconds']:.1f} s; first search page "
+                    f"{run['first_listing_seconds']:.2f} s, search step "
                     f"{run['listing_step_seconds']:.3f} s, tail {run['tail_seconds']:.2f} s; "
                     f"concurrency at page answers min {run['concurrency_min']} mean "
                     f"{run['concurrency_mean']:.1f}, throttle steps down {run['throttle_scale_down']}, "

@@ -1,21 +1,34 @@
 """The resource throttle against the sandbox: an outside CPU hog, memory over 2,000 pages, a sweep.
 
-    .venv/bin/python -m benchmarks.throttle hog    [--hog-percent 60] [--hog-seconds 20]
+    .venv/bin/python -m benchmarks.throttle hog    [--hog-percent 60] [--hog-seconds 20] [--max-pages 5]
     .venv/bin/python -m benchmarks.throttle memory [--pages 2000] [--recycle-after-pages 500]
     .venv/bin/python -m benchmarks.throttle sweep  [--workload noon|site-limit] [--levels 4,8,16,32]
 
 Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox started here
 (loopback only), measured from outside; every run has a hard timeout.
 
-* ``hog`` (issue 4, 7a): the noon spider (query "samsung", every listing page rendered, product
-  pages over HTTP, 200 ms of sandbox latency per request) runs once with fixed concurrency and
-  once with the throttle. ``--hog-delay-seconds`` into the crawl, one duty-cycled busy loop per
+* ``hog`` (issue 4, 7a): the noon spider with ``-a details=1`` (query "samsung": the search
+  pages, then every product's page, all over plain HTTP; each item's image through the files
+  pipeline; 200 ms of sandbox latency per request, site and CDN) runs once with fixed concurrency
+  and once with the throttle. ``--hog-delay-seconds`` into the crawl, one duty-cycled busy loop per
   core (``--hog-percent`` of each core) runs for ``--hog-seconds``. Reported: mean system CPU
   while the hog runs, items lost, items/s over the 5 s before the hog, how long after the hog
   stops the 5-second throughput is back to 80 % of that, and the product pages left for it
   (``recovery_measurable``: at least two 5-second spans' worth; a crawl that ends with the hog
-  has nothing to recover) with the crawl's timeline (product pages per 5 s).
-* ``memory`` (7b): ``tests/spiders/rendered_pages.py`` renders ``--pages`` amazon product pages;
+  has nothing to recover) with the crawl's timeline (product pages per 5 s). ``--max-pages``
+  stops the crawl after that many search pages (24 products each; a smoke run).
+
+  Until the spiders changed, this crawl rendered every listing page in Chromium (noon's listing
+  was a JavaScript app) and fetched product pages over HTTP, each with a datasheet PDF: the
+  browser was part of the load the throttle had to shed. The spider now reads noon's
+  server-rendered search pages, and noon's product pages carry no documents, so the crawl runs
+  no browser and downloads images only: its load is Scrapy's parsing, the image downloads and
+  the sandbox. ``--render-mode browser`` (``LOOQTA_RENDER_MODE``) puts a browser back, but for
+  every page (search and product pages alike), a heavier crawl than the old one. Results from
+  before the change are not comparable.
+* ``memory`` (7b): ``tests/spiders/rendered_pages.py`` renders ``--pages`` amazon product pages
+  (each waits for the page's "Product guides and documents" PDF link, as it once waited for the
+  old product page's datasheet link);
   the PSS of the crawl's process tree (Scrapy, Playwright driver, Chromium) is read every few
   seconds with the number of pages rendered so far. Reported: mean PSS over pages 7.5-12.5 %
   (page 200 of 2,000) and over the last 10 % of pages, and the peak.
@@ -28,8 +41,11 @@ Every crawl is a real ``scrapy crawl`` / ``runspider`` process against a sandbox
   ``elapsed_time_seconds``), 429s, medians, and the throttle's median over the best fixed
   level's. Workloads (``--workload``):
 
-  - ``noon``: the noon crawl of ``hog`` without a hog. Its serial chain of rendered listing
-    pages sets the pace from 8 up, so the levels barely differ;
+  - ``noon``: the noon crawl of ``hog`` without a hog (``--max-pages`` search pages). Each search
+    page is requested once the one before it is read (noon's listing has no "next" link; the
+    spider stops at an empty page), and this serial chain sets the pace from 8 up, so the levels
+    barely differ. Before the spiders changed the chain's pages were rendered in Chromium;
+    ``--render-mode browser`` renders every page;
   - ``site-limit``: ``tests/spiders/product_pages.py``, ``--pages`` amazon product pages over
     HTTP, all known at the start, each variant for ``--seconds`` (``CLOSESPIDER_TIMEOUT``),
     against a site that answers in ``--latency-ms`` and 429 (with
@@ -68,6 +84,8 @@ LATENCY_MS = 200
 #: Under this the crawl's tree is only Scrapy: the browser has not started or has closed.
 SHUTDOWN_PSS_MIB = 150
 QUERY = "samsung"
+#: ``LOOQTA_RENDER_MODE`` values (``looqta.render.middleware.MODES``).
+RENDER_MODES = ("adaptive", "http", "browser")
 #: The throughput the recovery after the hog is measured against: over this many seconds before it.
 BEFORE_HOG_SECONDS = 5
 HOG_SCRIPT = """
@@ -190,18 +208,29 @@ def crawl(
 
 
 def noon_command(sandbox: SandboxProcess, max_pages: int | None = None) -> list[str]:
-    command = ["crawl", "noon", "-a", f"q={QUERY}", "-a", f"base_url={sandbox.url('noon')}"]
+    """The noon crawl: its search pages, then (``details=1``) every product's page."""
+    command = [
+        "crawl",
+        "noon",
+        "-a",
+        f"q={QUERY}",
+        "-a",
+        f"base_url={sandbox.url('noon')}",
+        "-a",
+        "details=1",
+    ]
     return command + (["-a", f"max_pages={max_pages}"] if max_pages else [])
 
 
 def noon_latency(sandbox: SandboxProcess) -> None:
-    """The noon site and its CDN (images, datasheets) both answer in :data:`LATENCY_MS`."""
+    """The noon site and its CDN (the product images) both answer in :data:`LATENCY_MS`."""
     for origin in ("noon", "noon-cdn"):
         sandbox.set_faults(origin, latency_ms=LATENCY_MS)
 
 
 def product_times(sandbox: SandboxProcess, started: float) -> list[float]:
-    """When each product page was answered, in seconds since the crawl started."""
+    """When each product page (``/uae-en/<slug>/<SKU>/p/``) was answered, in seconds since the crawl
+    started."""
     return sorted(r["t"] - started for r in sandbox.requests("noon") if r["path_qs"].endswith("/p/"))
 
 
@@ -218,13 +247,15 @@ def five_second_counts(times: list[float]) -> list[int]:
 
 def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    render = {"LOOQTA_RENDER_MODE": args.render_mode}
     with SandboxProcess(sites=("noon",)) as sandbox:
         noon_latency(sandbox)
         expected = None
         variants = {
-            "fixed": fixed_settings(args.concurrency),
+            "fixed": {**fixed_settings(args.concurrency), **render},
             "throttle": {
                 **fixed_settings(args.concurrency),
+                **render,
                 **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=args.concurrency),
             },
         }
@@ -248,7 +279,8 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     )
 
             try:
-                run = crawl(f"hog-{label}", noon_command(sandbox), settings, workdir, on_tick=start_hog)
+                command = noon_command(sandbox, args.max_pages)
+                run = crawl(f"hog-{label}", command, settings, workdir, on_tick=start_hog)
             finally:
                 for hog in hogs:
                     hog.kill()
@@ -257,7 +289,7 @@ def hog_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             expected = expected or run.items
             hog_from, hog_to = args.hog_delay_seconds, args.hog_delay_seconds + args.hog_seconds
             during = [cpu for at, cpu in run.cpu if hog_from + 1 <= at <= hog_to]
-            # The rate just before the hog (the first seconds are the browser's launch).
+            # The rate just before the hog (the first seconds are the crawl's start).
             before = [t for t in times if hog_from - BEFORE_HOG_SECONDS <= t < hog_from]
             rate_before = len(before) / BEFORE_HOG_SECONDS
             recovered = None
@@ -373,18 +405,21 @@ def sweep_workload(args: argparse.Namespace, sandbox: SandboxProcess) -> list[st
 def sweep_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     levels = [int(level) for level in args.levels.split(",")]
     top = max(levels)
-    politeness = {} if args.autothrottle else {"AUTOTHROTTLE_ENABLED": False}
+    # AutoThrottle off unless asked; the noon crawl's render mode.
+    common: dict[str, Any] = {} if args.autothrottle else {"AUTOTHROTTLE_ENABLED": False}
+    if args.workload == "noon":
+        common["LOOQTA_RENDER_MODE"] = args.render_mode
     variants: dict[str, dict[str, Any]] = {
-        f"fixed-{level}": {**fixed_settings(level), **politeness} for level in levels
+        f"fixed-{level}": {**fixed_settings(level), **common} for level in levels
     }
     variants["throttle-from-max"] = {
         **fixed_settings(top),
-        **politeness,
+        **common,
         **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=top, LOOQTA_THROTTLE_START_CONCURRENCY=top),
     }
     variants["throttle-from-1"] = {
         **fixed_settings(top),
-        **politeness,
+        **common,
         **throttle_settings(LOOQTA_THROTTLE_MAX_CONCURRENCY=top, LOOQTA_THROTTLE_START_CONCURRENCY=1),
     }
     if args.workload == "site-limit":  # every variant crawls for the same time
@@ -443,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     hog.add_argument("--hog-percent", type=float, default=60.0, help="of each core")
     hog.add_argument("--hog-delay-seconds", type=float, default=10.0)
     hog.add_argument("--hog-seconds", type=float, default=20.0)
+    hog.add_argument("--max-pages", type=int, help="search pages (24 products each); default: all")
     memory = commands.add_parser("memory", help="(b) the tree's memory over many rendered pages")
     memory.add_argument("--pages", type=int, default=2000)
     memory.add_argument("--concurrency", type=int, default=4)
@@ -453,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
     sweep = commands.add_parser("sweep", help="(c) fixed concurrencies against the throttle")
     sweep.add_argument("--workload", choices=("noon", "site-limit"), default="noon")
     sweep.add_argument("--levels", default="4,8,16,32")
-    sweep.add_argument("--max-pages", type=int, default=25, help="noon: listing pages (24 products each)")
+    sweep.add_argument("--max-pages", type=int, default=25, help="noon: search pages (24 products each)")
     sweep.add_argument("--pages", type=int, default=10_000, help="site-limit: product pages at most")
     sweep.add_argument("--seconds", type=int, default=40, help="site-limit: each crawl's length")
     sweep.add_argument("--latency-ms", type=int, default=100, help="site-limit: the site's answer time")
@@ -472,6 +508,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="keep Scrapy's AutoThrottle on (its per-site delay then caps every level alike)",
     )
+    for command in (hog, sweep):
+        command.add_argument(
+            "--render-mode",
+            choices=RENDER_MODES,
+            default="adaptive",
+            help="the noon crawl's LOOQTA_RENDER_MODE: adaptive (plain HTTP against the sandbox), "
+            "http, or browser (every page rendered)",
+        )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     benchmark = {"hog": hog_benchmark, "memory": memory_benchmark, "sweep": sweep_benchmark}[args.command]
