@@ -37,6 +37,9 @@ STAT_GAUGES: dict[str, tuple[str, str]] = {
     "pages_plain_total": ("looqta/render/http", "pages fetched over plain HTTP"),
     "items_total": ("item_scraped_count", "items scraped"),
     "items_dropped_total": ("item_dropped_count", "items dropped"),
+    # Set at spider close (looqta.health); each failed check is also looqta/health/failed/<check> = 1.
+    "health_ok": ("looqta/health/ok", "1 when every run-health check passed, 0 when one failed"),
+    "health_checks_failed": ("looqta/health/failed", "run-health checks that failed"),
 }
 RATE_WINDOW_SECONDS = 60.0
 

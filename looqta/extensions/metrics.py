@@ -4,7 +4,7 @@ Each crawl listens on ``LOOQTA_METRICS_HOST``:``LOOQTA_METRICS_PORT`` (port 0:
 any free port) on the reactor — no thread — and registers itself in
 ``<LOOQTA_DATA_DIR>/crawls/<pid>-<spider>.json`` while it runs, so
 ``python -m looqta.ops status`` finds every crawl on the machine. At the end
-of the run a one-line summary is logged.
+of the run a one-line summary is logged, with the run's health (``looqta.health``).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class Metrics:
         get = self.crawler.stats.get_value
         logger.info(
             "Run summary [%s, %s]: %d pages (%d rendered, %d plain), %d items, %d dropped, "
-            "files %d done / %d failed, %.1f s",
+            "files %d done / %d failed, %.1f s, %s",
             spider.name,
             reason,
             get("response_received_count", 0),
@@ -163,5 +163,6 @@ class Metrics:
             get("looqta/files/done", 0),
             get("looqta/files/failed", 0),
             time.monotonic() - self.started,
+            get("looqta/health/summary", "health: not judged"),  # looqta.health, at spider close
             extra={"spider": spider},
         )

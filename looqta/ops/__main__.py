@@ -5,7 +5,7 @@
     python -m looqta.ops deploy [--version V]
     python -m looqta.ops schedule [--file deploy/schedules.toml] [--once]
     python -m looqta.ops run-now amazon -a q=iphone [-a max_pages=2] [-s NAME=VALUE]
-    python -m looqta.ops jobs
+    python -m looqta.ops jobs                    # finished jobs say "health": "green" / "RED (...)"
     python -m looqta.ops status
 
 Scrapyd credentials come from LOOQTA_SCRAPYD_USERNAME / LOOQTA_SCRAPYD_PASSWORD,
@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     run_now.add_argument("-a", dest="args", action="append", default=[], metavar="NAME=VALUE")
     run_now.add_argument("-s", dest="settings", action="append", default=[], metavar="NAME=VALUE")
     run_now.add_argument("--priority", type=float, default=MANUAL_PRIORITY)
-    commands.add_parser("jobs", help="Scrapyd's pending, running and finished jobs")
+    commands.add_parser("jobs", help="Scrapyd's pending, running and finished jobs (with run health)")
     commands.add_parser("status", help="live status of the crawls running on this machine")
     return main
 
@@ -123,7 +123,7 @@ def run(options: argparse.Namespace) -> int:
             f"manual job {job_id}: {options.spider} {args} (priority {options.priority:g}, project {PROJECT})"
         )
     elif options.command == "jobs":
-        print(json.dumps(scrapyd.client(config).jobs(PROJECT), indent=1))
+        print(json.dumps(scrapyd.jobs(config), indent=1))
     return 0
 
 

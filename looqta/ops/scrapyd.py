@@ -19,6 +19,7 @@ import psutil
 import requests
 from scrapyd_client.pyclient import ScrapydClient
 
+from looqta.health.joblog import health_from_log
 from looqta.ops.config import PROJECT, PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -165,6 +166,19 @@ def schedule(
     data += [("setting", f"{name}={value}") for name, value in (settings or {}).items()]
     data += [(name, str(value)) for name, value in args.items()]
     return client(config).schedule(PROJECT, spider, data)
+
+
+def job_log(config: OpsConfig, spider: str, job_id: str) -> Path:
+    """Where Scrapyd writes a job's log (``logs_dir`` of deploy/scrapyd.conf)."""
+    return config.scrapyd_dir / "logs" / PROJECT / spider / f"{job_id}.log"
+
+
+def jobs(config: OpsConfig) -> dict[str, Any]:
+    """listjobs.json, each finished job with its run health read from its log (``None``: no verdict)."""
+    listing: dict[str, Any] = client(config).jobs(PROJECT)
+    for job in listing.get("finished", []):
+        job["health"] = health_from_log(job_log(config, job["spider"], job["id"]))
+    return listing
 
 
 def active_spiders(config: OpsConfig) -> set[str]:
