@@ -190,6 +190,7 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
 
 ITEM_PIPELINES = {
+    "looqta.pipelines.dedup.DedupPipeline": 50,
     "looqta.pipelines.validate.ValidationPipeline": 100,
     "looqta.pipelines.files.FilesPipeline": 300,
     "looqta.pipelines.store.MongoPipeline": 800,

@@ -16,12 +16,13 @@ import pytest
 import requests
 from crawling import TEST_CRAWL_SETTINGS
 from pymongo import MongoClient
+from test_spider_amazon import expected_offers as amazon_offers
+from test_spider_noon import expected_offers as noon_offers
 
 from looqta.ops import scrapyd
 from looqta.ops.__main__ import ScrapydSubmitter
 from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig
 from looqta.ops.schedules import Schedule, tick
-from looqta.sandbox.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 JOB_TIMEOUT_SECONDS = 120
 QUERY = "iphone 15 pro max"
+#: The sandbox mirrors noon's robots.txt; its profile's permission, as a setting value.
+ROBOTS_PERMITTED = json.dumps(TEST_CRAWL_SETTINGS["LOOQTA_ROBOTS_PERMITTED"])
+OFFERS = {"amazon": amazon_offers, "noon": noon_offers}
 
 
 def free_port() -> int:
@@ -103,7 +107,8 @@ def sandbox_schedules(sandbox: SandboxProcess, path: Path) -> Path:
             "every_minutes = 60",
             f'args = {{ q = "{QUERY}", base_url = "{sandbox.url(spider)}" }}',
             f"settings = {{ DOWNLOAD_SLOTS = '{json.dumps(TEST_CRAWL_SETTINGS['DOWNLOAD_SLOTS'])}', "
-            "AUTOTHROTTLE_START_DELAY = 0, LOOQTA_THROTTLE_ENABLED = 'False' }",
+            "AUTOTHROTTLE_START_DELAY = 0, LOOQTA_THROTTLE_ENABLED = 'False', "
+            f"LOOQTA_ROBOTS_PERMITTED = '{ROBOTS_PERMITTED}' }}",
             "",
         ]
     path.write_text("\n".join(lines))
@@ -135,7 +140,7 @@ def test_scheduled_sites_both_finish_with_their_items(
         products = mongo[ops_env["MONGO_DATABASE"]].products
         for spider, job_id in job_ids.items():
             items = job_items(config, spider, job_id)
-            expected = {p.source_id for p in Catalogue(spider).search_all(QUERY)}
+            expected = set(OFFERS[spider](QUERY, 1))
             assert {item["source_id"] for item in items} == expected
             assert {item["job"] for item in items} == {"bulk"}
             stored = {doc["source_id"] for doc in products.find({"source": spider}, {"source_id": 1})}
@@ -172,13 +177,13 @@ def test_run_now_starts_a_manual_job(ops_env: dict[str, str], clean_sandbox: San
     done = ops(
         ops_env, "run-now", "noon", "-a", f"q={QUERY}", "-a", f"base_url={clean_sandbox.url('noon')}",
         "-s", f"DOWNLOAD_SLOTS={json.dumps(TEST_CRAWL_SETTINGS['DOWNLOAD_SLOTS'])}",
-        "-s", "LOOQTA_THROTTLE_ENABLED=False",
+        "-s", "LOOQTA_THROTTLE_ENABLED=False", "-s", f"LOOQTA_ROBOTS_PERMITTED={ROBOTS_PERMITTED}",
     )  # fmt: skip
     job_id = done.stdout.split()[2].rstrip(":")
     assert "priority 100" in done.stdout
     wait_finished(config, {job_id})
     items = job_items(config, "noon", job_id)
-    assert len(items) == len(Catalogue("noon").search_all(QUERY))
+    assert {item["source_id"] for item in items} == set(noon_offers(QUERY, 1))
     assert {item["job"] for item in items} == {"manual"}
 
 

@@ -26,6 +26,7 @@ from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigur
 from scrapy.http import Response
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
+from test_spider_amazon import expected_offers as amazon_offers
 
 from looqta.files.config import default_workers
 from looqta.files.storage import KEY_RE
@@ -459,7 +460,8 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
         "MONGO_DATABASE": mongo_db,
         "LOOQTA_STORE_SPOOL_DIR": str(tmp_path / "store-spool"),
     }
-    spider_args = {"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("noon")}
+    # amazon with details: each item has an image and a datasheet (its product page's documents).
+    spider_args = {"q": "iphone", "max_pages": 1, "base_url": clean_sandbox.url("amazon"), "details": 1}
 
     first = tmp_path / "first"
     first.mkdir()
@@ -467,14 +469,14 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
     # early item's DB update takes it (and holds it) while later items still wait for their files.
     # (With 4 downloads at once a slow machine's worker fell behind: every file was stored before
     # the first DB update, and no store was left pending to catch.)
-    clean_sandbox.set_faults("noon-cdn", latency_ms=300, path_prefix="/documents/")
+    clean_sandbox.set_faults("amazon-cdn", latency_ms=300, path_prefix="/documents/")
     blocking = {**SANDBOX_SETTINGS, **settings}
     blocking |= {
         "LOOQTA_FILES_MAX_WORKERS": 1,
         "LOOQTA_FILES_MAX_DOWNLOADS": 1,
         "LOOQTA_FILES_DB_UPDATE": f"{__name__}.block_db_update",
     }
-    command = [sys.executable, "-m", "scrapy", "crawl", "noon", "-O", str(first / "items.json")]
+    command = [sys.executable, "-m", "scrapy", "crawl", "amazon", "-O", str(first / "items.json")]
     command += [arg for name, value in spider_args.items() for arg in ("-a", f"{name}={value}")]
     command += setting_args(blocking)
     env = {**crawl_env(), "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(Path(__file__).parent)])}
@@ -507,7 +509,7 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
     second = tmp_path / "second"
     second.mkdir()
     other_args = {**spider_args, "q": "samsung"}
-    result = run_crawl("noon", second, spider_args=other_args, settings=settings)
+    result = run_crawl("amazon", second, spider_args=other_args, settings=settings)
     assert result.returncode == 0, result.stderr[-3000:]
 
     after = task_states(files_dir)
@@ -518,22 +520,22 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_store_gets_their_
     assert not any(path.exists() for path in spooled)
     assert list((files_dir / "spool").iterdir()) == []
 
-    assert len(result.items) == 24
+    assert {item["source_id"] for item in result.items} == set(amazon_offers("samsung", 1))
     for item in result.items:
         image, datasheet = item["files"]
         assert (image["status"], datasheet["status"]) == ("done", "done"), item["files"]
-        assert image["url"].endswith(f"/images/{item['source_id']}.png")
+        assert image["url"].endswith(f"/images/{item['source_id']}.jpg")
         assert (files_dir / "store" / image["thumbnail"]).is_file()
         assert f"Product id: {item['source_id']}" in datasheet["text_excerpt"]
         assert (files_dir / "store" / datasheet["path"]).is_file()
-        stored = db.products.find_one({"source": "noon", "source_id": item["source_id"]})
+        stored = db.products.find_one({"source": "amazon", "source_id": item["source_id"]})
         assert stored["files"] == item["files"]
 
-    assert not {f"noon:{item['source_id']}" for item in result.items} & set(killed_items)
+    assert not {f"amazon:{item['source_id']}" for item in result.items} & set(killed_items)
     resumed_done = 0
     for key, batch_id in killed_items.items():
-        source_id = key.removeprefix("noon:")
-        stored = db.products.find_one({"source": "noon", "source_id": source_id})
+        source_id = key.removeprefix("amazon:")
+        stored = db.products.find_one({"source": "amazon", "source_id": source_id})
         assert stored is not None, f"{key} was lost"
         assert stored["files"] == batch_records(files_dir, batch_id)
         for record in stored["files"]:

@@ -1,0 +1,40 @@
+"""One item per product per crawl: a product a site shows twice is kept the first time.
+
+Sites repeat products within one search: an ad and its organic result (amazon), two sellers'
+offers of one SKU (noon). The spider reads every card as it comes (a page it must read again in
+the browser yields its cards again), so repeats are dropped here, after the page checks,
+quietly (``looqta/dedup/dropped``), not as errors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import DropItem
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+
+class DedupPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats = crawler.stats
+        self._seen: set[tuple[Any, Any]] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        key = (adapter.get("source"), adapter.get("source_id"))
+        if key[1] is None:
+            return item  # validation reports it
+        if key in self._seen:
+            self.stats.inc_value("looqta/dedup/dropped")
+            raise DropItem(f"{key[0]}:{key[1]} already yielded in this crawl", log_level="DEBUG")
+        self._seen.add(key)
+        return item
