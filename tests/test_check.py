@@ -76,6 +76,7 @@ def test_the_text_report_shows_fallbacks_blocks_robots_and_health() -> None:
         "looqta/blocks/passed": 2,
         "looqta/blocks/gave_up": 1,
         "robotstxt/forbidden": 2,
+        "downloader/exception_type_count/scrapy.exceptions.DownloadConnectionRefusedError": 3,
     }
     about = {"site": "amazon", "base_url": "http://127.0.0.1:1", "q": "iphone", "pages": 1, "details": False}
     built = report.build(stats, HealthConfig(), **about)
@@ -84,6 +85,7 @@ def test_the_text_report_shows_fallbacks_blocks_robots_and_health() -> None:
     assert "  price             75.0%  a-price 75.0%, missing 25.0%" in text
     assert "block pages: 6 of 8 answers (captcha 4, forbidden 2), gave up on 1 request(s)" in text
     assert "robots.txt refusals: 2" in text
+    assert "download errors: DownloadConnectionRefusedError 3" in text
     assert "health: RED (3 of 9 checks failed: item_count, block_share, finish_reason)" in text
     assert "  FAIL block share 0.75 > 0.2" in text
     assert "  skip field coverage price: not measured" in text

@@ -1,7 +1,8 @@
 """The real-sites issue's goals, on crawls of the sandbox with every variant mixed.
 
 * 5 % block pages of every kind: at least 0.99 of the products shown with an offer yield items
-  with id, title, price and currency, and no block page is parsed as a result page;
+  with id, title, price and currency, no block page is parsed as a result page, and the run's
+  health report is green;
 * a browser wait for content a page lacks times out, and the page is parsed anyway.
 """
 
@@ -45,6 +46,7 @@ def test_five_percent_blocks_on_both_sites_yield_99_percent_of_products(
         assert result.stat("looqta/pages/search/unparsed") == 0  # none was parsed as a result page
         assert result.stat("looqta/validate/dropped") == 0
         assert result.stats["finish_reason"] == "finished"
+        assert result.stats["looqta/health/ok"] is True, result.stats.get("looqta/health/summary")
         served = clean_sandbox.faults(site)["blocked"]
         assert sum(served.values()) == result.stat("looqta/blocks/total")  # every block page caught
 

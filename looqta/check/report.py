@@ -34,6 +34,14 @@ def field_table(counts: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+def download_errors(stats: Mapping[str, Any]) -> dict[str, int]:
+    """Requests that got no answer at all, by exception (``ConnectionRefusedError``: 3)."""
+    prefix = "downloader/exception_type_count/"
+    return {
+        key[len(prefix) :].rsplit(".", 1)[-1]: int(v) for key, v in stats.items() if key.startswith(prefix)
+    }
+
+
 def page_types(stats: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Pages, results (cards or pages extracted) and per-field fallbacks, by page type."""
     fields: dict[str, dict[str, dict[str, int]]] = {}
@@ -93,6 +101,7 @@ def build(stats: Mapping[str, Any], config: HealthConfig, **about: Any) -> dict[
         "page_types": page_types(stats),
         "blocks": blocks(stats),
         "robots_forbidden": stats.get("robotstxt/forbidden", 0),
+        "download_errors": download_errors(stats),
         "health": {
             "ok": not failed(checks),
             "summary": summary(checks),
@@ -148,6 +157,8 @@ def render(report: Mapping[str, Any]) -> str:
         "",
         f"block pages: {block['total']} of {block['total'] + block['passed']} answers{gave_up}",
         f"robots.txt refusals: {report['robots_forbidden']}",
+        "download errors: "
+        + (", ".join(f"{name} {count}" for name, count in report["download_errors"].items()) or "0"),
         report["health"]["summary"],
     ]
     for check in report["health"]["checks"]:
