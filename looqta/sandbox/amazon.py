@@ -22,7 +22,7 @@ from looqta.sandbox.amazon_product import (
     search_form,
     whole_fraction,
 )
-from looqta.sandbox.context import site_context
+from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
 from looqta.sandbox.variants import has_offer, pick
@@ -266,16 +266,6 @@ def _not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound(text=body, content_type="text/html")
 
 
-def _page_number(request: web.Request) -> int:
-    try:
-        page = int(request.query.get("page", "1"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="page must be an integer") from None
-    if page < 1:
-        raise web.HTTPBadRequest(text="page must be >= 1")
-    return page
-
-
 async def _home(request: web.Request) -> web.Response:
     body = f"<h1>Amazon.ae sandbox</h1>\n{search_form()}"
     return web.Response(text=document("Amazon.ae", body), content_type="text/html")
@@ -286,7 +276,7 @@ async def _search(request: web.Request) -> web.Response:
     if not query:
         raise web.HTTPFound("/")
     context = site_context(request)
-    result = context.catalogue.search(query, _page_number(request), PAGE_SIZE)
+    result = context.catalogue.search(query, page_number(request), PAGE_SIZE)
     matches = context.catalogue.search_all(query) if result.products else []
     text = render_search(result, matches, is_malformed(request), context.assets)
     return web.Response(text=text, content_type="text/html")

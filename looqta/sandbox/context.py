@@ -26,3 +26,14 @@ SITE_KEY = web.AppKey("looqta_site", SiteContext)
 
 def site_context(request: web.Request) -> SiteContext:
     return request.app[SITE_KEY]
+
+
+def page_number(request: web.Request) -> int:
+    """The ``page`` query parameter (1 when absent); 400 unless it is an integer >= 1."""
+    try:
+        page = int(request.query.get("page", "1"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="page must be an integer") from None
+    if page < 1:
+        raise web.HTTPBadRequest(text="page must be >= 1")
+    return page

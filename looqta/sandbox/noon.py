@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from looqta.sandbox.context import site_context
+from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, amount, document
 from looqta.sandbox.variants import build_hash, has_offer, pick, share
@@ -233,16 +233,6 @@ def render_product(product: Product, build: str, malformed: bool = False, assets
     return document(f"{product.title} | noon UAE", body, head=head)
 
 
-def _page_number(request: web.Request) -> int:
-    try:
-        page = int(request.query.get("page", "1"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="page must be an integer") from None
-    if page < 1:
-        raise web.HTTPBadRequest(text="page must be >= 1")
-    return page
-
-
 async def _root(request: web.Request) -> web.Response:
     raise web.HTTPFound(BASE_PATH)
 
@@ -260,7 +250,7 @@ async def _search(request: web.Request) -> web.Response:
     if not query:
         raise web.HTTPFound(BASE_PATH)
     context = site_context(request)
-    result = context.catalogue.search(query, _page_number(request), PAGE_SIZE)
+    result = context.catalogue.search(query, page_number(request), PAGE_SIZE)
     text = render_search(result, context.build, is_malformed(request), context.assets)
     return web.Response(text=text, content_type="text/html")
 

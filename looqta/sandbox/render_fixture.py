@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from looqta.sandbox.context import site_context
+from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.markup import document
 
 PREFIX = "/__render__/"
@@ -95,13 +95,7 @@ def _query_page(request: web.Request) -> tuple[str, int]:
     query = request.query.get("q", "").strip()
     if not query:
         raise web.HTTPBadRequest(text="missing search query (q)")
-    try:
-        page = int(request.query.get("page", "1"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="page must be an integer") from None
-    if page < 1:
-        raise web.HTTPBadRequest(text="page must be >= 1")
-    return query, page
+    return query, page_number(request)
 
 
 async def _listing(request: web.Request) -> web.Response:

@@ -26,7 +26,6 @@ from looqta.extract import (
     parse_rating,
     value,
 )
-from looqta.items import ProductItem
 from looqta.spiders.base import PageType, SearchSpider
 
 if TYPE_CHECKING:
@@ -35,7 +34,8 @@ if TYPE_CHECKING:
     import scrapy
     from parsel import Selector
     from scrapy.http import Response
-    from twisted.python.failure import Failure
+
+    from looqta.items import ProductItem
 
 CARD = 'div[data-component-type="s-search-result"]'
 NO_RESULTS = ".s-no-results-result, [data-component-type='s-messaging-widget-results-header']"
@@ -183,58 +183,20 @@ class AmazonSpider(SearchSpider):
             if found.get("price") is None and card.css("[data-cy=secondary-offer-recipe]"):
                 self.crawler.stats.inc_value("looqta/fields/search/no_offer")
                 continue  # the site shows no offer for it: nothing to compare
-            item = self.item(found, response)
-            if self.args.details and item.source_id:
-                yield self.page_request(
-                    item.url or "",
-                    "product",
-                    self.parse_product,
-                    cb_kwargs={"item": item},
-                    errback=self.product_failed,
-                )
-            else:
-                yield item
+            asin = found.get("source_id")
+            url = f"{self.base_url}/dp/{asin}" if asin else None
+            yield self.item_or_details(self.result_item(found, url, response), self.parse_product)
         next_href = response.css(NEXT_PAGE).get()
         if next_href and self.args.allows_page(page + 1):
             yield self.page_request(
                 response.urljoin(next_href), "search", self.parse_search, cb_kwargs={"page": page + 1}
             )
 
-    def item(self, found: Any, response: Response) -> ProductItem:
-        asin = found.get("source_id")
-        image = found.get("image")
-        return ProductItem(
-            source=self.name,
-            source_id=asin,
-            title=found.get("title"),
-            price=found.get("price"),
-            currency=found.get("currency"),
-            rating=found.get("rating"),
-            review_count=found.get("review_count") or 0,
-            url=f"{self.base_url}/dp/{asin}" if asin else None,
-            image_urls=[response.urljoin(image)] if image else [],
-            scraped_at=self.scraped_at(),
-            job=self.args.job,
-        )
-
     def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
         found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
         found.count_into(self.crawler.stats)
+        self.merge_details(item, found, response)
         item.availability = availability(found.get("availability"))
-        if found.get("price") is not None:
-            item.price = found.get("price")
-        for name in ("title", "rating", "review_count"):
-            if getattr(item, name) in (None, 0) and found.get(name) is not None:
-                setattr(item, name, found.get(name))
-        if found.get("image"):
-            item.image_urls = [response.urljoin(found.get("image"))]
         documents = next((links for q in DOCUMENT_LINKS if (links := response.css(q).getall())), [])
         item.file_urls = [response.urljoin(link) for link in documents]
-        yield item
-
-    def product_failed(self, failure: Failure) -> Iterator[ProductItem]:
-        """The product page could not be read: the item from the search card still counts."""
-        self.crawler.stats.inc_value("looqta/details/failed")
-        item = failure.request.cb_kwargs["item"]  # type: ignore[attr-defined]
-        self.logger.warning("details of %s not read (%s); keeping the search result", item.url, failure.value)
         yield item

@@ -16,12 +16,17 @@ from urllib.parse import urlsplit
 
 import scrapy
 
+from looqta.items import ProductItem
 from looqta.pqueues import JOB_PRIORITY
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
 
     from looqta.blocks import BlockSignature
+    from looqta.extract import Extraction
 
 JOB_KINDS: tuple[str, ...] = tuple(JOB_PRIORITY)
 #: ``meta`` keys a spider's requests carry.
@@ -130,3 +135,51 @@ class SearchSpider(scrapy.Spider):
 
     def scraped_at(self) -> str:
         return datetime.now(UTC).isoformat(timespec="seconds")
+
+    # --- items: from a result, then (with -a details=1) merged with the product page -----------
+
+    def result_item(self, found: Extraction, url: str | None, response: Response) -> ProductItem:
+        """The item a search result yields (``url``: the product's canonical URL)."""
+        image = found.get("image")
+        return ProductItem(
+            source=self.name,
+            source_id=found.get("source_id"),
+            title=found.get("title"),
+            price=found.get("price"),
+            currency=found.get("currency"),
+            rating=found.get("rating"),
+            review_count=found.get("review_count") or 0,
+            url=url,
+            image_urls=[response.urljoin(image)] if image else [],
+            scraped_at=self.scraped_at(),
+            job=self.args.job,
+        )
+
+    def item_or_details(
+        self, item: ProductItem, callback: Callable[..., Any]
+    ) -> ProductItem | scrapy.Request:
+        """The item itself, or (``-a details=1``) the request of its product page carrying it."""
+        if not self.args.details or not item.url:
+            return item
+        return self.page_request(
+            item.url, "product", callback, cb_kwargs={"item": item}, errback=self.details_failed
+        )
+
+    def merge_details(self, item: ProductItem, found: Extraction, response: Response) -> None:
+        """What a product page adds: its price (the current one), the full-size image, and any
+        field the result lacked."""
+        if found.get("price") is not None:
+            item.price = found.get("price")
+            item.currency = found.get("currency") or item.currency
+        for name in ("title", "rating", "review_count"):
+            if getattr(item, name) in (None, 0) and found.get(name) is not None:
+                setattr(item, name, found.get(name))
+        if found.get("image"):
+            item.image_urls = [response.urljoin(found.get("image"))]
+
+    def details_failed(self, failure: Failure) -> Iterator[ProductItem]:
+        """The product page could not be read: the item from the search result still counts."""
+        self.crawler.stats.inc_value("looqta/details/failed")
+        item = failure.request.cb_kwargs["item"]  # type: ignore[attr-defined]
+        self.logger.warning("details of %s not read (%s); keeping the search result", item.url, failure.value)
+        yield item

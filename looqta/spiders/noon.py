@@ -30,7 +30,6 @@ from looqta.extract import (
     parse_rating,
     value,
 )
-from looqta.items import ProductItem
 from looqta.spiders.base import PageType, SearchSpider, SpiderArgumentError
 
 if TYPE_CHECKING:
@@ -38,7 +37,8 @@ if TYPE_CHECKING:
 
     import scrapy
     from scrapy.http import Response
-    from twisted.python.failure import Failure
+
+    from looqta.items import ProductItem
 
 BOX = '[data-qa="plp-product-box"], [data-qa="product-block"], span.productContainer'
 NO_RESULTS = '[data-qa="plp-no-results"]'
@@ -161,62 +161,23 @@ class NoonSpider(SearchSpider):
             if found.get("price") is None and not box.css("[data-qa$=product-box-price]"):
                 self.crawler.stats.inc_value("looqta/fields/search/no_offer")
                 continue  # out of stock: the box shows no price
-            item = self.item(found, response)
-            if self.args.details and item.url:
-                yield self.page_request(
-                    item.url,
-                    "product",
-                    self.parse_product,
-                    cb_kwargs={"item": item},
-                    errback=self.product_failed,
-                )
-            else:
-                yield item
+            yield self.item_or_details(
+                self.result_item(found, self.canonical_url(found, response), response), self.parse_product
+            )
         if boxes and self.args.allows_page(page + 1):  # no "next" link: stop at the first empty page
             yield self.page_request(
                 self.search_url(page + 1), "search", self.parse_search, cb_kwargs={"page": page + 1}
             )
 
-    def item(self, found: Any, response: Response) -> ProductItem:
+    def canonical_url(self, found: Any, response: Response) -> str | None:
+        """The product's URL without ``?o=`` (which seller's offer the box showed)."""
         sku = found.get("source_id")
-        url = None
         link = response.css(f"a[href*='/{sku}/p/']::attr(href)").get() if sku else None
-        if link:
-            url = response.urljoin(urlsplit(link).path)  # without ?o= (the seller's offer)
-        image = found.get("image")
-        return ProductItem(
-            source=self.name,
-            source_id=sku,
-            title=found.get("title"),
-            price=found.get("price"),
-            currency=found.get("currency"),
-            rating=found.get("rating"),
-            review_count=found.get("review_count") or 0,
-            url=url,
-            image_urls=[response.urljoin(image)] if image else [],
-            scraped_at=self.scraped_at(),
-            job=self.args.job,
-        )
+        return response.urljoin(urlsplit(link).path) if link else None
 
     def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
         found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
         found.count_into(self.crawler.stats)
+        self.merge_details(item, found, response)
         item.availability = found.get("availability")
-        if found.get("price") is not None:
-            item.price = found.get("price")
-            item.currency = found.get("currency") or item.currency
-        for name in ("title", "rating", "review_count"):
-            if getattr(item, name) in (None, 0) and found.get(name) is not None:
-                setattr(item, name, found.get(name))
-        if found.get("image"):
-            item.image_urls = [response.urljoin(found.get("image"))]
-        yield item
-
-    def product_failed(self, failure: Failure) -> Iterator[ProductItem]:
-        """The product page could not be read: the item from the listing still counts."""
-        self.crawler.stats.inc_value("looqta/details/failed")
-        item = failure.request.cb_kwargs["item"]  # type: ignore[attr-defined]
-        self.logger.warning(
-            "details of %s not read (%s); keeping the listing result", item.url, failure.value
-        )
         yield item
