@@ -64,9 +64,13 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
     try:
         deadline = time.monotonic() + 60
         seen: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not (seen and seen[-1].get("items_total", 0) >= 10):
+        # Read /metrics while pages are still queued: items wait for their images, so the last
+        # ones arrive just before the crawl closes (and its server with it).
+        while time.monotonic() < deadline and not (
+            seen and seen[-1].get("queue_manual", 0) > 0 and seen[-1].get("pages_per_minute", 0) > 0
+        ):
             seen += [c["status"] for c in running_crawls(tmp_path) if "status" in c]
-            time.sleep(0.2)
+            time.sleep(0.1)
         assert seen, "the crawl never showed up in the registry"
         status = seen[-1]
         (entry,) = running_crawls(tmp_path)
