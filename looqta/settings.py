@@ -190,8 +190,9 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
 
 ITEM_PIPELINES = {
-    "looqta.pipelines.dedup.DedupPipeline": 50,
     "looqta.pipelines.validate.ValidationPipeline": 100,
+    # After validation: a first sighting that is dropped must not hide a good second one.
+    "looqta.pipelines.dedup.DedupPipeline": 150,
     "looqta.pipelines.files.FilesPipeline": 300,
     "looqta.pipelines.store.MongoPipeline": 800,
 }

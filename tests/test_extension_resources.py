@@ -322,8 +322,8 @@ def test_niced_file_work_over_the_cpu_limit_is_held_and_the_crawl_is_not_cut(
         "NicedHotReader",
         max_pages=1,
         ITEM_PIPELINES={
-            "looqta.pipelines.dedup.DedupPipeline": 50,
             "looqta.pipelines.validate.ValidationPipeline": 100,
+            "looqta.pipelines.dedup.DedupPipeline": 150,
             "looqta.pipelines.files.FilesPipeline": 300,
         },
         LOOQTA_FILES_DIR=str(tmp_path / "files"),

@@ -103,6 +103,7 @@ def test_details_read_the_json_ld_and_a_failed_page_keeps_the_listing_item(
         if sku != broken.source_id:
             assert item["availability"] == "in_stock"
             assert item["price"] == str(expected[sku].price)
+            assert item["review_count"] == expected[sku].review_count  # exact, not the box's "1.2K"
     assert result.stat("looqta/fields/product/price/json-ld:offers.price") == len(expected) - 1
     assert result.stat("looqta/details/failed") == 1
 
@@ -121,3 +122,33 @@ def test_forbidden_answers_are_retried_and_nothing_is_lost(
     assert result.returncode == 0, result.stderr[-3000:]
     assert {i["source_id"] for i in result.items} == set(expected)
     assert result.stat("looqta/blocks/forbidden") > 0
+
+
+def test_a_missing_product_page_is_an_error_not_a_reason_to_render(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    expected = expected_offers("iphone 15 pro max", 1)
+    gone = next(iter(expected.values()))
+    clean_sandbox.set_faults("noon", status=404, path_prefix=f"/uae-en/{gone.slug}/{gone.source_id}/")
+    result = run_crawl(
+        "noon",
+        tmp_path,
+        spider_args={"q": "iphone 15 pro max", "base_url": clean_sandbox.url("noon"), "details": 1},
+        settings=NO_FILES,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected)
+    assert result.stat("looqta/details/failed") == 1
+    assert result.stat("looqta/render/noon/product/to_browser") == 0  # a 404 says nothing of rendering
+    assert result.stat("looqta/render/browser") == 0
+
+
+def test_a_listing_that_repeats_its_last_page_is_not_followed_forever() -> None:
+    from looqta.spiders.noon import NoonSpider
+
+    spider = NoonSpider(q="x")
+    assert spider.shows_new_products(1, {"A", "B"})
+    assert spider.shows_new_products(2, {"C", "B"})
+    assert not spider.shows_new_products(3, {"C", "A"})  # nothing new: the last page
+    assert spider.shows_new_products(2, {"C", "D"})  # page 2 read again (in the browser): its own entry
+    assert not spider.shows_new_products(4, set())  # the empty page after the last

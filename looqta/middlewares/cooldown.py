@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from scrapy.utils.asyncio import call_later
@@ -17,8 +18,19 @@ class SlotCooldown:
 
     Uses the slot's own ``latercall``, the hook Scrapy's downloader uses to wait out
     ``DOWNLOAD_DELAY``: while it is pending the slot's queue is not processed. A shorter
-    cool-down never cuts a longer one that is already holding the slot.
+    cool-down never cuts a longer one that is already holding the slot, whoever asked for
+    either: every component of a crawl shares one instance (:meth:`of`).
     """
+
+    _of_crawler: weakref.WeakKeyDictionary[Crawler, SlotCooldown] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> SlotCooldown:
+        """The crawl's one cool-down keeper (a Retry-After and a block page share deadlines)."""
+        keeper = cls._of_crawler.get(crawler)
+        if keeper is None:
+            keeper = cls._of_crawler[crawler] = cls(crawler)
+        return keeper
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler

@@ -97,7 +97,7 @@ class RetryAfterMiddleware:
             raise NotConfigured("LOOQTA_RETRY_AFTER_ENABLED is off")
         self.crawler = crawler
         self.stats = crawler.stats
-        self.cooldown = SlotCooldown(crawler)
+        self.cooldown = SlotCooldown.of(crawler)
         crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod

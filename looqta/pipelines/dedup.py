@@ -2,8 +2,9 @@
 
 Sites repeat products within one search: an ad and its organic result (amazon), two sellers'
 offers of one SKU (noon). The spider reads every card as it comes (a page it must read again in
-the browser yields its cards again), so repeats are dropped here, after the page checks,
-quietly (``looqta/dedup/dropped``), not as errors.
+the browser yields its cards again), so repeats are dropped here, after the page checks and
+after validation (a first sighting validation drops must not hide a good second one), quietly
+(``looqta/dedup/dropped``), not as errors.
 """
 
 from __future__ import annotations

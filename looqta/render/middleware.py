@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 render_policy_opened = object()  #: sent with ``policy=`` (the crawl's :class:`AdaptiveRender`)
 VIA_META_KEY = "looqta_render_via"
 PROBE_META_KEY = "looqta_render_probe"
-#: Set on a request that must go through the browser (a challenge, an unparsed plain page).
-NEEDS_BROWSER_META_KEY = "looqta_needs_browser"
 MODES = ("adaptive", HTTP, BROWSER)
 
 
@@ -94,24 +92,22 @@ class AdaptiveRenderMiddleware:
 
     def process_request(self, request: Request) -> None:
         page_type = self.page_type(request)
-        if page_type is None or VIA_META_KEY in request.meta:
+        if page_type is None:
             return
         key = route_key(self.crawler.spider.name, page_type.name)  # type: ignore[union-attr]
-        needs_browser = request.meta.pop(NEEDS_BROWSER_META_KEY, False)
-        if self.config.mode != "adaptive":
-            via, probe = self.config.mode, False  # pinned: even a challenge stays on its mode
-        elif needs_browser:
-            self.report(key, ok=False, probe=bool(request.meta.pop(PROBE_META_KEY, False)), reason="blocked")
-            via, probe = BROWSER, False
-        else:
-            via, probe = self.policy.choose(key)
-        request.meta[VIA_META_KEY] = via
-        request.meta[PROBE_META_KEY] = probe
+        via = request.meta.get(VIA_META_KEY)
+        if via is None:  # a new page: decide; a retry or a refetch keeps where it was sent
+            if self.config.mode != "adaptive":
+                via, probe = self.config.mode, False
+            else:
+                via, probe = self.policy.choose(key)
+            request.meta[VIA_META_KEY] = via
+            request.meta[PROBE_META_KEY] = probe
+            if probe:
+                self.stats.inc_value(f"looqta/render/{key}/probes")
         self.stats.inc_value(f"looqta/render/{key}/{via}")
-        if probe:
-            self.stats.inc_value(f"looqta/render/{key}/probes")
         if via == BROWSER:
-            self.to_browser(request, page_type)
+            self.to_browser(request, page_type)  # a fresh wait for every attempt
 
     def to_browser(self, request: Request, page_type: PageType) -> None:
         """Have ``request`` rendered, waiting (softly) for ``page_type``'s content."""
@@ -173,6 +169,10 @@ class PageCheckMiddleware:
         render = self.render
         page_type = render.page_type(response.request) if render and response.request else None
         if render is None or page_type is None:
+            async for output in result:
+                yield output
+            return
+        if not 200 <= response.status < 300:  # an error page's errback output: not a page to judge
             async for output in result:
                 yield output
             return

@@ -42,7 +42,7 @@ NO_RESULTS = ".s-no-results-result, [data-component-type='s-messaging-widget-res
 NEXT_PAGE = "a.s-pagination-next::attr(href)"
 _ASIN = re.compile(r"^[A-Z0-9]{10}$")
 _ASIN_IN_PATH = re.compile(r"/dp/([A-Z0-9]{10})")
-_SPONSORED_PREFIX = re.compile(r"^Sponsored Ad\s*-\s*")
+_SPONSORED_PREFIX = re.compile(r"^Sponsored Ad\s*[-\u2013\u2014]\s*")
 
 
 def _title(raw: Any) -> str | None:
@@ -110,7 +110,7 @@ SEARCH_CARD_PARSERS = {
 PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
     "price": (
         css("#twister-plus-price-data-price::attr(value)", "twister-price"),
-        css("#corePrice_feature_div .a-price .a-offscreen::text", "corePrice"),
+        css("#corePrice_feature_div .a-price:not(.a-text-price) .a-offscreen::text", "corePrice"),
         css("#corePriceDisplay_desktop_feature_div .priceToPay .a-offscreen::text", "priceToPay"),
         css("#apex-pricetopay-accessibility-label::text", "accessibility-label"),
         css("#corePriceDisplay_desktop_feature_div .aok-offscreen::text", "aok-offscreen"),
@@ -152,9 +152,7 @@ class AmazonSpider(SearchSpider):
     #: amazon.ae sells in dirhams; the currency when a card's price text names none.
     site_currency = "AED"
     page_types = {
-        "search": PageType(
-            "search", ("source_id", "title", "price", "currency"), f"{CARD}, {NO_RESULTS}", NO_RESULTS
-        ),
+        "search": PageType("search", ("source_id", "title", "price", "currency"), f"{CARD}, {NO_RESULTS}"),
         "product": PageType("product", ("title",), "#productTitle, #dp"),
     }
     block_signatures = (
@@ -195,7 +193,7 @@ class AmazonSpider(SearchSpider):
     def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
         found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
         found.count_into(self.crawler.stats)
-        self.merge_details(item, found, response)
+        item = self.merge_details(item, found, response)
         item.availability = availability(found.get("availability"))
         documents = next((links for q in DOCUMENT_LINKS if (links := response.css(q).getall())), [])
         item.file_urls = [response.urljoin(link) for link in documents]

@@ -9,7 +9,7 @@ site and page type at run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -45,14 +45,13 @@ class PageType:
     """A kind of page a spider reads.
 
     ``required``: fields every item it yields must carry, else the page counts as unparsed.
-    ``ready``: CSS that matches once the page's content is there (what a browser waits for).
-    ``empty``: CSS of the site's own "no results" marker (a page that rightly yields nothing).
+    ``ready``: CSS that matches once the page's content is there (what a browser waits for); it
+    includes the site's own "no results" note, so a page that rightly yields nothing is fine.
     """
 
     name: str
     required: tuple[str, ...]
     ready: str
-    empty: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,17 +164,22 @@ class SearchSpider(scrapy.Spider):
             item.url, "product", callback, cb_kwargs={"item": item}, errback=self.details_failed
         )
 
-    def merge_details(self, item: ProductItem, found: Extraction, response: Response) -> None:
-        """What a product page adds: its price (the current one), the full-size image, and any
-        field the result lacked."""
+    def merge_details(self, item: ProductItem, found: Extraction, response: Response) -> ProductItem:
+        """The result's item with what its product page adds: the current price, the exact rating
+        and review count (a result may round them: "1.2K"), the full-size image, and any title the
+        result lacked. A copy: a page read again (in the browser) starts from the result's item."""
+        merged = replace(item)
         if found.get("price") is not None:
-            item.price = found.get("price")
-            item.currency = found.get("currency") or item.currency
-        for name in ("title", "rating", "review_count"):
-            if getattr(item, name) in (None, 0) and found.get(name) is not None:
-                setattr(item, name, found.get(name))
+            merged.price = found.get("price")
+            merged.currency = found.get("currency") or merged.currency
+        for name in ("rating", "review_count"):
+            if found.get(name) is not None:
+                setattr(merged, name, found.get(name))
+        if not merged.title and found.get("title"):
+            merged.title = found.get("title")
         if found.get("image"):
-            item.image_urls = [response.urljoin(found.get("image"))]
+            merged.image_urls = [response.urljoin(found.get("image"))]
+        return merged
 
     def details_failed(self, failure: Failure) -> Iterator[ProductItem]:
         """The product page could not be read: the item from the search result still counts."""

@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from looqta.blocks import BlockSignature
+from looqta.blocks import SMALL_BODY_CHARS, BlockSignature
 from looqta.extract import (
     Fallback,
     css,
@@ -129,12 +129,10 @@ class NoonSpider(SearchSpider):
     name = "noon"
     default_base_url = "https://www.noon.com"
     page_types = {
-        "search": PageType(
-            "search", ("source_id", "title", "price", "currency"), f"{BOX}, {NO_RESULTS}", NO_RESULTS
-        ),
+        "search": PageType("search", ("source_id", "title", "price", "currency"), f"{BOX}, {NO_RESULTS}"),
         "product": PageType("product", ("title",), 'script[type="application/ld+json"], h1'),
     }
-    block_signatures = (BlockSignature("forbidden", ("errors.edgesuite.net",)),)
+    block_signatures = (BlockSignature("forbidden", ("errors.edgesuite.net",), max_chars=SMALL_BODY_CHARS),)
 
     def __init__(self, *args: Any, locale: str = "uae-en", **kwargs: Any) -> None:
         locale = locale.strip("/")
@@ -143,6 +141,8 @@ class NoonSpider(SearchSpider):
         super().__init__(*args, **kwargs)
         self.locale = locale
         self.site_currency = LOCALE_CURRENCY.get(locale.split("-")[0])
+        #: The SKUs each listing page showed (a page read again replaces its own entry).
+        self.page_skus: dict[int, frozenset[str]] = {}
 
     def search_url(self, page: int) -> str:
         return f"{self.base_url}/{self.locale}/search/?{urlencode({'q': self.args.q, 'page': page})}"
@@ -154,20 +154,32 @@ class NoonSpider(SearchSpider):
         chains = dict(BOX_FIELDS)
         if self.site_currency:
             chains["currency"] = (*BOX_FIELDS["currency"], value(self.site_currency, "locale"))
-        boxes = response.css(BOX)
-        for box in boxes:
+        skus: set[str] = set()
+        for box in response.css(BOX):
             found = extract(box, "search", chains, BOX_PARSERS)
             found.count_into(self.crawler.stats)
+            skus.add(found.get("source_id") or "")
             if found.get("price") is None and not box.css("[data-qa$=product-box-price]"):
                 self.crawler.stats.inc_value("looqta/fields/search/no_offer")
                 continue  # out of stock: the box shows no price
             yield self.item_or_details(
                 self.result_item(found, self.canonical_url(found, response), response), self.parse_product
             )
-        if boxes and self.args.allows_page(page + 1):  # no "next" link: stop at the first empty page
+        if self.shows_new_products(page, skus) and self.args.allows_page(page + 1):
             yield self.page_request(
                 self.search_url(page + 1), "search", self.parse_search, cb_kwargs={"page": page + 1}
             )
+
+    def shows_new_products(self, page: int, skus: set[str]) -> bool:
+        """Whether listing page ``page`` is worth a next one. There is no "next" link: the page
+        after the last is empty, and a site that repeats its last page instead must not be
+        followed forever, so a page with no SKU that the other pages lack ends the listing."""
+        self.page_skus[page] = frozenset(skus - {""})
+        others = set().union(*(seen for number, seen in self.page_skus.items() if number != page))
+        if not self.page_skus[page] - others:
+            self.logger.info("listing page %d shows no new product: the last page", page)
+            return False
+        return True
 
     def canonical_url(self, found: Any, response: Response) -> str | None:
         """The product's URL without ``?o=`` (which seller's offer the box showed)."""
@@ -178,6 +190,6 @@ class NoonSpider(SearchSpider):
     def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:
         found = extract(response.selector, "product", PRODUCT_FIELDS, PRODUCT_PARSERS)
         found.count_into(self.crawler.stats)
-        self.merge_details(item, found, response)
+        item = self.merge_details(item, found, response)
         item.availability = found.get("availability")
         yield item
