@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from parsel import Selector
 from price_parser import Price
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from parsel import SelectorList
+    from parsel import Selector, SelectorList
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
@@ -38,19 +37,39 @@ _DIGITS = re.compile(r"\d[\d,]*")
 _RATING = re.compile(r"(\d+(?:[.,]\d+)?)")
 
 
+class Source:
+    """What fallbacks read: one result card or page; its JSON-LD ``Product`` parsed once, on
+    first use (a product page's chain asks for it once per field)."""
+
+    def __init__(self, selector: Selector) -> None:
+        self.selector = selector
+        self._product: dict[str, Any] | None = None
+        self._product_read = False
+
+    def css(self, query: str) -> SelectorList[Selector]:
+        return self.selector.css(query)
+
+    @property
+    def product(self) -> dict[str, Any] | None:
+        if not self._product_read:
+            self._product = json_ld_product(self.selector)
+            self._product_read = True
+        return self._product
+
+
 @dataclass(frozen=True)
 class Fallback:
     """One way to read a field: ``read`` returns raw text (or a value), ``None`` when absent."""
 
     name: str
-    read: Callable[[Selector], Any]
+    read: Callable[[Source], Any]
 
 
 def css(query: str, name: str | None = None) -> Fallback:
     """The first non-blank text a CSS query (with ``::text`` / ``::attr()``) matches."""
 
-    def read(selector: Selector) -> str | None:
-        for text in selector.css(query).getall():
+    def read(source: Source) -> str | None:
+        for text in source.css(query).getall():
             if text and text.strip():
                 return text
         return None
@@ -61,8 +80,8 @@ def css(query: str, name: str | None = None) -> Fallback:
 def joined(query: str, name: str | None = None) -> Fallback:
     """All text under the elements a CSS query matches, joined (``.a-price-whole`` + fraction)."""
 
-    def read(selector: Selector) -> str | None:
-        nodes = selector.css(query)
+    def read(source: Source) -> str | None:
+        nodes = source.css(query)
         if not nodes:
             return None
         text = "".join(nodes[0].css("::text").getall()).strip()
@@ -73,7 +92,7 @@ def joined(query: str, name: str | None = None) -> Fallback:
 
 def value(constant: Any, name: str) -> Fallback:
     """A value known without reading the page (the site's currency, say)."""
-    return Fallback(name, lambda _selector: constant)
+    return Fallback(name, lambda _source: constant)
 
 
 @dataclass
@@ -103,10 +122,11 @@ def extract(
 ) -> Extraction:
     """Read every field of ``chains`` from ``selector``; ``parsers`` turn raw text into values."""
     result = Extraction(page_type)
+    source = Source(selector)
     for name, chain in chains.items():
         parse = parsers.get(name, clean_text)
         for fallback in chain:
-            raw = fallback.read(selector)
+            raw = fallback.read(source)
             parsed = None if raw is None else parse(raw)
             if parsed is not None and parsed != "":
                 result.values[name] = parsed
@@ -181,6 +201,15 @@ def parse_abbreviated_count(raw: Any) -> int | None:
     return int(number * (1000 if match.group(2).upper() == "K" else 1_000_000))
 
 
+#: How a search result's common fields are read from their text (a spider adds its own ids).
+RESULT_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "price": parse_price,
+    "currency": parse_currency,
+    "rating": parse_rating,
+    "review_count": parse_abbreviated_count,
+}
+
+
 # --- structured data ---------------------------------------------------------------------------
 
 
@@ -231,8 +260,8 @@ def json_path(data: Any, *path: str | int) -> Any:
 def ld(*path: str | int, name: str | None = None) -> Fallback:
     """A value at ``path`` in the page's JSON-LD ``Product``."""
 
-    def read(selector: Selector) -> Any:
-        product = json_ld_product(selector)
+    def read(source: Source) -> Any:
+        product = source.product
         return None if product is None else json_path(product, *path)
 
     return Fallback(name or "json-ld:" + ".".join(map(str, path)), read)

@@ -9,6 +9,7 @@ from parsel import Selector
 from scrapy.utils.test import get_crawler
 
 from looqta.extract import (
+    Source,
     css,
     extract,
     json_ld_product,
@@ -81,8 +82,8 @@ def test_json_ld_product_is_found_among_other_blocks() -> None:
         "name": "X",
         "offers": {"price": 12.5, "priceCurrency": "AED"},
     }
-    assert ld("offers", "price").read(page) == 12.5
+    assert ld("offers", "price").read(Source(page)) == 12.5
     listed = Selector(
         text='<script type="application/ld+json">{"@type": "Product", "offers": [{"price": 3}]}</script>'
     )
-    assert ld("offers", "price").read(listed) == 3  # offers as a list: its first entry
+    assert ld("offers", "price").read(Source(listed)) == 3  # offers as a list: its first entry

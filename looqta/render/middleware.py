@@ -172,7 +172,7 @@ class PageCheckMiddleware:
             async for output in result:
                 yield output
             return
-        if not 200 <= response.status < 300:  # an error page's errback output: not a page to judge
+        if not 200 <= response.status < 300:  # an error page the spider accepted: not a page to judge
             async for output in result:
                 yield output
             return

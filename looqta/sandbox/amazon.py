@@ -24,7 +24,7 @@ from looqta.sandbox.amazon_product import (
 )
 from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
-from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
+from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, count, document
 from looqta.sandbox.variants import has_offer, pick
 
 if TYPE_CHECKING:
@@ -51,15 +51,6 @@ def price_text(product: Product) -> str:
     """The price as the card's ``.a-offscreen`` shows it: ``AED 1,299.00`` and its variants."""
     separator = pick(PRICE_SEPARATORS, SITE, product.source_id, "price-sep")
     return f"AED{separator}{amount(product.price)}"
-
-
-def abbreviated(n: int) -> str:
-    """``1234`` -> ``1.2K``, as the 2024+ result cards show review counts."""
-    if n < 1000:
-        return str(n)
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
-    return f"{n / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
 
 
 def sponsored_products(matches: list[Product], page: int) -> list[Product]:

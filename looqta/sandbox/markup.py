@@ -16,6 +16,15 @@ def amount(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
+def abbreviated(n: int) -> str:
+    """``1234`` -> ``1.2K``, ``2500000`` -> ``2.5M``: counts as the sites' result cards round them."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
+    return f"{n / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
+
+
 def count(value: int) -> str:
     return f"{value:,}"
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
-from looqta.sandbox.markup import MALFORMED_PRICE, amount, document
+from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, document
 from looqta.sandbox.variants import build_hash, has_offer, pick, share
 
 if TYPE_CHECKING:
@@ -73,13 +73,6 @@ def image_url(product: Product, assets: str = "") -> str:
 def product_path(product: Product) -> str:
     """The canonical product URL path, ``/uae-en/<slug>/<SKU>/p/``."""
     return f"{BASE_PATH}{product.slug}/{product.source_id}/p/"
-
-
-def abbreviated(n: int) -> str:
-    """``1234`` -> ``1.2K``, as listing boxes show rating counts."""
-    if n < 1000:
-        return str(n)
-    return f"{n / 1000:.1f}".rstrip("0").rstrip(".") + "K"
 
 
 def repeated_product(result: SearchPage) -> Product | None:

@@ -15,13 +15,13 @@ from urllib.parse import urlencode
 
 from looqta.blocks import BlockSignature
 from looqta.extract import (
+    RESULT_PARSERS,
     Fallback,
+    Source,
     css,
     extract,
     joined,
-    parse_abbreviated_count,
     parse_count,
-    parse_currency,
     parse_price,
     parse_rating,
     value,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     import scrapy
-    from parsel import Selector
     from scrapy.http import Response
 
     from looqta.items import ProductItem
@@ -58,9 +57,9 @@ def _asin(raw: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _largest_image(selector: Selector) -> str | None:
+def _largest_image(source: Source) -> str | None:
     """The largest image of ``#landingImage``'s ``data-a-dynamic-image`` map."""
-    raw = selector.css("#landingImage::attr(data-a-dynamic-image)").get()
+    raw = source.css("#landingImage::attr(data-a-dynamic-image)").get()
     try:
         sizes = json.loads(raw) if raw else {}
     except ValueError:
@@ -98,14 +97,7 @@ SEARCH_CARD_FIELDS: dict[str, tuple[Fallback, ...]] = {
     ),
     "image": (css("img.s-image::attr(src)", "img.s-image"),),
 }
-SEARCH_CARD_PARSERS = {
-    "source_id": _asin,
-    "title": _title,
-    "price": parse_price,
-    "currency": parse_currency,
-    "rating": parse_rating,
-    "review_count": parse_abbreviated_count,
-}
+SEARCH_CARD_PARSERS = {**RESULT_PARSERS, "source_id": _asin, "title": _title}
 
 PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
     "price": (

@@ -19,13 +19,12 @@ from urllib.parse import urlencode, urlsplit
 
 from looqta.blocks import SMALL_BODY_CHARS, BlockSignature
 from looqta.extract import (
+    RESULT_PARSERS,
     Fallback,
     css,
     extract,
     ld,
-    parse_abbreviated_count,
     parse_count,
-    parse_currency,
     parse_price,
     parse_rating,
     value,
@@ -96,13 +95,7 @@ BOX_FIELDS: dict[str, tuple[Fallback, ...]] = {
         css("[data-qa^=productImagePLP] img::attr(src)", "productImagePLP img"),
     ),
 }
-BOX_PARSERS = {
-    "source_id": _sku,
-    "price": parse_price,
-    "currency": parse_currency,
-    "rating": parse_rating,
-    "review_count": parse_abbreviated_count,
-}
+BOX_PARSERS = {**RESULT_PARSERS, "source_id": _sku}
 
 PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
     "price": (
