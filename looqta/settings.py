@@ -193,8 +193,9 @@ ITEM_PIPELINES = {
     "looqta.pipelines.validate.ValidationPipeline": 100,
     # After validation: a first sighting that is dropped must not hide a good second one.
     "looqta.pipelines.dedup.DedupPipeline": 150,
-    "looqta.pipelines.files.FilesPipeline": 300,
-    "looqta.pipelines.store.MongoPipeline": 800,
+    "looqta.pipelines.store.MongoPipeline": 300,
+    # After the store: the product is written first, its file records are set on it later.
+    "looqta.pipelines.files.FilesPipeline": 400,
 }
 
 # --- Run health (looqta/health: Spidermon monitors at spider close) -----------

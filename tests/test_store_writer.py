@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from itemadapter import ItemAdapter
@@ -50,6 +50,9 @@ class FakeRepository:
 
     async def ensure_indexes(self) -> None:
         self._check()
+
+    async def write(self, documents: Iterable[ProductDocument], change_id: str, now: datetime) -> Any:
+        return await self.upsert(documents, change_id, now)
 
     async def upsert(
         self, documents: Iterable[ProductDocument], change_id: str, now: datetime

@@ -1,8 +1,9 @@
 """Store every valid offer in MongoDB (the embedded server when ``MONGO_URI`` is empty).
 
-The Scrapy side only: settings, item checks, duplicates within this crawl, stats.
-Writing, batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s;
-nothing here blocks the reactor (pymongo's async client, disk work in a thread).
+The Scrapy side only: settings, item checks, duplicates within this crawl, stats. It runs
+before the files pipeline, and registers the store's file-records sink with it. Writing,
+batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s; nothing here
+blocks the reactor (pymongo's async client, disk work in a thread).
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
+from looqta.records import file_results_sink_wanted
 from looqta.store.config import StoreConfig
 from looqta.store.connection import connect
 from looqta.store.documents import RejectedItem, to_document
+from looqta.store.sink import StoreSink
 from looqta.store.spool import Spool
 from looqta.store.writer import STATS_PREFIX, StoreWriter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy.crawler import Crawler
     from scrapy.utils.asyncio import AsyncioLoopingCall
     from twisted.internet.task import LoopingCall
 
+    from looqta.records import FileResultsSink
     from looqta.store.connection import StoreConnection
 
 logger = logging.getLogger(__name__)
@@ -45,12 +50,24 @@ class MongoPipeline:
         self._spool: Spool | None = None
         self._writer: StoreWriter | None = None
         self._ticker: AsyncioLoopingCall | LoopingCall | None = None
+        self.sink = StoreSink(self.config, self.stats)
+        crawler.signals.connect(self._sink_wanted, signal=file_results_sink_wanted)
+
+    def _sink_wanted(self, register: Callable[[FileResultsSink], None]) -> None:
+        register(self.sink)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     async def open_spider(self) -> None:
+        try:
+            await self._open()
+        except BaseException as error:
+            self.sink.failed(error)
+            raise
+
+    async def _open(self) -> None:
         self._connection = await connect(self.config)
         self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir)
         self._writer = StoreWriter(
@@ -64,6 +81,7 @@ class MongoPipeline:
         await self._writer.start()
         self._ticker = create_looping_call(self._writer.tick)
         self._ticker.start(self.config.flush_interval_seconds, now=False)
+        self.sink.opened(self._writer, self._connection.uri)
 
     async def process_item(self, item: Any) -> Any:
         assert self._writer is not None, "open_spider() was not called"
@@ -90,6 +108,7 @@ class MongoPipeline:
         return item
 
     async def close_spider(self) -> None:
+        self.sink.closed()
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
         try:

@@ -19,6 +19,8 @@ from bson.decimal128 import Decimal128
 if TYPE_CHECKING:
     from itemadapter import ItemAdapter
 
+    from looqta.records import FileResults
+
 #: Fields copied into the product document, with the store's name for each.
 STRING_FIELDS: tuple[str, ...] = ("source", "source_id", "title", "currency", "url")
 OPTIONAL_STRING_FIELDS: tuple[str, ...] = ("job",)
@@ -49,10 +51,44 @@ class ProductDocument:
     def to_bson(self) -> bytes:
         return bson.encode(self.fields)
 
-    @classmethod
-    def from_bson(cls, data: bytes) -> ProductDocument:
-        fields = bson.decode(data, codec_options=bson.CodecOptions(tz_aware=True, tzinfo=UTC))
-        return cls(source=fields["source"], source_id=fields["source_id"], fields=fields)
+
+@dataclass(frozen=True)
+class FileSet:
+    """An item's checked file records, to set on its stored product (see ``repository.set_files``)."""
+
+    source: str
+    source_id: str
+    files: list[dict[str, Any]]
+    seen_at: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+    def to_bson(self) -> bytes:
+        fields = {"source": self.source, "source_id": self.source_id, "files": self.files}
+        return bson.encode({_OPERATION: "files", **fields, "seen_at": self.seen_at})
+
+
+#: What the store writer queues and spools: products first, then their files.
+Operation = ProductDocument | FileSet
+#: Marks a spooled :class:`FileSet` (a product document never has this field).
+_OPERATION = "_looqta_op"
+
+
+def decode_operation(data: bytes) -> Operation:
+    """A spooled operation back from its BSON (``to_bson`` of either kind)."""
+    fields = bson.decode(data, codec_options=bson.CodecOptions(tz_aware=True, tzinfo=UTC))
+    if fields.pop(_OPERATION, None) == "files":
+        return FileSet(fields["source"], fields["source_id"], fields["files"], fields.get("seen_at"))
+    return ProductDocument(source=fields["source"], source_id=fields["source_id"], fields=fields)
+
+
+def file_set(results: FileResults, max_field_bytes: int) -> FileSet:
+    """The file pool's results, checked as the store keeps them; raises :class:`RejectedItem`."""
+    files = file_records(results.records, max_field_bytes)
+    seen_at = None if results.seen_at is None else _timestamp(results.seen_at, None)
+    return FileSet(results.source, results.source_id, files, seen_at)
 
 
 def title_words(title: str) -> list[str]:
@@ -75,7 +111,8 @@ def to_document(
     fields["review_count"] = _count(adapter.get("review_count"))
     for name in LIST_OF_STRING_FIELDS:
         fields[name] = _string_list(adapter.get(name), name, max_field_bytes)
-    fields["files"] = file_records(adapter.get("files"), max_field_bytes)
+    if adapter.get("files"):  # else the upsert leaves the stored records alone (set later)
+        fields["files"] = file_records(adapter.get("files"), max_field_bytes)
     fields["seen_at"] = _timestamp(adapter.get("scraped_at"), now)
     document = ProductDocument(fields["source"], fields["source_id"], fields)
     size = len(document.to_bson())

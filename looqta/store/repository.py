@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from looqta.store.documents import ProductDocument, title_words
+from looqta.store.documents import FileSet, Operation, ProductDocument, title_words
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -50,7 +50,9 @@ class WriteSummary:
     upserted: int = 0  # new products
     modified: int = 0  # products that existed and were updated
     price_changes: int = 0  # price-history documents recorded
-    failed: list[tuple[ProductDocument, str]] = field(default_factory=list)  # refused by the server
+    files_set: int = 0  # products whose file records were set
+    files_missing: int = 0  # file records whose product is not in the store
+    failed: list[tuple[Operation, str]] = field(default_factory=list)  # refused by the server
 
     @property
     def written(self) -> int:
@@ -85,16 +87,41 @@ class ProductRepository:
     async def ping(self) -> None:
         await self.database.command("ping")
 
-    async def upsert(
-        self, documents: Iterable[ProductDocument], change_id: str, now: datetime
-    ) -> WriteSummary:
-        """Upsert ``documents`` in one unordered bulk write, then record their price changes.
+    async def write(self, operations: Iterable[Operation], change_id: str, now: datetime) -> WriteSummary:
+        """Upsert the products among ``operations`` and record their price changes, then set the
+        file records among them (after the products, so a product and its files may share a batch).
 
-        Idempotent: sending the same documents again changes ``updated_at`` only.
+        Idempotent: sending the same operations again changes ``updated_at`` only.
         Raises pymongo's ``ConnectionFailure`` when the server cannot be reached;
         ``change_id`` then names a write whose price history is still to record
         (:meth:`record_history` is idempotent).
         """
+        operations = list(operations)
+        summary = await self.upsert(
+            [op for op in operations if isinstance(op, ProductDocument)], change_id, now
+        )
+        await self.set_files([op for op in operations if isinstance(op, FileSet)], summary)
+        return summary
+
+    async def set_files(self, file_sets: list[FileSet], summary: WriteSummary) -> None:
+        """``$set`` each product's file records (:func:`file_set_update`), in one unordered bulk write."""
+        if not file_sets:
+            return
+        operations = [UpdateOne(*file_set_update(op)) for op in file_sets]
+        try:
+            details = (await self.products.bulk_write(operations, ordered=False)).bulk_api_result
+        except BulkWriteError as error:
+            details = error.details
+            for write_error in details.get("writeErrors", []):
+                summary.failed.append((file_sets[write_error["index"]], str(write_error.get("errmsg"))))
+        matched = details.get("nMatched", 0)
+        summary.files_set += matched
+        summary.files_missing += len(file_sets) - matched - len(details.get("writeErrors", []))
+
+    async def upsert(
+        self, documents: Iterable[ProductDocument], change_id: str, now: datetime
+    ) -> WriteSummary:
+        """Upsert ``documents`` in one unordered bulk write, then record their price changes."""
         summary = WriteSummary()
         pending = list({doc.key: doc for doc in documents}.values())  # the last sighting of a key wins
         for _attempt in range(DUPLICATE_KEY_ATTEMPTS):
@@ -174,6 +201,19 @@ class ProductRepository:
             {"source": source, "source_id": source_id}, {"_id": 0, "price": 1, "currency": 1, "seen_at": 1}
         ).sort([("seen_at", ASCENDING)])
         return [doc async for doc in cursor]
+
+
+def file_set_update(op: FileSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Filter and pipeline update that set a product's ``files``, unless the stored product was
+    seen later than ``op`` (a newer crawl stored it since: its records are newer too).
+
+    The one place file records are written from: the store writer and the file workers' own
+    write (``looqta.store.files_update``) both use it.
+    """
+    value: Any = {"$literal": op.files}
+    if op.seen_at is not None:
+        value = {"$cond": [{"$gt": ["$seen_at", {"$literal": op.seen_at}]}, "$files", value]}
+    return {"source": op.source, "source_id": op.source_id}, [{"$set": {"files": value}}]
 
 
 def _upsert_operations(documents: list[ProductDocument], change_id: str, now: datetime) -> list[UpdateOne]:

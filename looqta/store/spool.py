@@ -22,11 +22,13 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from looqta.store.documents import ProductDocument
+from looqta.store.documents import decode_operation
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import IO
+
+    from looqta.store.documents import Operation
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,9 @@ class Spool:
     def __len__(self) -> int:
         return self._count
 
-    def append(self, documents: Sequence[ProductDocument], change_id: str | None = None) -> None:
-        """Store ``documents`` durably; ``change_id`` marks a write whose price history is unknown."""
+    def append(self, documents: Sequence[Operation], change_id: str | None = None) -> None:
+        """Store ``documents`` (products and file sets) durably; ``change_id`` marks a write
+        whose price history is unknown."""
         with self._db:
             self._db.executemany(
                 "INSERT INTO documents (document) VALUES (?)", [(doc.to_bson(),) for doc in documents]
@@ -76,10 +79,10 @@ class Spool:
                 self._db.execute("INSERT OR IGNORE INTO pending_changes VALUES (?)", (change_id,))
         self._count += len(documents)
 
-    def head(self, limit: int) -> list[tuple[int, ProductDocument]]:
+    def head(self, limit: int) -> list[tuple[int, Operation]]:
         """The oldest ``limit`` documents, with the row ids to :meth:`delete` once written."""
         rows = self._db.execute("SELECT id, document FROM documents ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [(row_id, ProductDocument.from_bson(data)) for row_id, data in rows]
+        return [(row_id, decode_operation(data)) for row_id, data in rows]
 
     def delete(self, row_ids: Sequence[int]) -> None:
         with self._db:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from typing import Any
 
-    from looqta.store.documents import ProductDocument
+    from looqta.store.documents import Operation
     from looqta.store.repository import ProductRepository, WriteSummary
     from looqta.store.spool import Spool
 
@@ -68,7 +68,7 @@ class StoreWriter:
         self.retry_max_seconds = retry_max_seconds
         self._clock = clock
         self._now = now
-        self._pending: list[ProductDocument] = []
+        self._pending: list[Operation] = []
         self._lock = asyncio.Lock()  # one write (or spool append) at a time, in order
         self._online = False
         self._indexes_ready = False
@@ -98,8 +98,9 @@ class StoreWriter:
         self._indexes_ready = True
         await self._recover()
 
-    async def add(self, document: ProductDocument) -> None:
-        self._pending.append(document)
+    async def add(self, operation: Operation) -> None:
+        """Queue a product document, or file records to set on one, behind what came before."""
+        self._pending.append(operation)
         if len(self._pending) >= self.batch_size:
             await self.flush()
 
@@ -127,20 +128,20 @@ class StoreWriter:
         if not self.online:
             await self._recover()
 
-    async def _write(self, batch: list[ProductDocument]) -> None:
+    async def _write(self, batch: list[Operation]) -> None:
         if not self.online:
             await self._to_spool(batch)
             return
         change_id = uuid.uuid4().hex
         try:
-            summary = await self.repository.upsert(batch, change_id, self._now())
+            summary = await self.repository.write(batch, change_id, self._now())
         except STORE_UNAVAILABLE as error:
             self._went_offline(error)
             await self._to_spool(batch, change_id)
             return
         self._count(summary)
 
-    async def _to_spool(self, batch: list[ProductDocument], change_id: str | None = None) -> None:
+    async def _to_spool(self, batch: list[Operation], change_id: str | None = None) -> None:
         await asyncio.to_thread(self.spool.append, batch, change_id)
         self.stats.inc_value(f"{STATS_PREFIX}/spooled", len(batch))
 
@@ -177,7 +178,7 @@ class StoreWriter:
                     return
                 change_id = uuid.uuid4().hex
                 try:
-                    summary = await self.repository.upsert([doc for _, doc in rows], change_id, self._now())
+                    summary = await self.repository.write([doc for _, doc in rows], change_id, self._now())
                 except STORE_UNAVAILABLE:
                     await asyncio.to_thread(self.spool.append, [], change_id)
                     raise
@@ -201,7 +202,7 @@ class StoreWriter:
         self._online = False
 
     def _count(self, summary: WriteSummary) -> None:
-        for name in ("written", "upserted", "modified", "price_changes"):
+        for name in ("written", "upserted", "modified", "price_changes", "files_set", "files_missing"):
             self.stats.inc_value(f"{STATS_PREFIX}/{name}", getattr(summary, name))
         for doc, message in summary.failed:
             self.stats.inc_value(f"{STATS_PREFIX}/rejected")
