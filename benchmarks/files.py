@@ -94,6 +94,7 @@ from looqta.sandbox.catalogue import Catalogue  # noqa: E402
 from looqta.sandbox.client import SandboxProcess  # noqa: E402
 from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
 from looqta.sandbox.variants import has_offer  # noqa: E402
+from looqta.throttle import internals  # noqa: E402
 from looqta.throttle.sampler import cpu_shares  # noqa: E402
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class LoopProbe:
                 self.listing_at.append(self.last_page)
             self.crawl_cpu = time.process_time() - self.cpu_at_start
             self.machine_at_last_page = psutil.cpu_times()
-            self.concurrency.append(self.crawler.engine.downloader.total_concurrency)
+            self.concurrency.append(internals.total_concurrency(internals.downloader(self.crawler)))
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         if self._timer is not None:

@@ -78,7 +78,7 @@ from looqta.sandbox.client import SandboxProcess
 from looqta.sandbox.profile import SANDBOX_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTENSION = "looqta.extensions.resources.ResourceThrottle"
+EXTENSION = "looqta.throttle.extension.ThrottleExtension"
 RUN_TIMEOUT_SECONDS = 900
 LATENCY_MS = 200
 #: Under this the crawl's tree is only Scrapy: the browser has not started or has closed.

@@ -54,7 +54,7 @@ EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
     "looqta.extensions.progress.Progress": 0,
     "looqta.extensions.metrics.Metrics": 800,
-    "looqta.extensions.resources.ResourceThrottle": 100,
+    "looqta.throttle.extension.ThrottleExtension": 100,
     "looqta.extensions.gcfreeze.GcFreeze": 0,
     # Run health at spider close; before Metrics (800) and StatsFile (900), which report it.
     "spidermon.contrib.scrapy.extensions.Spidermon": 500,

@@ -7,17 +7,9 @@ import dataclasses
 import pytest
 
 from looqta.throttle.config import MIB, ThrottleConfig
-from looqta.throttle.decide import (
-    Limits,
-    Load,
-    RecycleMark,
-    Target,
-    decide,
-    limits_for,
-    loads,
-    recycle_reason,
-    refused_share,
-)
+from looqta.throttle.decide import Limits, Target, decide, limits_for
+from looqta.throttle.loads import Load, loads, refused_share
+from looqta.throttle.recycle import RecycleMark, recycle_reason
 from looqta.throttle.sampler import LagTick, Sample, TreeMemory
 
 CONFIG = ThrottleConfig(

@@ -10,6 +10,5 @@ it downloads through Scrapy and hands bodies to :class:`~looqta.files.service.Fi
 * :mod:`looqta.files.storage` content-addressed keys and the ``FilesStore`` backends (by URI scheme);
 * :mod:`looqta.files.work`    the worker functions, plain functions on paths;
 * :mod:`looqta.files.pool`    the process pool (pebble), its repair, resizing and in-process fallback;
-* :mod:`looqta.files.policy`  the pure pool-size decision for the resource extension;
 * :mod:`looqta.files.service` the asyncio side: spool, dispatch, retry, chain the tasks of a file.
 """

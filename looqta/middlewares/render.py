@@ -4,6 +4,10 @@ scrapy-playwright waits for a free context slot when a request names a new
 ``playwright_context`` and ``PLAYWRIGHT_MAX_CONTEXTS`` are already open; those
 contexts only close when asked to, so one name too many waits forever. This
 middleware refuses such a request up front, with a reason and a stat.
+
+It also registers plain scrapy-playwright handlers' page semaphores with the throttle
+(:class:`~looqta.throttle.pages.PlaywrightPages`) when the engine starts; page-pool handlers
+register their own control.
 """
 
 from __future__ import annotations
@@ -11,7 +15,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
+
+from looqta.pagepool.handler import PooledPlaywrightDownloadHandler
+from looqta.throttle import internals
+from looqta.throttle.controls import register
+from looqta.throttle.pages import PlaywrightPages
 
 if TYPE_CHECKING:
     from typing import Self
@@ -25,13 +35,21 @@ logger = logging.getLogger(__name__)
 
 class RenderMiddleware:
     def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
         self.stats = crawler.stats
         self.max_contexts = crawler.settings.getint("PLAYWRIGHT_MAX_CONTEXTS")
         self.contexts: set[str] = set(crawler.settings.getdict("PLAYWRIGHT_CONTEXTS")) or {"default"}
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
+
+    def _engine_started(self) -> None:
+        handlers = internals.playwright_handlers(self.crawler)
+        plain = [h for h in handlers if not isinstance(h, PooledPlaywrightDownloadHandler)]
+        if plain:
+            register(self.crawler, PlaywrightPages(plain))
 
     def process_request(self, request: Request) -> None:
         if not request.meta.get("playwright"):

@@ -7,13 +7,21 @@ This middleware puts every request to the spider's own origin into a slot
 named after the spider (``amazon``, ``noon``), so ``DOWNLOAD_SLOTS["amazon"]``
 applies to amazon on the real site and in the sandbox alike. Requests to
 other origins (image CDNs, documents) keep Scrapy's per-host slots.
+
+The slots' concurrency is the throttle's to move: this middleware registers the downloader's
+control (:class:`~looqta.throttle.downloader.DownloadSlots`) when the engine starts.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.utils.httpobj import urlparse_cached
+
+from looqta.throttle import internals
+from looqta.throttle.controls import register
+from looqta.throttle.downloader import DownloadSlots
 
 if TYPE_CHECKING:
     from typing import Self
@@ -25,10 +33,14 @@ if TYPE_CHECKING:
 class SiteSlotMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        crawler.signals.connect(self._engine_started, signal=signals.engine_started)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
+
+    def _engine_started(self) -> None:
+        register(self.crawler, DownloadSlots(internals.downloader(self.crawler)))
 
     def process_request(self, request: Request) -> None:
         spider = self.crawler.spider

@@ -52,6 +52,8 @@ from looqta.pagepool.limiter import PageLimiter
 from looqta.pagepool.pool import STATS_PREFIX, PagePool
 from looqta.pagepool.signals import page_pool_opened
 from looqta.render.wait import wait_until_ready
+from looqta.throttle.controls import register
+from looqta.throttle.pages import PooledPages
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -195,8 +197,9 @@ class PooledPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self.stats.set_value(f"{STATS_PREFIX}/page_limit", self._page_limiter.limit)
         self.stats.set_value(f"{STATS_PREFIX}/in_use", 0)
         crawler.signals.send_catch_log(page_pool_opened, handler=self)
+        register(crawler, PooledPages(self))
 
-    # --- run-time knobs (the resource throttle) ---------------------------------------------------
+    # --- run-time knobs (the throttle, through PooledPages) -------------------------------------
 
     @property
     def page_limit(self) -> int:

@@ -22,7 +22,8 @@ The only bridge between Scrapy and :mod:`looqta.files`:
   (:mod:`looqta.store.files_update`): results that finish after their item left the crawl
   (tasks resumed after a crash) reach the database too.
 
-``resize(n)`` is what the resource extension calls (``looqta.throttle.act`` finds it).
+The throttle moves the pool's size and gates its tasks through the
+:class:`~looqta.throttle.file_workers.FileWorkers` control registered here.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ from scrapy.utils.misc import load_object
 
 from looqta.files.checks import declared_name
 from looqta.files.config import SCHED_IDLE_AVAILABLE, FilesConfig, default_workers
-from looqta.files.policy import PoolSample
 from looqta.files.service import FileService
 from looqta.pipelines.store import MongoPipeline
 from looqta.store import files_update
 from looqta.store.config import StoreConfig
+from looqta.throttle.controls import register as register_control
+from looqta.throttle.file_workers import FileWorkers
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -200,6 +202,8 @@ class FilesPipeline:
         self.service = FileService(self.config)
         self.downloads = DownloadRoom(self._download_limit)
         self.last_snapshot: FilesSnapshot | None = None
+        workers = FileWorkers(self.service, self.config.max_workers, lambda: self.last_snapshot, self.stats)
+        register_control(crawler, workers)
         self._stats_loop = create_looping_call(self._publish_soon)
         self._publishing: asyncio.Future[None] | None = None
         crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
@@ -258,29 +262,8 @@ class FilesPipeline:
         await self.service.close()
 
     # the resource extension's side -------------------------------------------------------------
-
-    async def resize(self, workers: int) -> int:
-        """Run ``workers`` file workers (clamped to the configured bounds); the size now running."""
-        size = await self.service.resize(workers)
-        self.stats.set_value(f"{STATS_PREFIX}/workers/total", size)
-        return size
-
-    def limit_tasks(self, tasks: int | None) -> None:
-        """Let at most ``tasks`` file tasks run at once (None: one per worker; 0 holds new work)."""
-        self.service.limit_tasks(tasks)
-        if tasks is not None:
-            self.stats.set_value(f"{STATS_PREFIX}/tasks_allowed", tasks)
-
-    def running_tasks(self) -> int:
-        """File tasks running now (for the throttle's file gate)."""
-        return self.service.running
-
-    def pool_sample(self, at: float, cpu_percent: float) -> PoolSample | None:
-        """A sample for :func:`looqta.files.policy.decide_workers` from the latest stats."""
-        snapshot = self.last_snapshot
-        if snapshot is None:
-            return None
-        return PoolSample(at, snapshot.pending, snapshot.workers_active, cpu_percent)
+    # The throttle sizes the pool and gates its tasks through the FileWorkers control that
+    # __init__ registers (looqta.throttle.file_workers); nothing here is looked up by name.
 
     # items -------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ A pure decision, as :mod:`looqta.throttle.decide`: samples, ``now`` and the conf
 
 The file workers run niced (``LOOQTA_FILES_WORKER_NICE``), so the kernel gives the crawl the CPU
 first: their work does not slow the crawl, and the crawl's level is judged without niced CPU
-(:func:`looqta.throttle.decide.cpu_load`). They still heat the machine, and the design keeps the
+(:func:`looqta.throttle.loads.cpu_load`). They still heat the machine, and the design keeps the
 whole machine under ``max_cpu_percent``. The gate holds the file work to what is left:
 
 * **Close by one** when the latest reading (all CPU, niced included) is over the limit and the
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from looqta.throttle.decide import intervals
+from looqta.throttle.loads import intervals
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -32,6 +32,8 @@ from scrapy import signals
 from scrapy.utils.asyncio import call_later
 from twisted.internet.threads import deferToThread
 
+from looqta.throttle import internals
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -210,7 +212,7 @@ class ScrapyCounters:
                 for status in RATE_LIMIT_STATUSES
             ),
             pages=self.rendered,
-            in_flight=len(self.crawler.engine.downloader.active),
+            in_flight=internals.in_flight(internals.downloader(self.crawler)),
         )
 
 
@@ -230,7 +232,7 @@ class LagProbe:
     and each firing with the time it covers.
 
     A firing later than the loop-lag limit means the loop was busy for about all the time since
-    the previous one; :func:`looqta.throttle.decide.loop_over_seconds` adds those spans up, so one
+    the previous one; :func:`looqta.throttle.loads.loop_over_seconds` adds those spans up, so one
     long stall counts for its own length and a loop late at every firing for all of its time.
     :meth:`take` runs on the loop, so the loop was free then: it closes the span in progress (as
     late as the timer is overdue, a loop that was blocked until the reading) and the next firing

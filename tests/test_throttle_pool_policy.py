@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from looqta.files.policy import PoolLimits, PoolSample, decide_workers
+from looqta.throttle.pool_policy import PoolLimits, PoolSample, decide_workers
 
 LIMITS = PoolLimits(minimum=1, maximum=4, shrink_idle_seconds=30.0)
 

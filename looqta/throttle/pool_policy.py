@@ -1,9 +1,8 @@
 """How many file workers to run: a pure decision over timestamped samples.
 
-The resource extension collects samples (the queue's length and busy workers from the files
-pipeline, the machine's CPU from psutil), calls :func:`decide_workers`, and acts with
-``FilesPipeline.resize(n)``. Nothing here reads a clock or the system: tests build samples and
-assert the exact answer.
+The file-workers control (:mod:`looqta.throttle.file_workers`) feeds it samples (the queue's
+length and busy workers, the machine's CPU from the throttle's reading) and applies the answer
+under the throttle's cap. Nothing here reads a clock or the system.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The resource extension: one check at a time on fakes, then real crawls of the sandbox.
+"""The throttle extension: one check at a time on fakes, then real crawls of the sandbox.
 
 The crawls push the machine (an outside CPU hog, a reader that reports memory over the limit,
 a browser context that gathers memory) and check that the target drops, every item still
@@ -27,10 +27,12 @@ from scrapy.utils.test import get_crawler
 from test_spider_noon import expected_offers as noon_offers
 from twisted.internet.defer import succeed
 
-from looqta.extensions.resources import ResourceThrottle
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.profile import SANDBOX_SETTINGS
-from looqta.throttle.act import Actor, DownloaderControl, FilePoolControl
+from looqta.throttle.controls import throttle_control_available
+from looqta.throttle.downloader import DownloadSlots
+from looqta.throttle.extension import ThrottleExtension
+from looqta.throttle.file_workers import FileWorkers
 from looqta.throttle.sampler import SystemReading, TreeMemory
 
 if TYPE_CHECKING:
@@ -38,10 +40,14 @@ if TYPE_CHECKING:
 
     from looqta.sandbox.client import SandboxProcess
 
-EXTENSION = "looqta.extensions.resources.ResourceThrottle"
+EXTENSION = "looqta.throttle.extension.ThrottleExtension"
 #: The project's extensions plus this one, and checks fast enough for a short crawl.
 THROTTLE_SETTINGS: dict[str, Any] = {
-    "EXTENSIONS": {**get_project_settings().getdict("EXTENSIONS"), EXTENSION: 100},
+    "EXTENSIONS": {
+        **get_project_settings().getdict("EXTENSIONS"),
+        EXTENSION: 100,
+        "tests.spiders.throttle_readers.DownloaderProbe": 900,
+    },
     "LOOQTA_THROTTLE_ENABLED": True,
     "LOOQTA_THROTTLE_CHECK_INTERVAL_SECONDS": 0.25,
     "LOOQTA_THROTTLE_SETTLE_SECONDS": 0.75,
@@ -75,24 +81,24 @@ class Clock:
 
 
 def throttle_on_fakes(
-    clock: Clock, downloader: SimpleNamespace, pipeline: Any = None, *, file_workers: int = 2, **settings: Any
-) -> ResourceThrottle:
-    """A throttle reading :class:`ScriptedReader`, acting on a fake downloader (and ``pipeline``)."""
+    clock: Clock, downloader: SimpleNamespace, pool: Any = None, *, file_workers: int = 2, **settings: Any
+) -> ThrottleExtension:
+    """A throttle reading :class:`ScriptedReader`, acting on a fake downloader (and a fake file
+    ``pool``), each registered as the slot middleware and the files pipeline do."""
     crawler = get_crawler(
-        settings_dict={"LOOQTA_THROTTLE_READER": "test_extension_resources.ScriptedReader", **settings}
+        settings_dict={"LOOQTA_THROTTLE_READER": "test_throttle_extension.ScriptedReader", **settings}
     )
-    throttle = ResourceThrottle(crawler, clock=clock)
+    throttle = ThrottleExtension(crawler, clock=clock)
     crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
-    throttle.actor = Actor(
-        DownloaderControl(downloader),  # type: ignore[arg-type]
-        lambda: None,
-        FilePoolControl(lambda: pipeline, maximum=file_workers),
-    )
+    send = crawler.signals.send_catch_log
+    send(throttle_control_available, control=DownloadSlots(downloader))  # type: ignore[arg-type]
+    if pool is not None:
+        send(throttle_control_available, control=FileWorkers(pool, file_workers, lambda: None))
     return throttle
 
 
 def started_with_checks_recorded(
-    throttle: ResourceThrottle, monkeypatch: pytest.MonkeyPatch
+    throttle: ThrottleExtension, monkeypatch: pytest.MonkeyPatch
 ) -> list[tuple[float, Any]]:
     """``throttle`` as at its engine's start (t = 0); the checks it brings forward are recorded
     as ``(delay, function)`` instead of scheduled."""
@@ -102,7 +108,7 @@ def started_with_checks_recorded(
         scheduled.append((delay, function))
         return SimpleNamespace(cancel=lambda: None)
 
-    monkeypatch.setattr("looqta.extensions.resources.call_later", call_later)
+    monkeypatch.setattr("looqta.throttle.extension.call_later", call_later)
     throttle._loop = SimpleNamespace(running=True, stop=lambda: None)  # type: ignore[assignment]
     throttle.sampler.sample()
     return scheduled
@@ -110,7 +116,7 @@ def started_with_checks_recorded(
 
 def test_disabled_it_is_not_configured() -> None:
     with pytest.raises(NotConfigured):
-        ResourceThrottle(get_crawler(settings_dict={"LOOQTA_THROTTLE_ENABLED": False}))
+        ThrottleExtension(get_crawler(settings_dict={"LOOQTA_THROTTLE_ENABLED": False}))
 
 
 def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back(
@@ -119,11 +125,11 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
     clock = Clock()
     downloader = SimpleNamespace(total_concurrency=16, slots={"noon": Slot(8, 0.0)}, active=set(range(8)))
     resized: list[int] = []
-    pipeline = SimpleNamespace(resize=resized.append)  # a files pipeline without its own policy
+    pool = SimpleNamespace(resize=resized.append, running=0, limit_tasks=lambda n: None)
     throttle = throttle_on_fakes(
         clock,
         downloader,
-        pipeline,
+        pool,
         LOOQTA_THROTTLE_MAX_CONCURRENCY=8,
         LOOQTA_THROTTLE_MAX_BROWSER_PAGES=4,
         LOOQTA_THROTTLE_MAX_FILE_WORKERS=2,
@@ -138,7 +144,7 @@ def test_memory_over_the_limit_drops_the_target_and_clear_readings_bring_it_back
         throttle._tick()
         throttle.sampler.refresh_tree()
 
-    with caplog.at_level(logging.INFO, logger="looqta.extensions.resources"):
+    with caplog.at_level(logging.INFO, logger="looqta.throttle.extension"):
         for at in (1.0, 2.0, 3.0, 4.0):
             tick(at)
         assert (downloader.total_concurrency, downloader.slots["noon"].concurrency) == (8, 8)
@@ -223,7 +229,7 @@ def test_a_refusal_brings_the_check_forward_and_the_level_drops_at_the_sites_fir
     assert [delay for delay, _ in scheduled] == [0.1]
     answers(32, 20, 20)
     clock.now = 0.2
-    with caplog.at_level(logging.INFO, logger="looqta.extensions.resources"):
+    with caplog.at_level(logging.INFO, logger="looqta.throttle.extension"):
         scheduled.pop()[1]()
     assert (downloader.total_concurrency, downloader.slots["site"].concurrency) == (12, 12)
     assert scheduled == []  # the level changed: back to the regular ticks
@@ -258,17 +264,18 @@ def test_a_check_that_raises_stops_the_throttle_and_lifts_the_file_gate(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     limits: list[int | None] = []
-    pipeline = SimpleNamespace(resize=lambda n: n, limit_tasks=limits.append, running_tasks=lambda: 0)
+    pool = SimpleNamespace(resize=lambda n: n, limit_tasks=limits.append, running=0)
     downloader = SimpleNamespace(total_concurrency=16, slots={}, active=set())
-    throttle = throttle_on_fakes(Clock(), downloader, pipeline)
+    throttle = throttle_on_fakes(Clock(), downloader, pool)
     crawler = throttle.crawler
+    assert throttle.actor.files is not None
     throttle.actor.files.limit_tasks(0)  # the gate was shut when the check broke
 
     def broken() -> None:
         raise RuntimeError("reader exploded")
 
     throttle.sampler.sample = broken  # type: ignore[assignment,method-assign]
-    with caplog.at_level(logging.ERROR, logger="looqta.extensions.resources"):
+    with caplog.at_level(logging.ERROR, logger="looqta.throttle.extension"):
         throttle._check()
     assert limits == [0, None]
     assert crawler.stats.get_value("looqta/throttle/failed") == 1  # type: ignore[union-attr]
@@ -306,6 +313,9 @@ def test_a_memory_reader_over_the_limit_holds_the_crawl_at_the_minimum_and_every
     assert result.stat("looqta/throttle/scale_down") >= 1
     assert result.stat("looqta/throttle/level/min") < 16
     assert result.stat("looqta/throttle/concurrency") == 1  # still held at the minimum at the end
+    # The limits reached Scrapy's downloader (through the control the slot middleware registers).
+    assert result.stats["probe/downloader/total_concurrency/min"] == 1
+    assert result.stats["probe/downloader/slot_concurrency/min"] == 1
     assert "memory 97% > 85%, free memory 200 MiB < 1024 MiB" in result.stderr
 
 
@@ -408,6 +418,7 @@ def test_an_outside_cpu_hog_drops_the_target_and_the_crawl_still_finishes(
     assert result.stat("looqta/throttle/cpu_percent/max") >= 90
     assert result.stat("looqta/throttle/scale_down") >= 1
     assert result.stat("looqta/throttle/level/min") < 16
+    assert result.stats["probe/downloader/total_concurrency/min"] < 16
     assert "Throttle down: CPU" in result.stderr
 
 

@@ -1,13 +1,14 @@
-"""Resource-aware concurrency: sampler -> decide -> act, every check interval, on the reactor.
+"""The throttle extension: sampler -> decide -> act, every check interval, on the reactor.
 
-:class:`ResourceThrottle` keeps the crawl within the machine (CPU under
+:class:`ThrottleExtension` keeps the crawl within the machine (CPU under
 ``LOOQTA_THROTTLE_MAX_CPU_PERCENT``, memory under ``LOOQTA_THROTTLE_MAX_MEMORY_PERCENT`` with
 ``LOOQTA_THROTTLE_MIN_FREE_MEMORY_MIB`` free, an event loop that keeps up, few 429/503): it moves
 the downloader's concurrency, the browser's page limit and the file pool's size together, in
 small steps, holds file tasks while the machine's CPU (niced file work included) is over the
 limit (:mod:`looqta.throttle.gate`), and recycles browser contexts after
 ``LOOQTA_THROTTLE_RECYCLE_AFTER_PAGES`` pages or when the crawl's process tree passes
-``LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB``. See :mod:`looqta.throttle` for the parts.
+``LOOQTA_THROTTLE_MAX_TREE_MEMORY_MIB``. It acts on the controls components register
+(:mod:`looqta.throttle.controls`); see :mod:`looqta.throttle` for the parts.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import call_later, create_looping_call
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from looqta.throttle import internals
 from looqta.throttle.act import Actor
 from looqta.throttle.config import MIB, ThrottleConfig
-from looqta.throttle.decide import RecycleMark, Target, decide, describe, limits_for, recycle_reason
+from looqta.throttle.controls import throttle_control_available
+from looqta.throttle.decide import Target, decide, limits_for
 from looqta.throttle.gate import FileGate, decide_gate
+from looqta.throttle.loads import describe
+from looqta.throttle.recycle import RecycleMark, recycle_reason
 from looqta.throttle.sampler import RATE_LIMIT_STATUSES, LagProbe, Sampler, ScrapyCounters
 
 if TYPE_CHECKING:
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from twisted.internet.task import LoopingCall
     from twisted.python.failure import Failure
 
+    from looqta.throttle.controls import Control
     from looqta.throttle.decide import Decision, Limits
     from looqta.throttle.sampler import Sample
 
@@ -54,7 +60,7 @@ STATS_PREFIX = "looqta/throttle"
 REFUSAL_CHECK_DELAY_SECONDS = 0.1
 
 
-class ResourceThrottle:
+class ThrottleExtension:
     def __init__(self, crawler: Crawler, *, clock: Callable[[], float] = time.monotonic) -> None:
         if not crawler.settings.getbool("LOOQTA_THROTTLE_ENABLED", True):
             raise NotConfigured
@@ -74,11 +80,12 @@ class ResourceThrottle:
         self.limits = limits_for(self.target, self.config)
         self.gate = FileGate(tasks=self.limits.file_workers, since=0.0)
         self.mark = RecycleMark(at=0.0, pages=0)
-        self.actor: Actor | None = None
+        self.actor = Actor()
         self.logged_at = 0.0
         self._loop: AsyncioLoopingCall | LoopingCall | None = None
         self._early: CallLaterResult | None = None
         self._refused_at = -math.inf  #: when the latest 429/503 arrived
+        crawler.signals.connect(self._control_available, signal=throttle_control_available)
         crawler.signals.connect(self._engine_started, signal=signals.engine_started)
         crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
         crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
@@ -89,9 +96,12 @@ class ResourceThrottle:
 
     # lifecycle -------------------------------------------------------------------------------
 
+    def _control_available(self, control: Control) -> None:
+        self.actor.add(control)
+
     def _engine_started(self) -> None:
         now = self.clock()
-        self.actor = Actor.from_crawler(self.crawler, self.config.max_file_workers)
+        internals.warn_on_other_versions()
         self.target = replace(self.target, since=now)
         self.gate = replace(self.gate, since=now)
         self.mark = RecycleMark(at=now, pages=0)
@@ -132,8 +142,7 @@ class ResourceThrottle:
             self._early.cancel()
             self._early = None
         self.sampler.probe.stop()
-        if self.actor is not None:
-            self.actor.close()
+        self.actor.close()
 
     # one check: collect, decide, act ---------------------------------------------------------
 
@@ -159,7 +168,6 @@ class ResourceThrottle:
     def _tick(self, *, early: bool = False) -> None:
         """One check; an ``early`` one (brought forward by a refusal) judges and applies the
         level only: the file gate, the tree's memory and recycling keep the regular ticks."""
-        assert self.actor is not None
         samples = self.sampler.samples
         last_at = samples[-1].at if samples else None
         sample = self.sampler.sample()
@@ -184,9 +192,8 @@ class ResourceThrottle:
             self._recycle(reason, sample)
 
     def _gate_files(self, sample: Sample, elapsed: float) -> None:
-        assert self.actor is not None
         files = self.actor.files
-        if files.size is None:
+        if files is None or files.size is None:
             return  # no files pipeline
         decision = decide_gate(
             self.sampler.samples, sample.at, self.config, self.gate, files.size, files.running()
@@ -217,11 +224,10 @@ class ResourceThrottle:
             self.stats.inc_value(f"{STATS_PREFIX}/failed")
             if self._loop is not None and self._loop.running:
                 self._loop.stop()
-            if self.actor is not None:
+            if self.actor.files is not None:
                 self.actor.files.limit_tasks(None)
 
     def _recycle(self, reason: str, sample: Sample) -> None:
-        assert self.actor is not None
         recycling = self.actor.recycle()
         if recycling is None:
             return  # one is running, or no context is open: the counter goes on
