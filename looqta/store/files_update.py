@@ -3,8 +3,8 @@
 An item waiting in the crawl gets its records through the store writer (``looqta.store.sink``).
 A batch adopted from a crawl that died has no item left; the file pool then calls
 :func:`write_file_records` in a worker process, named to it by :class:`~looqta.records.WorkerStore`.
-It applies the same ``$set`` as the writer (:func:`~looqta.store.repository.file_set_update`) and
-never inserts a product: the product was written first, by the store writer, or not at all.
+It applies the writer's ``$set`` through the repository (:func:`~looqta.store.repository.set_files_now`)
+and never inserts a product: the product was written first, by the store writer, or not at all.
 
 Synchronous pymongo, one short-lived client per call: workers are plain processes, and a client
 per process would outlive the crawl that started the pool.
@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure
 
 from looqta.records import KEPT_NEWER, MISSING, UNCHANGED, UPDATED, RecordsRefused, StoreUnavailable
 from looqta.store.config import BSON_MAX_DOCUMENT_BYTES
 from looqta.store.connection import describe
 from looqta.store.documents import RejectedItem, file_set
-from looqta.store.repository import PRODUCTS, file_set_update
+from looqta.store.repository import PRODUCTS, set_files_now
 
 if TYPE_CHECKING:
     from looqta.records import FileResults, WorkerStore
@@ -45,11 +45,7 @@ def write_file_records(store: WorkerStore, results: FileResults) -> str:
         raise RecordsRefused("store_rejected", str(rejected)) from None
     try:
         with _client(store) as client:
-            before: dict[str, Any] | None = client[store.database][PRODUCTS].find_one_and_update(
-                *file_set_update(operation),
-                projection={"_id": 0, "files": 1, "seen_at": 1},
-                return_document=ReturnDocument.BEFORE,
-            )
+            before = set_files_now(client[store.database][PRODUCTS], operation)
     except ConnectionFailure as error:
         raise StoreUnavailable(describe(error)) from None
     except OperationFailure as error:

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from looqta.store.documents import FileSet, Operation, ProductDocument, title_words
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from pymongo.asynchronous.database import AsyncDatabase
+    from pymongo.collection import Collection
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +215,17 @@ def file_set_update(op: FileSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if op.seen_at is not None:
         value = {"$cond": [{"$gt": ["$seen_at", {"$literal": op.seen_at}]}, "$files", value]}
     return {"source": op.source, "source_id": op.source_id}, [{"$set": {"files": value}}]
+
+
+def set_files_now(products: Collection[dict[str, Any]], op: FileSet) -> dict[str, Any] | None:
+    """A file worker's own write (synchronous pymongo): :func:`file_set_update` on one product;
+    the product's ``files`` and ``seen_at`` as they were before, or None when there is none."""
+    before: dict[str, Any] | None = products.find_one_and_update(
+        *file_set_update(op),
+        projection={"_id": 0, "files": 1, "seen_at": 1},
+        return_document=ReturnDocument.BEFORE,
+    )
+    return before
 
 
 def _upsert_operations(documents: list[ProductDocument], change_id: str, now: datetime) -> list[UpdateOne]:

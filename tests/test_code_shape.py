@@ -1,0 +1,123 @@
+"""The shape issue 18 asks the code to keep: small modules, one way through the house.
+
+Static checks on the source (sizes, imports, who writes the products collection), and one
+traced item: the looqta modules an item crosses from the item pipelines into the store.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mongo_fixtures import make_item, run, store_settings
+from scrapy.pipelines import ItemPipelineManager
+from scrapy.utils.test import get_crawler
+
+from looqta import settings as project_settings
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "looqta"
+MAX_LINES = 400
+#: An item from spider to store crosses at most this many looqta modules (issue 18's goal).
+MAX_ITEM_PATH_MODULES = 8
+
+
+def modules(under: Path = PACKAGE) -> list[Path]:
+    return sorted(under.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def imported(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names; relative imports resolved)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_module_over_400_lines_outside_the_sandbox() -> None:
+    long = {
+        module_name(path): lines
+        for path in modules()
+        if "sandbox" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def test_the_file_pool_and_the_store_share_the_contract_module_and_nothing_else() -> None:
+    files_side = [*modules(PACKAGE / "files"), PACKAGE / "pipelines" / "files.py"]
+    store_side = [*modules(PACKAGE / "store"), PACKAGE / "pipelines" / "store.py"]
+    reaches = {
+        module_name(path): sorted(
+            name for name in imported(path) if name.startswith(("looqta.store", "looqta.pipelines.store"))
+        )
+        for path in files_side
+    } | {
+        module_name(path): sorted(
+            name for name in imported(path) if name.startswith(("looqta.files", "looqta.pipelines.files"))
+        )
+        for path in store_side
+    }
+    assert {name: found for name, found in reaches.items() if found} == {}
+    assert any("looqta.records" in imported(path) for path in files_side)
+    assert any("looqta.records" in imported(path) for path in store_side)
+
+
+def test_one_module_writes_the_products_collection() -> None:
+    writes = ("bulk_write", "insert_one", "insert_many", "update_one", "update_many", "find_one_and_update")
+    writers = sorted(
+        module_name(path)
+        for path in modules()
+        if "sandbox" not in path.parts
+        and "PRODUCTS" in (text := path.read_text())
+        and any(f".{call}(" in text for call in writes)
+    )
+    assert writers == ["looqta.store.repository"]
+
+
+def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_store(
+    mongo_uri: str, mongo_db: str, tmp_path: Path, db: Any
+) -> None:
+    settings = {
+        **{name: getattr(project_settings, name) for name in ("ITEM_PIPELINES",)},
+        **store_settings(mongo_uri, mongo_db, tmp_path),
+        "LOOQTA_FILES_ENABLED": False,  # after the store: not on the way there
+    }
+    crawler = get_crawler(settings_dict=settings)
+    crawler.stats.open_spider()
+    manager = ItemPipelineManager.from_crawler(crawler)
+    crossed: list[str] = []
+
+    def trace(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(str(PACKAGE)):
+            name = module_name(Path(frame.f_code.co_filename))
+            if not crossed or crossed[-1] != name:
+                crossed.append(name)
+
+    async def main() -> None:
+        await manager.open_spider_async()
+        sys.setprofile(trace)
+        try:
+            await manager.process_item_async(make_item(1))
+            await manager.close_spider_async()  # flushes the writer: the document reaches the store
+        finally:
+            sys.setprofile(None)
+
+    run(main())
+    assert db.products.count_documents({}) == 1
+    path = list(dict.fromkeys(crossed))
+    assert len(path) <= MAX_ITEM_PATH_MODULES, path
+    order = [name for name in path if name.startswith("looqta.pipelines.")]
+    assert order == ["looqta.pipelines.validate", "looqta.pipelines.dedup", "looqta.pipelines.store"]
