@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 from prometheus_client.core import GaugeMetricFamily
 
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,7 +75,7 @@ def queue_lengths(crawler: Crawler) -> dict[str, int]:
     for slot_queue in list(per_slot.values()):
         for queues in (slot_queue.queues, getattr(slot_queue, "_start_queues", {})):
             for negated_priority, waiting in list(queues.items()):
-                kind = "manual" if -negated_priority >= JOB_PRIORITY["manual"] else "bulk"
+                kind = "manual" if -negated_priority >= REQUEST_PRIORITY_BY_JOB["manual"] else "bulk"
                 counts[kind] += len(waiting)
     return counts
 
