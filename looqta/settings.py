@@ -53,10 +53,10 @@ EXTENSIONS = {
     "looqta.extensions.statsfile.StatsFile": 900,
     "scrapy.extensions.logstats.LogStats": None,
     "looqta.extensions.progress.Progress": 0,
-    "looqta.extensions.metrics.Metrics": 800,
+    "looqta.extensions.metrics_endpoint.MetricsEndpoint": 800,
     "looqta.extensions.resources.ResourceThrottle": 100,
     "looqta.extensions.gcfreeze.GcFreeze": 0,
-    # Run health at spider close; before Metrics (800) and StatsFile (900), which report it.
+    # Run health at spider close; before MetricsEndpoint (800) and StatsFile (900), which report it.
     "spidermon.contrib.scrapy.extensions.Spidermon": 500,
 }
 # Objects alive at engine start are frozen out of full garbage collections, which

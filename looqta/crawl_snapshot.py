@@ -1,9 +1,8 @@
-"""What a running crawl reports about itself: one snapshot function, two renderings.
+"""The numbers a running crawl reports about itself: one snapshot, two renderings.
 
-``snapshot(crawler)`` reads the crawler's stats and live components into a flat
-dict of numbers (the JSON status); ``LooqtaCollector`` turns the same snapshot
-into Prometheus gauges. Values whose source is not running in this crawl (no
-file pipeline, no resource throttle) are left out rather than reported as 0.
+``snapshot()`` reads the crawler's stats and live components into a flat dict (the JSON status);
+``LooqtaCollector`` renders the same values as Prometheus gauges. Values whose source does not run in
+this crawl are left out, not reported as 0. Served by :mod:`looqta.extensions.metrics_endpoint`.
 """
 
 from __future__ import annotations
