@@ -26,6 +26,8 @@ ROBOTSTXT_PARSER = "looqta.robots.PermittedRobotParser"
 LOOQTA_ROBOTS_PERMITTED: dict[str, list[str]] = {}
 
 FEED_EXPORT_ENCODING = "utf-8"
+# CSV feeds write list and record columns (image_urls, files) as JSON, not Python reprs.
+FEED_EXPORTERS = {"csv": "looqta.exporters.JsonColumnsCsvItemExporter"}
 
 # --- Per-site cooldowns ------------------------------------------------------
 # Every request to a spider's own site goes to a download slot named after the
