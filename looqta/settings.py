@@ -58,6 +58,8 @@ EXTENSIONS = {
     "looqta.extensions.metrics_endpoint.MetricsEndpoint": 800,
     "looqta.extensions.resources.ResourceThrottle": 100,
     "looqta.extensions.gcfreeze.GcFreeze": 0,
+    # pymongo and protego at WARNING (LOOQTA_THIRD_PARTY_LOG_LEVEL), before any store call.
+    "looqta.extensions.loglevels.ThirdPartyLogLevels": 0,
     # Run health at spider close; before MetricsEndpoint (800) and StatsFile (900), which report it.
     "spidermon.contrib.scrapy.extensions.Spidermon": 500,
 }
