@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/store.py [--items 5000] [--one-by-one-items 1000] [--batch-size 500]
                                          [--outage-seconds 30] [--uri mongodb://...]
 
-Without ``--uri`` a throwaway SecantusDB (``python -m looqta.store.serve``) runs on
+Without ``--uri`` a throwaway SecantusDB (``python -m looqta.store.embedded``) runs on
 a free loopback port with its storage in a temporary directory. Items go through
 ``MongoPipeline.process_item`` exactly as in a crawl (validation, dedup, batching);
 while they do, a probe asks the event loop for a call every 10 ms and records how
@@ -41,7 +41,7 @@ from scrapy.utils.test import get_crawler
 
 from looqta.items import ProductItem
 from looqta.pipelines.store import MongoPipeline
-from looqta.store.foreground import ForegroundServer
+from looqta.store.embedded import ForegroundServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine

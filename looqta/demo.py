@@ -1,20 +1,16 @@
 """The demo: crawl the offline sandbox of every site through the whole stack.
 
-``python -m looqta.demo [-q iphone] [--max-pages 2] [--output output]`` starts
-the sandbox on free loopback ports, runs the amazon and noon spiders side by
-side in this process, writes ``<output>/<site>.json`` and ``.csv`` feeds, and
-prints a summary. Progress is logged every few seconds while it runs.
-
-The sandbox answers as the real sites do on a bad day: amazon's search pages
-sit behind a JavaScript challenge (plain HTTP never passes it, so the crawl
-moves that page type to Chromium by itself), and 5 % of noon's answers are
-"Access Denied" pages (recognised, cooled down and retried).
+``python -m looqta.demo [-q iphone] [--max-pages 2] [--output output]`` runs the amazon and noon
+spiders against the sandbox (a bad day on the real sites: a JavaScript challenge, block pages) and
+writes ``<output>/<site>.json`` and ``.csv`` feeds. The terminal shows progress and a summary; the
+whole log, stats dumps included, goes to ``<output>/demo.log``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -27,6 +23,9 @@ from looqta.sandbox.client import SandboxProcess
 from looqta.sandbox.profile import SANDBOX_SETTINGS
 
 SITES: tuple[str, ...] = ("amazon", "noon")
+LOG_FILE = "demo.log"
+#: The log records also shown on the terminal: the periodic progress lines.
+TERMINAL_LOGGER = "looqta.extensions.progress"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,11 +52,21 @@ def crawl_settings(output: Path, log_level: str) -> dict[str, Any]:
         "LOOQTA_STATS_FILE": str(output / "%(name)s.stats.json"),
         "LOGSTATS_INTERVAL": 5.0,
         "LOG_LEVEL": log_level,
+        "LOG_FILE": str(output / LOG_FILE),
+        "LOG_FILE_APPEND": False,
     }
 
 
+def show_progress_on_terminal() -> None:
+    """Scrapy's log handler writes to the log file only; the progress lines are echoed to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(logging.Filter(TERMINAL_LOGGER))
+    handler.setFormatter(logging.Formatter("[demo] %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
 def summary(output: Path, elapsed: float) -> str:
-    lines = [f"looqta demo finished in {elapsed:.1f} s; feeds in {output}/", ""]
+    lines = [f"looqta demo finished in {elapsed:.1f} s", ""]
     lines.append(
         f"{'site':<8} {'items':>6} {'dropped':>8} {'browser pages':>14} {'http pages':>11} {'blocks':>7}"
     )
@@ -77,6 +86,18 @@ def summary(output: Path, elapsed: float) -> str:
         )
         if moved:
             lines.append(f"{'':<8} moved to the browser at run time: {', '.join(moved)} pages")
+    counts = {level: 0 for level in ("ERROR", "WARNING")}
+    for site in SITES:
+        stats_path = output / f"{site}.stats.json"
+        stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        for level in counts:
+            counts[level] += stats.get(f"log_count/{level}", 0)
+    feeds = ", ".join(f"{site}.json, {site}.csv" for site in SITES)
+    lines += [
+        "",
+        f"feeds: {output}/ ({feeds}; stats in <site>.stats.json)",
+        f"log:   {output / LOG_FILE} ({counts['ERROR']} errors, {counts['WARNING']} warnings)",
+    ]
     return "\n".join(lines)
 
 
@@ -96,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = get_project_settings()
         settings.setdict(crawl_settings(args.output, args.log_level), priority="cmdline")
-        process = CrawlerProcess(settings)
+        process = CrawlerProcess(settings)  # sends the log to LOG_FILE
+        show_progress_on_terminal()
         for site in SITES:
             process.crawl(site, q=args.query, max_pages=args.max_pages, base_url=sandbox.url(site))
         print(

@@ -26,6 +26,8 @@ ROBOTSTXT_PARSER = "looqta.robots.PermittedRobotParser"
 LOOQTA_ROBOTS_PERMITTED: dict[str, list[str]] = {}
 
 FEED_EXPORT_ENCODING = "utf-8"
+# CSV feeds write list and record columns (image_urls, files) as JSON, not Python reprs.
+FEED_EXPORTERS = {"csv": "looqta.exporters.JsonColumnsCsvItemExporter"}
 
 # --- Per-site cooldowns ------------------------------------------------------
 # Every request to a spider's own site goes to a download slot named after the
@@ -53,10 +55,12 @@ EXTENSIONS = {
     "looqta.extensions.statsfile.StatsFile": 900,
     "scrapy.extensions.logstats.LogStats": None,
     "looqta.extensions.progress.Progress": 0,
-    "looqta.extensions.metrics.Metrics": 800,
+    "looqta.extensions.metrics_endpoint.MetricsEndpoint": 800,
     "looqta.throttle.extension.ThrottleExtension": 100,
     "looqta.extensions.gcfreeze.GcFreeze": 0,
-    # Run health at spider close; before Metrics (800) and StatsFile (900), which report it.
+    # pymongo and protego at WARNING (LOOQTA_THIRD_PARTY_LOG_LEVEL), before any store call.
+    "looqta.extensions.loglevels.ThirdPartyLogLevels": 0,
+    # Run health at spider close; before MetricsEndpoint (800) and StatsFile (900), which report it.
     "spidermon.contrib.scrapy.extensions.Spidermon": 500,
 }
 # Objects alive at engine start are frozen out of full garbage collections, which

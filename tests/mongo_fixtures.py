@@ -1,6 +1,6 @@
 """Fixtures and helpers for the store tests: a real MongoDB-wire server on loopback.
 
-By default a session fixture runs SecantusDB (``python -m looqta.store.serve``)
+By default a session fixture runs SecantusDB (``python -m looqta.store.embedded``)
 on a free port with its storage in a temporary directory. With
 ``LOOQTA_TEST_MONGO_URI`` set, the same tests use that server instead (a real
 MongoDB); only the tests that stop and restart the server are skipped then.
@@ -21,7 +21,7 @@ import pytest
 from pymongo import MongoClient
 
 from looqta.items import ProductItem
-from looqta.store.foreground import ForegroundServer
+from looqta.store.embedded import ForegroundServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator

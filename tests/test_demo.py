@@ -51,8 +51,23 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
             rows = list(csv.DictReader(handle))
         assert len(items) == len(rows) == count
         assert {i["source_id"] for i in items} == {r["source_id"] for r in rows}
+        for row in rows:  # list and record columns are JSON, as in the JSON feed
+            item = next(i for i in items if i["source_id"] == row["source_id"])
+            assert json.loads(row["image_urls"]) == item["image_urls"]
+            assert json.loads(row["files"]) == item["files"]
+        assert any(record["reason"] is None for row in rows for record in json.loads(row["files"]))
     summary = done.stdout
     assert "looqta demo finished in" in summary
+    log = output / "demo.log"
+    assert re.search(rf"^log: +{re.escape(str(log))} \(\d+ errors, \d+ warnings\)$", summary, re.MULTILINE)
+    assert f"feeds: {output}/" in summary
+    # The terminal has the summary and the progress lines; the stats dumps stay in the log file.
+    terminal, log_text = done.stdout + done.stderr, log.read_text()
+    assert "Dumping Scrapy stats" not in terminal
+    assert "'item_scraped_count'" not in terminal
+    assert log_text.count("Dumping Scrapy stats") == len(expected)
+    stray = [line for line in done.stderr.splitlines() if not line.startswith("[demo] ")]
+    assert not stray, stray[:20]
     for site, count in expected.items():
         assert re.search(rf"^{site}\s+{count}\s+0\s+\d+\s+\d+\s+\d+$", summary, re.MULTILINE), summary
     # The challenge moved amazon's search pages to the browser by itself.
@@ -60,7 +75,7 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
     for site in expected:  # progress was logged, per site, while it ran
         assert re.search(rf"\[{site}\] \d+ pages \(\d+ rendered, \d+ plain", done.stderr), done.stderr[-2000:]
     # Each crawl froze its start-up objects out of full garbage collections (gcfreeze).
-    assert len(re.findall(r"\d+ objects alive at engine start frozen", done.stderr)) == len(expected)
+    assert len(re.findall(r"\d+ objects alive at engine start frozen", log_text)) == len(expected)
     # ...and the items are in the embedded MongoDB-wire server the demo started by itself.
     mongo_dir = str(tmp_path / "data" / "mongo")
     found = run(

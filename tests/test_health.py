@@ -10,11 +10,11 @@ from crawling import run_crawl
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
+from looqta.crawl_snapshot import LooqtaCollector, RateWindow
 from looqta.health import HealthConfig, evaluate, summary
 from looqta.health.checks import block_share, field_coverage, validation_error_share
 from looqta.health.joblog import health_from_log
 from looqta.health.monitors import HealthSuite
-from looqta.metrics import LooqtaCollector, RateWindow
 from looqta.ops import scrapyd
 from looqta.ops.config import OpsConfig
 

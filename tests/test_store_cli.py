@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from itemadapter import ItemAdapter
-from mongo_fixtures import PROJECT_ROOT, make_item, python_env, run
+from mongo_fixtures import PROJECT_ROOT, make_item, python_env, run, wait_for
 from pymongo import AsyncMongoClient
 
 from looqta.store.documents import to_document
-from looqta.store.embedded import stop_server
+from looqta.store.embedded import process_running, stop_server
 from looqta.store.repository import ProductRepository
 
 if TYPE_CHECKING:
@@ -140,6 +140,20 @@ def test_server_start_status_stop(tmp_path: Path) -> None:
         assert cli(*options, "server", "status").stdout.startswith("No store server is running")
     finally:
         stop_server(tmp_path / "mongo")
+
+
+def test_a_server_started_with_an_idle_time_setting_exits_without_clients(tmp_path: Path) -> None:
+    data_dir = tmp_path / "mongo"
+    options = ["--uri", "", "--data-dir", str(data_dir), "-s", "LOOQTA_STORE_SERVER_IDLE_SECONDS=1"]
+    try:
+        started = cli(*options, "server", "start")
+        assert started.returncode == 0, started.stderr
+        pid = int(started.stdout.split()[2])
+        wait_for(lambda: not process_running(pid), timeout=15.0)  # the setting reached the server
+        assert "No client for 1 s: stopping" in (data_dir / "server.log").read_text()
+        assert cli(*options, "server", "status").stdout.startswith("No store server is running")
+    finally:
+        stop_server(data_dir)
 
 
 def test_server_commands_refuse_when_mongo_uri_is_set(mongo_uri: str) -> None:

@@ -14,6 +14,7 @@ def test_defaults_use_the_embedded_server() -> None:
     assert config.database == "looqta"
     assert config.data_dir == Path(".looqta/mongo")
     assert config.batch_size == 500
+    assert config.server_idle_seconds == 600.0
 
 
 def test_settings_are_read_with_their_types() -> None:
@@ -26,6 +27,7 @@ def test_settings_are_read_with_their_types() -> None:
                 "LOOQTA_STORE_FLUSH_INTERVAL_SECONDS": "0.5",
                 "LOOQTA_STORE_SPOOL_DIR": "/var/spool/looqta",
                 "LOOQTA_STORE_ENABLED": "False",
+                "LOOQTA_STORE_SERVER_IDLE_SECONDS": "0",
             }
         )
     )
@@ -34,6 +36,7 @@ def test_settings_are_read_with_their_types() -> None:
     assert (config.database, config.batch_size, config.flush_interval_seconds) == ("prices", 200, 0.5)
     assert config.spool_dir == Path("/var/spool/looqta")
     assert config.enabled is False
+    assert config.server_idle_seconds == 0.0  # never
 
 
 @pytest.mark.parametrize(
@@ -52,6 +55,7 @@ def test_settings_are_read_with_their_types() -> None:
             "LOOQTA_STORE_MAX_FIELD_BYTES must be > 0 and < LOOQTA_STORE_MAX_DOCUMENT_BYTES",
         ),
         ({"LOOQTA_STORE_MAX_DOCUMENT_BYTES": 32 * 1024 * 1024}, "BSON limit"),
+        ({"LOOQTA_STORE_SERVER_IDLE_SECONDS": -1}, "LOOQTA_STORE_SERVER_IDLE_SECONDS must be >= 0"),
         (
             {"LOOQTA_STORE_SPOOL_DIR": "/tmp/x", "LOOQTA_STORE_DATA_DIR": "/tmp/x/"},
             "must be different directories",

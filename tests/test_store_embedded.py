@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from mongo_fixtures import python_env
+from mongo_fixtures import python_env, wait_for
+from pymongo import MongoClient
 
 from looqta.store.embedded import (
     EmbeddedServerError,
@@ -91,3 +93,27 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
     with pytest.raises(EmbeddedServerError, match=r"cannot start the store server .*server\.log"):
         ensure_server(data_dir, start_timeout=20)
     assert read_state(data_dir) is None
+
+
+def test_a_server_without_clients_exits_after_its_idle_time(data_dir: Path) -> None:
+    state = ensure_server(data_dir, idle_seconds=1.0)
+    client: MongoClient[dict[str, object]] = MongoClient(state.uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.admin.command("ping")
+        connected_until = time.monotonic() + 3.0  # three idle periods with a client connected
+        while time.monotonic() < connected_until:
+            assert process_running(state.pid), "the server exited while a client was connected"
+            time.sleep(0.1)
+        assert client.admin.command("ping")["ok"] == 1
+    finally:
+        client.close()
+    wait_for(lambda: not process_running(state.pid), timeout=15.0)  # idle 1 s, checked every 0.25 s
+    assert read_state(data_dir) is None  # removed on the way out: the next crawl starts a new server
+    assert "No client for 1 s: stopping" in (data_dir / "server.log").read_text()
+    assert ensure_server(data_dir).pid != state.pid
+
+
+def test_a_server_with_idle_time_0_keeps_running(data_dir: Path) -> None:
+    state = ensure_server(data_dir, idle_seconds=0)
+    assert "exits after never without a client" in (data_dir / "server.log").read_text()
+    assert running_server(data_dir) == state

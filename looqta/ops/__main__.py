@@ -28,9 +28,9 @@ from looqta.ops import scrapyd
 from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig, OpsConfigError
 from looqta.ops.schedules import Schedule, ScheduleError, build_scheduler, load_schedules, tick
 from looqta.ops.status import running_crawls
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
-MANUAL_PRIORITY = float(JOB_PRIORITY["manual"])
+MANUAL_PRIORITY = float(REQUEST_PRIORITY_BY_JOB["manual"])
 
 
 class ScrapydSubmitter:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,8 +68,8 @@ class Schedule:
             raise ScheduleError(f"schedule {raw!r}: {exc}") from None
         if schedule.every_minutes <= 0:
             raise ScheduleError(f"{schedule.name}: every_minutes must be > 0")
-        if schedule.job not in JOB_PRIORITY:
-            raise ScheduleError(f"{schedule.name}: job must be one of {', '.join(JOB_PRIORITY)}")
+        if schedule.job not in REQUEST_PRIORITY_BY_JOB:
+            raise ScheduleError(f"{schedule.name}: job must be one of {', '.join(REQUEST_PRIORITY_BY_JOB)}")
         return schedule
 
     def spider_args(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import scrapy
 
 from looqta.items import ProductItem
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from looqta.blocks import BlockSignature
     from looqta.extract import Extraction
 
-JOB_KINDS: tuple[str, ...] = tuple(JOB_PRIORITY)
+JOB_KINDS: tuple[str, ...] = tuple(REQUEST_PRIORITY_BY_JOB)
 #: ``meta`` keys a spider's requests carry.
 PAGE_TYPE_META_KEY = "looqta_page_type"
 JOB_META_KEY = "looqta_job"
@@ -129,7 +129,7 @@ class SearchSpider(scrapy.Spider):
         if page_type not in self.page_types:
             raise ValueError(f"{self.name} has no page type {page_type!r}")
         meta = {JOB_META_KEY: self.args.job, PAGE_TYPE_META_KEY: page_type, **kwargs.pop("meta", {})}
-        kwargs.setdefault("priority", JOB_PRIORITY[self.args.job])
+        kwargs.setdefault("priority", REQUEST_PRIORITY_BY_JOB[self.args.job])
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 
     def scraped_at(self) -> str:

@@ -3,7 +3,7 @@
 - :mod:`~looqta.store.config`: ``StoreConfig.from_settings`` (``MONGO_*`` and ``LOOQTA_STORE_*``).
 - :mod:`~looqta.store.documents`: item -> BSON-ready document, or a rejection reason (pure).
 - :mod:`~looqta.store.connection`: the one way to reach the store (``MONGO_URI`` or the embedded server).
-- :mod:`~looqta.store.embedded` / :mod:`~looqta.store.serve`: find, start, stop the embedded SecantusDB.
+- :mod:`~looqta.store.embedded`: the embedded SecantusDB server: find, start, stop it, and its process.
 - :mod:`~looqta.store.repository`: indexes, bulk upserts, price history, search and history queries.
 - :mod:`~looqta.store.spool`: the durable on-disk queue used while the store is unreachable.
 - :mod:`~looqta.store.writer`: batching, spooling, retry with backoff, replay (asyncio, no Scrapy).

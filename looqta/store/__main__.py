@@ -127,7 +127,9 @@ def server(config: StoreConfig, action: str) -> int:
         print(f"MONGO_URI is set ({redact(config.uri)}): looqta runs no server of its own.", file=sys.stderr)
         return 1
     if action == "start":
-        state = ensure_server(config.data_dir, config.server_start_timeout_seconds)
+        state = ensure_server(
+            config.data_dir, config.server_start_timeout_seconds, config.server_idle_seconds
+        )
     elif action == "stop":
         stopped = stop_server(config.data_dir)
         print(f"Stopped the store server pid {stopped.pid}." if stopped else "No store server was running.")

@@ -40,6 +40,8 @@ class StoreConfig:
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 30.0
     server_start_timeout_seconds: float = 30.0
+    #: An embedded server started by a crawl exits after this long without a client (0: never).
+    server_idle_seconds: float = 600.0
     max_field_bytes: int = 16 * 1024
     max_document_bytes: int = 1024 * 1024
 
@@ -73,6 +75,9 @@ class StoreConfig:
             server_start_timeout_seconds=settings.getfloat(
                 "LOOQTA_STORE_SERVER_START_TIMEOUT_SECONDS", defaults.server_start_timeout_seconds
             ),
+            server_idle_seconds=settings.getfloat(
+                "LOOQTA_STORE_SERVER_IDLE_SECONDS", defaults.server_idle_seconds
+            ),
             max_field_bytes=settings.getint("LOOQTA_STORE_MAX_FIELD_BYTES", defaults.max_field_bytes),
             max_document_bytes=settings.getint(
                 "LOOQTA_STORE_MAX_DOCUMENT_BYTES", defaults.max_document_bytes
@@ -99,6 +104,10 @@ class StoreConfig:
         ):
             if not value > 0:
                 problems.append(f"{name} must be > 0, got {value}")
+        if self.server_idle_seconds < 0:
+            problems.append(
+                f"LOOQTA_STORE_SERVER_IDLE_SECONDS must be >= 0 (0: never), got {self.server_idle_seconds}"
+            )
         if self.retry_max_seconds < self.retry_initial_seconds:
             problems.append("LOOQTA_STORE_RETRY_MAX_SECONDS must be >= LOOQTA_STORE_RETRY_INITIAL_SECONDS")
         if not 0 < self.max_field_bytes < self.max_document_bytes:

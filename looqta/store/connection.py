@@ -47,7 +47,9 @@ async def connect(config: StoreConfig) -> StoreConnection:
     Nothing is sent to the server yet: an unreachable server shows on the first call.
     """
     if config.embedded:
-        state = await asyncio.to_thread(ensure_server, config.data_dir, config.server_start_timeout_seconds)
+        state = await asyncio.to_thread(
+            ensure_server, config.data_dir, config.server_start_timeout_seconds, config.server_idle_seconds
+        )
         uri = state.uri
     else:
         uri = config.uri

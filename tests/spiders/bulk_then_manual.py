@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import scrapy
 from scrapy.exceptions import CloseSpider
 
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 from looqta.sandbox.catalogue import Catalogue
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class BulkThenManualSpider(scrapy.Spider):
             product = products[i % len(products)]
             url = f"{self.amazon}/dp/{product.source_id}?bulk={i}"
             meta = {"download_slot": f"site-{i % self.slots}", "looqta_job": "bulk"}
-            yield scrapy.Request(url, meta=meta, priority=JOB_PRIORITY["bulk"], dont_filter=True)
+            yield scrapy.Request(url, meta=meta, priority=REQUEST_PRIORITY_BY_JOB["bulk"], dont_filter=True)
 
     def parse(self, response: scrapy.http.Response) -> Any:
         self.seen += 1
@@ -43,7 +43,7 @@ class BulkThenManualSpider(scrapy.Spider):
             yield scrapy.Request(
                 url,
                 meta={"download_slot": f"site-{self.slots // 2}", "looqta_job": "manual"},
-                priority=JOB_PRIORITY["manual"],
+                priority=REQUEST_PRIORITY_BY_JOB["manual"],
                 callback=self.parse_manual,
             )
 

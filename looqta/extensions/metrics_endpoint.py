@@ -1,10 +1,8 @@
-"""Live metrics of a running crawl on loopback: Prometheus ``/metrics`` and ``/status.json``.
+"""The loopback HTTP endpoint of a running crawl's metrics: Prometheus ``/metrics`` and ``/status.json``.
 
-Each crawl listens on ``LOOQTA_METRICS_HOST``:``LOOQTA_METRICS_PORT`` (port 0:
-any free port) on the reactor — no thread — and registers itself in
-``<LOOQTA_DATA_DIR>/crawls/<pid>-<spider>.json`` while it runs, so
-``python -m looqta.ops status`` finds every crawl on the machine. At the end
-of the run a one-line summary is logged, with the run's health (``looqta.health``).
+Listens on ``LOOQTA_METRICS_HOST``:``LOOQTA_METRICS_PORT`` on the reactor and registers the crawl in
+``<LOOQTA_DATA_DIR>/crawls/`` so ``python -m looqta.ops status`` finds it; the values come from
+:mod:`looqta.crawl_snapshot`. Logs the one-line run summary at spider close.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from scrapy.utils.asyncio import create_looping_call
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from looqta.metrics import LooqtaCollector, RateWindow, snapshot
+from looqta.crawl_snapshot import LooqtaCollector, RateWindow, snapshot
 
 if TYPE_CHECKING:
     from typing import Self
@@ -81,7 +79,7 @@ class _Page(Resource):
         return self._render()  # type: ignore[operator,no-any-return]
 
 
-class Metrics:
+class MetricsEndpoint:
     def __init__(self, crawler: Crawler) -> None:
         self.config = MetricsConfig.from_settings(crawler.settings)
         if not self.config.enabled:

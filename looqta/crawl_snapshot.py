@@ -1,9 +1,8 @@
-"""What a running crawl reports about itself: one snapshot function, two renderings.
+"""The numbers a running crawl reports about itself: one snapshot, two renderings.
 
-``snapshot(crawler)`` reads the crawler's stats and live components into a flat
-dict of numbers (the JSON status); ``LooqtaCollector`` turns the same snapshot
-into Prometheus gauges. Values whose source is not running in this crawl (no
-file pipeline, no resource throttle) are left out rather than reported as 0.
+``snapshot()`` reads the crawler's stats and live components into a flat dict (the JSON status);
+``LooqtaCollector`` renders the same values as Prometheus gauges. Values whose source does not run in
+this crawl are left out, not reported as 0. Served by :mod:`looqta.extensions.metrics_endpoint`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 from prometheus_client.core import GaugeMetricFamily
 
-from looqta.pqueues import JOB_PRIORITY
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,7 +74,7 @@ def queue_lengths(crawler: Crawler) -> dict[str, int]:
     for slot_queue in list(per_slot.values()):
         for queues in (slot_queue.queues, getattr(slot_queue, "_start_queues", {})):
             for negated_priority, waiting in list(queues.items()):
-                kind = "manual" if -negated_priority >= JOB_PRIORITY["manual"] else "bulk"
+                kind = "manual" if -negated_priority >= REQUEST_PRIORITY_BY_JOB["manual"] else "bulk"
                 counts[kind] += len(waiting)
     return counts
 

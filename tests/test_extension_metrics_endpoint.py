@@ -11,7 +11,7 @@ import requests
 from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
 from prometheus_client.parser import text_string_to_metric_families
 
-from looqta.metrics import RateWindow
+from looqta.crawl_snapshot import RateWindow
 from looqta.ops.status import running_crawls
 
 if TYPE_CHECKING:

@@ -1,0 +1,22 @@
+"""Feed exporters: the CSV feed with its list and record columns as JSON.
+
+Scrapy's ``CsvItemExporter`` joins a list of strings with commas and writes anything else as a
+Python repr (``{'url': ..., 'reason': None}``); a consumer can parse neither reliably. Here every
+list, tuple or dict value is one JSON cell; scalar columns are Scrapy's, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scrapy.exporters import CsvItemExporter
+
+
+class JsonColumnsCsvItemExporter(CsvItemExporter):
+    """``CsvItemExporter`` whose list and record values are JSON (registered for "csv" in settings)."""
+
+    def serialize_field(self, field: Any, name: str, value: Any) -> Any:
+        if isinstance(value, (list, tuple, dict)) and "serializer" not in field:
+            return json.dumps(value, ensure_ascii=False, default=str)
+        return super().serialize_field(field, name, value)
