@@ -7,6 +7,7 @@ traced item: the looqta modules an item crosses from the item pipelines into the
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,3 +122,11 @@ def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_sto
     assert len(path) <= MAX_ITEM_PATH_MODULES, path
     order = [name for name in path if name.startswith("looqta.pipelines.")]
     assert order == ["looqta.pipelines.validate", "looqta.pipelines.dedup", "looqta.pipelines.store"]
+
+
+def test_the_architecture_page_names_only_modules_that_exist() -> None:
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    named = set(re.findall(r"looqta/[\w/<>.]+\.py|looqta/[\w/]+/", page))
+    missing = sorted(name for name in named if "<" not in name and not (ROOT / name).exists())
+    assert missing == []
+    assert len(named) > 20
