@@ -136,6 +136,27 @@ def test_the_last_file_of_a_batch_whose_item_is_gone_adds_its_store_write_once(
     queue.close()
 
 
+def test_a_dead_runs_finished_batch_its_item_never_took_gets_its_store_write_at_the_next_start(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "queue.sqlite3"
+    first = FileQueue(path, clock).open()
+    [taken] = first.add_batch("noon:N5", [("u5", "image")], 10)
+    [lost] = first.add_batch("noon:N6", [("u6", "image")], 10)
+    for file_id, url in ((taken, "u5"), (lost, "u6")):
+        first.fail_file(file_id, "download: http_status: HTTP 404", {"url": url, "status": FAILED})
+    first.answered(taken)  # N5's item took its records; the crawl died before N6's did
+    assert first.tasks() == []
+    first.close()
+
+    queue = FileQueue(path, clock).open()
+    assert queue.recover(max_attempts=3).pending == 1
+    [write] = queue.tasks(PENDING)
+    assert (write.type, write.payload["item_key"]) == ("store_records", "noon:N6")
+    assert queue.recover(max_attempts=3).pending == 1  # once
+    queue.close()
+
+
 def test_file_counts_count_the_files_of_this_runs_batches(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "queue.sqlite3"
     other = FileQueue(path, clock).open()

@@ -388,15 +388,18 @@ _SERVICE_RUN = textwrap.dedent(
         service = FileService(config, handlers=HANDLERS)
         await service.start()
         print(json.dumps({"run_id": service.queue.run_id}), flush=True)
-        waiting = []
+        waiting, file_ids = [], []
         for n in range(count):
             url = f"http://h/{label}/{n}.png"
             [file_id] = await service.open_batch(f"sandbox:{label}{n}", [(url, "image")], 10)
+            file_ids.append(file_id)
             waiting.append(await service.add_body(
                 file_id, url, "image", assets.image_bytes(f"{label}{n}", "png"),
                 declared_type="image/png", declared_name=f"{n}.png", priority=10,
             ))
         records = await asyncio.gather(*waiting)
+        for file_id in file_ids:  # as the pipeline does: the items took their records
+            await service.answered(file_id)
         drained = await service.drain(config.drain_timeout_seconds)
         counters = dict(service.counters)
         await service.close()

@@ -528,13 +528,18 @@ def batches_left(files_dir: Path) -> dict[str, int]:
 
 
 def closed_by_recovery(files_dir: Path) -> int:
-    """Batches whose only unfinished files were still downloading: at the next start those end
-    ``failed`` (interrupted), and the batch gets its ``store_records`` then."""
+    """Batches that get their ``store_records`` at the next start: those whose only unfinished
+    files were still downloading (they end ``failed``, interrupted), and those whose files all
+    ended but whose item had not taken the records when the crawl died."""
     with contextlib.closing(sqlite3.connect(f"file:{files_dir / 'queue.sqlite3'}?mode=ro", uri=True)) as db:
         statuses: dict[int, set[str]] = {}
         for batch, status in db.execute("SELECT batch_id, status FROM files"):
             statuses.setdefault(batch, set()).add(status)
-    return sum("downloading" in found and "processing" not in found for found in statuses.values())
+        unanswered = {batch for (batch,) in db.execute("SELECT id FROM batches WHERE answered_at IS NULL")}
+    return sum(
+        "processing" not in found and ("downloading" in found or batch in unanswered)
+        for batch, found in statuses.items()
+    )
 
 
 def batch_records(files_dir: Path, batch_id: int) -> list[dict[str, Any]]:

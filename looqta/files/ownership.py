@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from looqta.files.runs import RunIdentity, RunRow, is_alive, process_started_at
-from looqta.files.schema import DOWNLOADING, FAILED, PENDING, PROCESSING, file_of, owned_by, run_of
-from looqta.files.tasks import TASKS
+from looqta.files.schema import DONE, DOWNLOADING, FAILED, PENDING, PROCESSING, file_of, owned_by, run_of
+from looqta.files.tasks import STORE_RECORDS, TASKS
 
 if TYPE_CHECKING:
     import sqlite3
@@ -152,6 +152,7 @@ class RunOwnership:
                 tasks = self._owned_tasks(dead, include_unowned=at_start)
                 requeued, exhausted = self._take_over(tasks, max_attempts, now)
                 interrupted = self._interrupt_downloads(dead, include_unowned=at_start, now=now)
+                self._close_unanswered(dead, include_unowned=at_start, now=now)
                 db.executemany(
                     "UPDATE runs SET adopted_by = ?, ended_at = COALESCE(ended_at, ?) WHERE id = ?",
                     [(self.run_id, now, run_id) for run_id in dead],
@@ -215,6 +216,21 @@ class RunOwnership:
             record = {**file_row.record, "status": FAILED, "reason": INTERRUPTED_REASON}
             self.queue.update_file(file_row.id, FAILED, record, INTERRUPTED_REASON, now)
         return len(rows)
+
+    def _close_unanswered(self, run_ids: list[str], *, include_unowned: bool, now: float) -> int:
+        """Batches of ``run_ids`` whose files all ended but whose item never took the records
+        (its run died first) get their ``store_records``; how many."""
+        owned = owned_by("batches.run_id", run_ids, include_unowned=include_unowned)
+        select = (
+            "SELECT * FROM batches WHERE answered_at IS NULL AND "  # noqa: S608 - placeholders only
+            f"{owned} AND NOT EXISTS (SELECT 1 FROM files WHERE files.batch_id = batches.id"
+            " AND files.status NOT IN (?, ?)) AND NOT EXISTS (SELECT 1 FROM tasks"
+            " WHERE tasks.batch_id = batches.id AND tasks.type = ?)"
+        )
+        batches = self.queue.db.execute(select, (*run_ids, DONE, FAILED, STORE_RECORDS)).fetchall()
+        for batch in batches:
+            self.queue.add_store_write(batch, now)
+        return len(batches)
 
     def _retry_unreachable_writes(self, now: float) -> int:
         """Tasks that failed because the store was unreachable: pending again, with a fresh set of

@@ -301,8 +301,13 @@ class FileQueue:
         already = db.execute(
             "SELECT 1 FROM tasks WHERE batch_id = ? AND type = ?", (batch_id, STORE_RECORDS)
         ).fetchone()
-        if open_files or already:
-            return
+        if not open_files and not already:
+            self.add_store_write(batch, now)
+
+    def add_store_write(self, batch: sqlite3.Row, now: float) -> None:
+        """Inside a transaction: the ``store_records`` task of a finished ``batch`` row."""
+        db = self.db
+        batch_id = batch["id"]
         records = [
             json.loads(r["record"])
             for r in db.execute("SELECT record FROM files WHERE batch_id = ? ORDER BY id", (batch_id,))
@@ -314,6 +319,14 @@ class FileQueue:
         assert write.ends == BATCH
         priority = batch["priority"] + write.priority_offset
         self.insert_task(NewTask(STORE_RECORDS, payload, priority, batch_id=batch_id), now)
+
+    def answered(self, file_id: int) -> None:
+        """The item of ``file_id``'s batch took its records (or had no store to hand them to)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batches SET answered_at = ? WHERE id = (SELECT batch_id FROM files WHERE id = ?)",
+                (self.clock(), file_id),
+            )
 
     def retry(self, task_id: int, reason: str, not_before: float) -> None:
         """Put a task back to ``pending``, not to run before ``not_before``."""

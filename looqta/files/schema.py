@@ -81,6 +81,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("batches", "run_id", "TEXT"),
     ("batches", "item", "TEXT"),
     ("tasks", "run_id", "TEXT"),
+    ("batches", "answered_at", "REAL"),
 )
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(run_id, status, priority DESC, id);

@@ -162,6 +162,11 @@ class FileService:
             spool.unlink()
             raise
 
+    async def answered(self, file_id: int) -> None:
+        """The item of ``file_id``'s batch has its records: should its run die now, no worker
+        writes them again."""
+        await self.lifecycle.call(self.queue.answered, file_id)
+
     async def fail_download(self, file_id: int, url: str, code: str, detail: str) -> dict[str, Any]:
         """A file whose download failed ends ``failed``; its record."""
         reason = f"download: {code}: {detail}"

@@ -230,6 +230,7 @@ class FilesPipeline:
         adapter["files"] = list(records)
         if self.sink is not None:
             await self.sink.apply(FileResults(source, source_id, list(records), seen_at))
+        await self.service.answered(file_ids[0])  # until now a dead crawl's records go by a worker
         return item
 
     async def _file(self, file_id: int, url: str, kind: str, priority: int) -> dict[str, Any]:
