@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 #: Gauges named after the design's list, and the crawler stats they come from.
 STAT_GAUGES: dict[str, tuple[str, str]] = {
-    "file_queue_pending": ("looqta/files/pending", "file tasks waiting in the durable queue"),
-    "file_tasks_processing": ("looqta/files/processing", "file tasks being worked on"),
+    "file_queue_pending": ("looqta/files/tasks/pending", "file tasks waiting in the durable queue"),
+    "file_tasks_processing": ("looqta/files/tasks/processing", "file tasks being worked on"),
     "file_workers_active": ("looqta/files/workers/active", "file worker processes busy"),
     "file_workers_total": ("looqta/files/workers/total", "file worker processes in the pool"),
     "file_latency_p50_seconds": ("looqta/files/latency/p50_seconds", "file task latency, median"),

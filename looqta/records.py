@@ -72,4 +72,7 @@ class RecordsRefused(ValueError):
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+        self.reason, self.detail = reason, detail
+
+    def __reduce__(self) -> tuple[type[RecordsRefused], tuple[str, str]]:
+        return type(self), (self.reason, self.detail)  # crosses the process pool intact

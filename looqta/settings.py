@@ -187,10 +187,8 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 # (default: the CPU count): checksum, content-addressed store, thumbnails,
 # PDF/DOCX text. One queue per spider: %(name)s is the spider's name; two crawls
 # of one spider share it, each working its own items (docs/files.md, "Runs").
-# With the store pipeline below, each item's file records are also written into
-# its MongoDB document by the queue's db_update task (LOOQTA_FILES_DB_UPDATE
-# defaults to looqta.store.files_update.update_product_files), so the results of
-# a crawl that died while items waited for their files reach the store anyway.
+# With the store pipeline, each item's file records are then set on its stored
+# product (looqta/records.py); a worker writes those of items whose crawl died.
 LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
 
 ITEM_PIPELINES = {

@@ -433,7 +433,7 @@ def test_bodies_are_spooled_not_kept_in_the_queue(tmp_path: Path) -> None:
             assert list(config.spool_dir.iterdir()) == []  # removed once the store task ended
             database = sum(p.stat().st_size for p in config.directory.glob("queue.sqlite3*"))
             assert database < len(body) / 4
-            await until(lambda: queue_counts(config)[PENDING] == 0, "the db_update")
+            await until(lambda: queue_counts(config)[PENDING] == 0, "the queue to empty")
 
     asyncio.run(scenario())
 

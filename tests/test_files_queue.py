@@ -12,16 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from looqta.files.queue import (
-    DONE,
-    EXHAUSTED_REASON,
-    FAILED,
-    INTERRUPTED_REASON,
-    PENDING,
-    PROCESSING,
-    FileQueue,
-    NewTask,
-)
+from looqta.files.ownership import EXHAUSTED_REASON, INTERRUPTED_REASON
+from looqta.files.queue import DONE, FAILED, PENDING, PROCESSING, FileQueue, NewTask
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -95,15 +87,36 @@ def test_a_task_leaves_the_queue_with_its_result_and_its_follow_up_in_one_step(q
     assert queue.get_file(file_id).record == record
 
 
-def test_the_last_file_of_an_item_adds_its_db_update_once(queue: FileQueue) -> None:
-    image, document = queue.add_batch("noon:N2", [("u1", "image"), ("u2", "document")], priority=20)
-    a = queue.add_task(NewTask("upload", {}, 20, file_id=image))
-    b = queue.add_task(NewTask("store", {"spool": "/s/2"}, 20, file_id=document))
+def test_a_batch_of_this_run_ends_without_a_store_write_its_item_takes_the_records(
+    queue: FileQueue,
+) -> None:
+    [file_id] = queue.add_batch("noon:N2", [("u1", "image")], priority=20, item={"seen_at": None})
+    task = queue.add_task(NewTask("upload", {}, 20, file_id=file_id))
+    queue.claim(1)
+    done = queue.complete(task, {"stored": {}}, record={"url": "u1", "status": DONE})
+    assert done is not None
+    assert (done.status, done.record) == (DONE, {"url": "u1", "status": DONE})
+    assert [t.type for t in queue.tasks()] == ["upload"]
+
+
+def test_the_last_file_of_a_batch_whose_item_is_gone_adds_its_store_write_once(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "queue.sqlite3"
+    first = FileQueue(path, clock).open()
+    seen = {"seen_at": "2026-01-02T03:04:05+00:00"}
+    image, document = first.add_batch("noon:N2", [("u1", "image"), ("u2", "document")], 20, item=seen)
+    a = first.add_task(NewTask("upload", {}, 20, file_id=image))
+    b = first.add_task(NewTask("store", {"spool": "/s/2"}, 20, file_id=document))
+    first.close()  # the crawl stops before its files end: the item is gone
+
+    queue = FileQueue(path, clock).open()
+    queue.recover(max_attempts=3)
     queue.claim(2)
     done = queue.complete(a, {"stored": {}}, record={"url": "u1", "status": DONE})
     assert done is not None
     assert done.status == DONE
-    assert not [t for t in queue.tasks() if t.type == "db_update"]
+    assert not [t for t in queue.tasks() if t.type == "store_records"]
     failed = queue.fail(
         b,
         "type_mismatch: served as application/pdf but the body is text/html",
@@ -111,14 +124,52 @@ def test_the_last_file_of_an_item_adds_its_db_update_once(queue: FileQueue) -> N
     )
     assert failed is not None
     assert failed.reason == "type_mismatch: served as application/pdf but the body is text/html"
-    [update] = [t for t in queue.tasks() if t.type == "db_update"]
-    assert update.payload == {
+    [write] = [t for t in queue.tasks() if t.type == "store_records"]
+    assert write.payload == {
         "item_key": "noon:N2",
         "files": [{"url": "u1", "status": DONE}, {"url": "u2", "status": FAILED}],
+        "item": seen,
     }
-    assert update.priority < 20
+    assert (write.priority, write.file_id, write.batch_id) == (15, None, failed.batch_id)
     queue.fail_file(image, "again", {"url": "u1"})  # a late event must not add a second one
-    assert len([t for t in queue.tasks() if t.type == "db_update"]) == 1
+    assert len([t for t in queue.tasks() if t.type == "store_records"]) == 1
+    queue.close()
+
+
+def test_a_dead_runs_finished_batch_its_item_never_took_gets_its_store_write_at_the_next_start(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "queue.sqlite3"
+    first = FileQueue(path, clock).open()
+    [taken] = first.add_batch("noon:N5", [("u5", "image")], 10)
+    [lost] = first.add_batch("noon:N6", [("u6", "image")], 10)
+    for file_id, url in ((taken, "u5"), (lost, "u6")):
+        first.fail_file(file_id, "download: http_status: HTTP 404", {"url": url, "status": FAILED})
+    first.answered(taken)  # N5's item took its records; the crawl died before N6's did
+    assert first.tasks() == []
+    first.close()
+
+    queue = FileQueue(path, clock).open()
+    assert queue.recover(max_attempts=3).pending == 1
+    [write] = queue.tasks(PENDING)
+    assert (write.type, write.payload["item_key"]) == ("store_records", "noon:N6")
+    assert queue.recover(max_attempts=3).pending == 1  # once
+    queue.close()
+
+
+def test_file_counts_count_the_files_of_this_runs_batches(tmp_path: Path, clock: Clock) -> None:
+    path = tmp_path / "queue.sqlite3"
+    other = FileQueue(path, clock).open()
+    other.add_batch("noon:N0", [("u0", "image")], 10)
+    queue = FileQueue(path, clock).open()
+    one, two, three = queue.add_batch("noon:N1", [("u1", "image"), ("u2", "image"), ("u3", "image")], 10)
+    queue.add_task(NewTask("store", {}, 10, file_id=one))
+    queue.fail_file(two, "download: http_status: HTTP 404", {"url": "u2"})
+    assert queue.file_counts() == {"downloading": 1, PROCESSING: 1, DONE: 0, FAILED: 1}
+    assert queue.counts() == {PENDING: 1, PROCESSING: 0, DONE: 0, FAILED: 0}
+    assert three
+    queue.close()
+    other.close()
 
 
 def test_finishing_a_task_that_is_not_processing_is_refused(queue: FileQueue) -> None:
@@ -166,11 +217,11 @@ def test_a_task_that_keeps_taking_the_crawl_down_ends_failed(tmp_path: Path, clo
         queue.close()
     queue = FileQueue(path, clock).open()
     recovery = queue.recover(max_attempts=3)
-    assert (recovery.exhausted, recovery.pending) == (1, 1)  # pending: the item's db_update
+    assert (recovery.exhausted, recovery.pending) == (1, 1)  # pending: the gone item's store write
     [task] = queue.tasks(FAILED)
     assert task.reason == EXHAUSTED_REASON
     assert queue.get_file(file_id).record == {"url": "u", "status": FAILED, "reason": EXHAUSTED_REASON}
-    assert [t.type for t in queue.tasks(PENDING)] == ["db_update"]
+    assert [t.type for t in queue.tasks(PENDING)] == ["store_records"]
     queue.close()
 
 
@@ -183,7 +234,7 @@ _KILLED_WRITER = textwrap.dedent(
     queue = FileQueue(Path(sys.argv[1])).open()
     queue.add_task(NewTask("store", {"committed": True}, 0))
     queue.db.execute("BEGIN IMMEDIATE")
-    queue._insert_task(NewTask("store", {"committed": False}, 0), 0.0)
+    queue.insert_task(NewTask("store", {"committed": False}, 0), 0.0)
     os.kill(os.getpid(), signal.SIGKILL)  # mid-transaction
     """
 )

@@ -23,19 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from looqta.files import work
-from looqta.files.queue import (
-    DB_UNAVAILABLE,
-    DONE,
-    FAILED,
-    INTERRUPTED_REASON,
-    PENDING,
-    PROCESSING,
-    FileQueue,
-    LostTask,
-    NewTask,
-)
+from looqta.files.ownership import INTERRUPTED_REASON, STORE_UNAVAILABLE
+from looqta.files.queue import DONE, FAILED, PENDING, PROCESSING, FileQueue, LostTask, NewTask
 from looqta.files.runs import RunIdentity, RunRow, is_alive, process_started_at
+from looqta.files.tasks import TASKS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -173,14 +164,13 @@ def test_a_second_run_leaves_the_first_runs_work_alone_while_it_lives(
     assert first.counts() == {PENDING: 1, PROCESSING: 1, DONE: 0, FAILED: 0}
     assert first.get_file(downloading_file).status == "downloading"
 
-    first.complete(running, {"path": "x"})  # the item's last file: its db_update is the first run's
-    [db_update] = [t.id for t in first.claim(5) if t.id != waiting]
+    first.complete(running, {"path": "x"})  # the item's last file: the item waits in the first run
+    assert [t.id for t in first.claim(5)] == [waiting]
     assert second.claim(5) == []
     assert {t.id: (t.status, t.type) for t in second.tasks()} == {
         running: (DONE, "store"),
         waiting: (PROCESSING, "store"),
         own: (PROCESSING, "store"),
-        db_update: (PROCESSING, "db_update"),
     }
 
 
@@ -194,20 +184,20 @@ def test_a_run_whose_process_died_has_its_work_taken_over(
     waiting = first.add_task(NewTask("store", {"spool": "/s/a3"}, 10))
     first.claim(1)
     second = open_run("b", 202)
-    assert second.adopt(max_attempts=3).adopted_runs == 0
+    assert second.ownership.adopt(max_attempts=3).adopted_runs == 0
 
     del processes.started[101]  # the first crawl is killed
-    recovery = second.adopt(max_attempts=3)
+    recovery = second.ownership.adopt(max_attempts=3)
     assert (recovery.adopted_runs, recovery.adopted_tasks, recovery.requeued) == (1, 2, 1)
     assert recovery.interrupted_files == 1
     lost = second.get_file(downloading_file)
     assert (lost.status, lost.reason) == (FAILED, INTERRUPTED_REASON)
-    [db_update] = [t for t in second.tasks(PENDING) if t.type == "db_update"]  # of the interrupted item
-    assert db_update.payload["item_key"] == "noon:A2"
-    assert {t.id for t in second.claim(5)} == {running, waiting, db_update.id}
+    [write] = [t for t in second.tasks(PENDING) if t.type == "store_records"]  # the interrupted item's
+    assert write.payload["item_key"] == "noon:A2"
+    assert {t.id for t in second.claim(5)} == {running, waiting, write.id}
     assert second.get(running).attempts == 2  # the attempt the dead run used stays counted
-    assert second.adopt(max_attempts=3).adopted_runs == 0  # once
-    [row] = [r for r in second.runs() if r.id == first.run_id]
+    assert second.ownership.adopt(max_attempts=3).adopted_runs == 0  # once
+    [row] = [r for r in second.ownership.runs() if r.id == first.run_id]
     assert row.adopted_by == second.run_id
 
 
@@ -220,10 +210,10 @@ def test_a_run_presumed_dead_loses_its_claims_and_rejoins(
     downloading = one_file_batch(first, "noon:A9")
     second = open_run("b", 202)
     clock.now += LEASE / 2
-    assert first.heartbeat()
-    assert second.adopt(max_attempts=3).adopted_runs == 0
+    assert first.ownership.heartbeat()
+    assert second.ownership.adopt(max_attempts=3).adopted_runs == 0
     clock.now += LEASE + 1  # the first run hangs: no heartbeat
-    assert second.adopt(max_attempts=3).adopted_tasks == 1
+    assert second.ownership.adopt(max_attempts=3).adopted_tasks == 1
     [claimed] = [t for t in second.claim(5) if t.id == task_id]
     second.complete(claimed.id, {"by": "second"})
 
@@ -237,31 +227,31 @@ def test_a_run_presumed_dead_loses_its_claims_and_rejoins(
         first.add_task(NewTask("store", {"spool": "/s/a9"}, 10, file_id=downloading))
     assert len(second.tasks()) == tasks_before
     assert second.get_file(downloading).reason == INTERRUPTED_REASON
-    assert not first.heartbeat()
+    assert not first.ownership.heartbeat()
     old_id = first.run_id
-    assert first.rejoin() != old_id
-    assert first.heartbeat()
+    assert first.ownership.rejoin() != old_id
+    assert first.ownership.heartbeat()
     new_task = first.add_task(NewTask("store", {"spool": "/s/a2"}, 10))
     assert [t.id for t in first.claim(5)] == [new_task]
 
 
-def test_a_db_update_that_never_reached_its_database_is_retried_by_the_next_run(
+def test_a_store_write_that_never_reached_the_store_is_retried_by_the_next_run(
     open_run: Callable[..., FileQueue],
 ) -> None:
     first = open_run("a", 101)
-    unreachable = first.add_task(NewTask("db_update", {"item_key": "noon:A1", "files": []}, 5))
-    broken = first.add_task(NewTask("db_update", {"item_key": "noon:A2", "files": []}, 5))
+    unreachable = first.add_task(NewTask("store_records", {"item_key": "noon:A1", "files": []}, 5))
+    broken = first.add_task(NewTask("store_records", {"item_key": "noon:A2", "files": []}, 5))
     first.claim(2)
-    first.fail(unreachable, f"{DB_UNAVAILABLE}: connection refused, on each of 3 attempts")
+    first.fail(unreachable, f"{STORE_UNAVAILABLE}: connection refused, on each of 3 attempts")
     first.fail(broken, "error: KeyError: 'files', on each of 3 attempts")
     first.close()
 
     second = open_run("b", 202)
-    assert second.recover(max_attempts=3).retried_updates == 1
+    assert second.recover(max_attempts=3).retried_writes == 1
     [again] = second.claim(5)
     assert (again.id, again.attempts) == (unreachable, 1)
     assert second.get(broken).status == FAILED
-    assert second.adopt(max_attempts=3).retried_updates == 0  # only when a run starts
+    assert second.ownership.adopt(max_attempts=3).retried_writes == 0  # only when a run starts
 
 
 _OLD_SCHEMA = """
@@ -280,6 +270,8 @@ INSERT INTO files VALUES (1, 1, 'u1', 'document', 'processing', '{"url": "u1"}',
 INSERT INTO files VALUES (2, 1, 'u2', 'image', 'downloading', '{"url": "u2"}', NULL, 0, 0);
 INSERT INTO tasks VALUES (1, 'store', 'processing', 10, 1, 0, 0, 0, 0, NULL, 1, NULL,
     '{"spool": "/s/1"}', NULL, NULL);
+INSERT INTO tasks VALUES (2, 'db_update', 'failed', 5, 3, 0, 0, 0, 0, 0, NULL, 1,
+    '{"item_key": "noon:N0", "files": []}', NULL, 'db_unavailable: refused, on each of 3 attempts');
 """
 
 
@@ -293,14 +285,18 @@ def test_a_queue_file_from_before_runs_is_migrated_and_its_work_taken_over(
     try:
         recovery = queue.recover(max_attempts=3)
         assert (recovery.adopted_tasks, recovery.requeued, recovery.interrupted_files) == (1, 1, 1)
-        assert [(t.id, t.attempts) for t in queue.claim(5)] == [(1, 2)]
+        assert recovery.retried_writes == 1  # a DB update of the old name and reason, renamed
+        assert [(t.id, t.type, t.attempts) for t in queue.claim(5)] == [
+            (1, "store", 2),
+            (2, "store_records", 1),
+        ]
         [batch_id] = queue.add_batch("noon:N2", [("u3", "image")], 10, item={"title": "t"})
         assert batch_id == 3
     finally:
         queue.close()
     again = FileQueue(path, clock).open()  # opening a migrated file again changes nothing
     try:
-        assert again.recover(max_attempts=3).adopted_tasks == 1  # the closed run's claimed task
+        assert again.recover(max_attempts=3).adopted_tasks == 2  # the closed run's claimed tasks
     finally:
         again.close()
 
@@ -334,9 +330,9 @@ def test_a_live_run_takes_over_the_work_of_a_killed_process_at_its_next_heartbea
         )
         assert done.returncode == -signal.SIGKILL, done.stderr
         dead_run = done.stdout.strip()
-        [row] = [r for r in live.runs() if r.id == dead_run]
+        [row] = [r for r in live.ownership.runs() if r.id == dead_run]
         assert row.ended_at is None  # only its pid tells it is gone
-        recovery = live.adopt(max_attempts=3)
+        recovery = live.ownership.adopt(max_attempts=3)
         assert (recovery.adopted_runs, recovery.adopted_tasks, recovery.requeued) == (1, 1, 1)
         [task] = live.claim(5)
         assert (task.payload, task.attempts) == ({"spool": "/s/x"}, 2)
@@ -361,7 +357,7 @@ class Logged:
             if time.monotonic() > deadline:
                 raise TimeoutError("never released")
             time.sleep(0.01)
-        result = work.HANDLERS[self.task_type](payload, options)
+        result = TASKS[self.task_type].function(payload, options)
         line = {
             "type": self.task_type,
             "key": payload.get("url") or payload.get("item_key"),
@@ -372,7 +368,7 @@ class Logged:
         return result
 
 
-HANDLERS = {task_type: Logged(task_type) for task_type in work.HANDLERS}
+HANDLERS = {task_type: Logged(task_type) for task_type in TASKS}
 
 _SERVICE_RUN = textwrap.dedent(
     """
@@ -392,15 +388,18 @@ _SERVICE_RUN = textwrap.dedent(
         service = FileService(config, handlers=HANDLERS)
         await service.start()
         print(json.dumps({"run_id": service.queue.run_id}), flush=True)
-        waiting = []
+        waiting, file_ids = [], []
         for n in range(count):
             url = f"http://h/{label}/{n}.png"
             [file_id] = await service.open_batch(f"sandbox:{label}{n}", [(url, "image")], 10)
+            file_ids.append(file_id)
             waiting.append(await service.add_body(
                 file_id, url, "image", assets.image_bytes(f"{label}{n}", "png"),
                 declared_type="image/png", declared_name=f"{n}.png", priority=10,
             ))
         records = await asyncio.gather(*waiting)
+        for file_id in file_ids:  # as the pipeline does: the items took their records
+            await service.answered(file_id)
         drained = await service.drain(config.drain_timeout_seconds)
         counters = dict(service.counters)
         await service.close()
@@ -499,11 +498,14 @@ def completions(tmp_path: Path) -> Counter[tuple[str, str, str]]:
 
 
 def expected_completions(label: str, count: int, by: str) -> Counter[tuple[str, str, str]]:
+    """Each item's file tasks; and its store write when another run (``by``) finished its files:
+    the item itself was gone with its run."""
     expected: Counter[tuple[str, str, str]] = Counter()
     for n in range(count):
         for task_type in ("store", "thumbnail", "upload"):
             expected[(task_type, f"http://h/{label}/{n}.png", by)] += 1
-        expected[("db_update", f"sandbox:{label}{n}", by)] += 1
+        if by != label:
+            expected[("store_records", f"sandbox:{label}{n}", by)] += 1
     return expected
 
 
@@ -522,13 +524,13 @@ def test_two_runs_of_one_spider_at_once_each_do_their_own_work_once(
     assert second_result["counters"]["resumed"] == 0
     during = tasks_by_run(tmp_path)
     assert during[first_run] == held  # untouched by the second run
-    assert during[second.run_id] == Counter({DONE: 12})
+    assert during[second.run_id] == Counter({DONE: 9})  # 3 tasks a file; the items take the records
 
     first.release.touch()
     first_result = first.result()
     assert [record["status"] for record in first_result["records"]] == [DONE] * 3
     assert first_result["drained"]
-    assert tasks_by_run(tmp_path) == {first_run: Counter({DONE: 12}), second.run_id: Counter({DONE: 12})}
+    assert tasks_by_run(tmp_path) == {first_run: Counter({DONE: 9}), second.run_id: Counter({DONE: 9})}
     assert completions(tmp_path) == expected_completions("a", 3, "a") + expected_completions("b", 3, "b")
 
 
@@ -557,7 +559,7 @@ def test_a_killed_runs_work_is_taken_over_by_the_next_run_while_another_run_live
     assert rescued["drained"]
     assert rescued["counters"]["resumed"] == 2  # the killed run's running (held) task and its waiting one
     by_run = tasks_by_run(tmp_path)
-    assert by_run[rescuer.run_id] == Counter({DONE: 8})  # both items of the killed run, db_update included
+    assert by_run[rescuer.run_id] == Counter({DONE: 8})  # both items of the killed run, store writes included
     assert doomed.run_id not in by_run
     assert by_run[living.run_id] == Counter({PROCESSING: 1, PENDING: 1})  # still the living run's
     spooled = {path.name.split("-", 1)[0] for path in (tmp_path / "files" / "spool").iterdir()}
@@ -566,7 +568,7 @@ def test_a_killed_runs_work_is_taken_over_by_the_next_run_while_another_run_live
     living.release.touch()
     lived = living.result()
     assert [record["status"] for record in lived["records"]] == [DONE] * 2
-    assert tasks_by_run(tmp_path)[living.run_id] == Counter({DONE: 8})
+    assert tasks_by_run(tmp_path)[living.run_id] == Counter({DONE: 6})
     assert completions(tmp_path) == expected_completions("a", 2, "c") + expected_completions("b", 2, "b")
 
 
@@ -584,5 +586,5 @@ def test_a_live_run_takes_over_a_killed_runs_work_at_its_next_heartbeat(
     assert [record["status"] for record in lived["records"]] == [DONE] * 2
     assert lived["drained"]
     assert lived["counters"]["adopted"] == 2
-    assert tasks_by_run(tmp_path) == {living.run_id: Counter({DONE: 16})}
+    assert tasks_by_run(tmp_path) == {living.run_id: Counter({DONE: 14})}
     assert completions(tmp_path) == expected_completions("a", 2, "b") + expected_completions("b", 2, "b")

@@ -7,6 +7,7 @@ import io
 import os
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image
 
 from looqta.files import storage, work
 from looqta.files.checks import DOCX, PDF, FileRejected, check_name, check_type, declared_name, sniff
-from looqta.files.config import DbTarget, FilesConfig, WorkOptions
+from looqta.files.config import FilesConfig, WorkOptions
 from looqta.files.storage import (
     STORE_SCHEMES,
     LocalFilesStore,
@@ -24,18 +25,27 @@ from looqta.files.storage import (
     safe_path,
     store_from_uri,
 )
+from looqta.records import UPDATED, FileResults, RecordsRefused, StoreUnavailable, WorkerStore
 from looqta.sandbox import assets
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-UPDATES: list[work.DbUpdate] = []
+WRITES: list[tuple[WorkerStore, FileResults]] = []
 
 
-def record_update(update: work.DbUpdate) -> dict[str, Any]:
-    """A ``DbUpdater`` for the db_update test."""
-    UPDATES.append(update)
-    return {"seen": len(update.files)}
+def record_write(store: WorkerStore, results: FileResults) -> str:
+    """A :class:`~looqta.records.WorkerWrite` for the store_records test."""
+    WRITES.append((store, results))
+    return UPDATED
+
+
+def refuse_write(store: WorkerStore, results: FileResults) -> str:
+    raise RecordsRefused("bad_value_files", "a NUL byte")
+
+
+def store_down(store: WorkerStore, results: FileResults) -> str:
+    raise StoreUnavailable("connection refused")
 
 
 @pytest.fixture
@@ -343,19 +353,36 @@ def test_config_refuses_an_unknown_store_scheme(tmp_path: Path) -> None:
         FilesConfig(directory=tmp_path, store_uri="s3://bucket")
 
 
-def test_db_update_calls_the_configured_updater_with_the_item_and_the_target(options: WorkOptions) -> None:
+def test_store_records_calls_the_stores_function_with_the_records_and_the_sighting(
+    options: WorkOptions,
+) -> None:
     files = [{"url": "u", "status": "done"}]
-    payload: dict[str, Any] = {"item_key": "noon:N1", "files": files}
-    assert work.db_update(payload, options) == {"target": "queue"}
-    assert UPDATES == []
-    target = DbTarget("mongodb://127.0.0.1:1/", "looqta")
-    configured = replace(options, db_update=f"{__name__}.record_update", db_target=target)
-    assert work.db_update(payload, configured) == {"target": f"{__name__}.record_update", "seen": 1}
-    assert work.db_update({**payload, "item": {"source": "noon"}}, configured)["seen"] == 1
-    assert UPDATES[:] == [
-        work.DbUpdate("noon:N1", files, None, target),
-        work.DbUpdate("noon:N1", files, {"source": "noon"}, target),
-    ]
+    payload: dict[str, Any] = {"item_key": "noon:N1:x", "files": files}
+    assert work.store_records(payload, options) == {"outcome": work.NO_STORE}  # the store is off
+    assert WRITES == []
+    store = WorkerStore(f"{__name__}.record_write", "mongodb://127.0.0.1:1/", "looqta", 1.0, 2.0)
+    configured = replace(options, worker_store=store)
+    assert work.store_records(payload, configured) == {"function": store.function, "outcome": UPDATED}
+    seen = {**payload, "item": {"seen_at": "2026-01-02T03:04:05+00:00"}}
+    work.store_records(seen, configured)
+    work.store_records({**payload, "item": {"seen_at": "2026-01-02T03:04:05"}}, configured)  # no zone
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [
+        (store, FileResults("noon", "N1:x", files, None)),
+        (store, FileResults("noon", "N1:x", files, at)),
+        (store, FileResults("noon", "N1:x", files, None)),
+    ] == WRITES
+
+
+def test_store_records_refused_is_final_and_unavailable_propagates(options: WorkOptions) -> None:
+    payload: dict[str, Any] = {"item_key": "noon:N1", "files": []}
+    refusing = WorkerStore(f"{__name__}.refuse_write", "mongodb://127.0.0.1:1/", "looqta", 1.0, 2.0)
+    with pytest.raises(FileRejected, match="bad_value_files") as raised:
+        work.store_records(payload, replace(options, worker_store=refusing))
+    assert raised.value.code == "store_rejected"
+    down = replace(refusing, function=f"{__name__}.store_down")
+    with pytest.raises(StoreUnavailable):
+        work.store_records(payload, replace(options, worker_store=down))
 
 
 def test_sha256_file_streams(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ whose item is gone).
 
 from __future__ import annotations
 
+import pickle
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -203,3 +204,9 @@ def test_a_worker_is_told_whether_to_try_again(worker_store: WorkerStore) -> Non
     down = WorkerStore(WRITE_FUNCTION, f"mongodb://127.0.0.1:{port}/", "x", 0.3, 1.0)
     with pytest.raises(StoreUnavailable):
         write_file_records(down, results_of(make_item(8), records("eight")))
+
+
+def test_a_refusal_crosses_a_process_boundary_intact() -> None:
+    refused = pickle.loads(pickle.dumps(RecordsRefused("store_rejected", "bad key")))
+    assert type(refused) is RecordsRefused
+    assert (refused.reason, str(refused)) == ("store_rejected", "store_rejected: bad key")

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from looqta.files.storage import store_from_uri
+from looqta.records import WorkerStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy.settings import BaseSettings
 
 #: No machine this crawler runs on has a use for more worker processes than this.
 WORKERS_HARD_LIMIT = 64
@@ -20,19 +27,20 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+#: ``LOOQTA_FILES_DIR`` when unset: relative to the crawl's working directory.
+DEFAULT_DIRECTORY = ".looqta/files"
+#: Settings not named ``LOOQTA_FILES_<FIELD>``.
+SETTING_NAMES: dict[str, str] = {"directory": "LOOQTA_FILES_DIR", "store_uri": "LOOQTA_FILES_STORE"}
+_READERS: dict[str, Callable[[BaseSettings, str], Any]] = {
+    "int": lambda settings, name: settings.getint(name),
+    "float": lambda settings, name: settings.getfloat(name),
+    "bool": lambda settings, name: settings.getbool(name),
+    "str": lambda settings, name: str(settings.get(name)),
+    "Path": lambda settings, name: str(settings.get(name)),
+}
+
 #: Most seconds between two renewals of a run's lease on its queue.
 MAX_HEARTBEAT_INTERVAL_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class DbTarget:
-    """Where ``db_update`` writes: the database the crawl's store uses, resolved once per run
-    (an embedded server's address included) and handed to the workers in :class:`WorkOptions`."""
-
-    uri: str
-    database: str
-    connect_timeout_seconds: float = 5.0
-    write_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,8 @@ class WorkOptions:
     thumbnail_px: int = 256
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     excerpt_chars: int = 300
-    db_update: str = ""
-    db_target: DbTarget | None = None
+    #: Where and how ``store_records`` writes (the store's answer); None: the store is off.
+    worker_store: WorkerStore | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,6 @@ class FilesConfig:
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     thumbnail_px: int = 256
     drain_timeout_seconds: float = 60.0
-    db_update: str = ""
     run_lease_seconds: float = 300.0
 
     def __post_init__(self) -> None:
@@ -151,12 +158,34 @@ class FilesConfig:
         """How often a run renews its lease (and looks for dead runs to take over)."""
         return min(self.run_lease_seconds / 4, MAX_HEARTBEAT_INTERVAL_SECONDS)
 
-    def work_options(self, db_target: DbTarget | None = None) -> WorkOptions:
+    def work_options(self, worker_store: WorkerStore | None = None) -> WorkOptions:
         return WorkOptions(
             objects_dir=self.objects_dir,
             store_uri=self.resolved_store_uri,
             thumbnail_px=self.thumbnail_px,
             max_uncompressed_bytes=self.max_uncompressed_bytes,
-            db_update=self.db_update,
-            db_target=db_target,
+            worker_store=worker_store,
         )
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings, spider_name: str = "") -> FilesConfig:
+        """``LOOQTA_FILES_<FIELD>`` read once, each unset one left to the field's default here;
+        ValueError names every contradictory value.
+
+        ``%(name)s`` in ``LOOQTA_FILES_DIR`` is the spider's name: crawls of different sites
+        running at once keep separate queues (a queue resumes the tasks a dead run left).
+        """
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = SETTING_NAMES.get(spec.name, f"LOOQTA_FILES_{spec.name.upper()}")
+            raw = settings.get(name)
+            if raw is None or raw == "":
+                continue
+            read = _READERS.get(str(spec.type))
+            if read is None:
+                raise TypeError(f"FilesConfig.{spec.name}: no reader for type {spec.type}")
+            values[spec.name] = read(settings, name)
+        if values.get("max_workers") == 0:  # 0: the default, the CPU count
+            del values["max_workers"]
+        directory = str(values.pop("directory", DEFAULT_DIRECTORY))
+        return cls(directory=Path(directory % {"name": spider_name or "crawl"}), **values)

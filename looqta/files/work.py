@@ -1,7 +1,8 @@
 """The worker functions: plain functions on paths, run in the pool's processes.
 
 Each takes the task's ``payload`` (a dict of plain values) and the run's :class:`WorkOptions`,
-and returns a dict that the service records as the task's result. A bad body raises
+and returns a dict that the service records as the task's result; :mod:`looqta.files.tasks`
+declares which function runs which task type. A bad body raises
 :class:`~looqta.files.checks.FileRejected` (final); anything else that goes wrong propagates and
 the service retries the task a bounded number of times.
 
@@ -17,13 +18,12 @@ import logging
 import os
 import signal
 import warnings
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from looqta.files.checks import (
     DOCX,
-    IMAGE_TYPES,
     PDF,
     SNIFF_BYTES,
     FileRejected,
@@ -33,8 +33,8 @@ from looqta.files.checks import (
     docx_or_zip,
     sniff,
 )
-from looqta.files.config import DbTarget
 from looqta.files.storage import atomic_place, atomic_write_from, object_key, safe_path, store_from_uri
+from looqta.records import FileResults, RecordsRefused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from looqta.files.config import WorkOptions
 
 _CHUNK = 1024 * 1024
-TASK_TYPES: tuple[str, ...] = ("store", "thumbnail", "extract_text", "upload", "db_update")
+#: ``store_records``'s outcome when the crawl has no store: the records stay in the queue.
+NO_STORE = "no_store"
 
 
 def init_worker(nice: int, sched_idle: bool = False) -> None:
@@ -242,62 +243,32 @@ def load_callable(path: str) -> Callable[..., Any]:
     return found
 
 
-class DbUnavailable(Exception):
-    """Raised by a :class:`DbUpdater` when its database cannot be reached right now.
+def store_records(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """Write a finished batch's records with the store's function, for an item that is gone.
 
-    The service retries the task with backoff; when every attempt met an unreachable database,
-    the task ends ``failed`` (``db_unavailable: …``) and goes back to ``pending`` when the next
-    run starts: the records wait in the queue, not lost.
+    The store names the function (:class:`~looqta.records.WorkerStore`); it raises
+    :class:`~looqta.records.StoreUnavailable` (retried, then again at the next start) or
+    :class:`~looqta.records.RecordsRefused` (final). Without a store the records stay in the queue.
     """
+    store = options.worker_store
+    if store is None:
+        return {"outcome": NO_STORE}
+    source, _, source_id = payload["item_key"].partition(":")
+    seen_at = parse_seen_at((payload.get("item") or {}).get("seen_at"))
+    write = load_callable(store.function)
+    try:
+        outcome = write(store, FileResults(source, source_id, payload["files"], seen_at))
+    except RecordsRefused as refused:  # final; re-raised as the pool's final error, which pickles
+        raise FileRejected("store_rejected", str(refused)) from None
+    return {"function": store.function, "outcome": outcome}
 
 
-@dataclass(frozen=True)
-class DbUpdate:
-    """What a :class:`DbUpdater` gets once every file of an item has ended."""
-
-    item_key: str  #: ``"source:source_id"``
-    files: list[dict[str, Any]]  #: one record per file, in the item's order (as in the item's ``files``)
-    #: What the pipeline carried about the item for this update (plain JSON values; for the
-    #: store, its product document in MongoDB extended JSON), or None.
-    item: dict[str, Any] | None = None
-    #: Where to write (:class:`~looqta.files.config.DbTarget`), or None when the store is off.
-    target: DbTarget | None = None
-
-
-class DbUpdater(Protocol):
-    """What ``LOOQTA_FILES_DB_UPDATE`` names: a dotted path to a plain function, called in a
-    worker process once per item, after its last file ended (done or failed). It returns what
-    the ``db_update`` task records as its result (or None), raises :class:`DbUnavailable` when
-    its database cannot be reached, and must be idempotent: a task cut off by a crash runs again.
-
-    The default, when the store pipeline is enabled, is
-    :func:`looqta.store.files_update.update_product_files`.
-    """
-
-    def __call__(self, update: DbUpdate) -> dict[str, Any] | None: ...
-
-
-def db_update(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
-    """Hand an item's file records to the configured :class:`DbUpdater`.
-
-    Without one the records stay in the queue database only: this task's payload.
-    """
-    if not options.db_update:
-        return {"target": "queue"}
-    update = DbUpdate(payload["item_key"], payload["files"], payload.get("item"), options.db_target)
-    outcome = load_callable(options.db_update)(update)
-    return {"target": options.db_update, **(outcome or {})}
-
-
-#: Task type → worker function. The service accepts extra entries (tests add their own).
-HANDLERS: dict[str, Callable[[dict[str, Any], WorkOptions], dict[str, Any]]] = {
-    "store": store,
-    "thumbnail": thumbnail,
-    "extract_text": extract_text,
-    "upload": upload,
-    "db_update": db_update,
-}
-
-
-def is_image(mime: str) -> bool:
-    return mime in IMAGE_TYPES
+def parse_seen_at(value: Any) -> datetime | None:
+    """An item's ``scraped_at`` (ISO 8601 with a time zone) as an aware datetime; None otherwise."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

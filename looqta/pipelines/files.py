@@ -14,13 +14,12 @@ The only bridge between Scrapy and :mod:`looqta.files`:
   page (:class:`DownloadRoom`);
 * each body is spooled to disk and queued (:class:`~looqta.files.service.FileService`); the
   item waits, without blocking the event loop, for its files' records, then carries them in
-  ``files`` into the feed and on to the store pipeline;
+  ``files`` into the feed and hands them to the store's sink (:mod:`looqta.records`), which sets
+  them on the product the store pipeline wrote before this one ran;
 * the pool belongs to the crawler: started in ``open_spider``, drained and shut down in
   ``close_spider`` (and on ``engine_stopped`` should the spider never close cleanly);
-* when the store pipeline is enabled, each batch carries the item's product document and the
-  item's ``db_update`` writes the file records into the store
-  (:mod:`looqta.store.files_update`): results that finish after their item left the crawl
-  (tasks resumed after a crash) reach the database too.
+* a batch whose item is gone (its crawl died) is written by a file worker with the function the
+  store names (``store_records``); with the store off, the records stay in the queue.
 
 The throttle moves the pool's size and gates its tasks through the
 :class:`~looqta.throttle.file_workers.FileWorkers` control registered here.
@@ -31,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
@@ -39,14 +37,12 @@ from scrapy import Request, signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import create_looping_call, is_asyncio_available
-from scrapy.utils.misc import load_object
 
 from looqta.files.checks import declared_name
-from looqta.files.config import SCHED_IDLE_AVAILABLE, FilesConfig, default_workers
+from looqta.files.config import FilesConfig
 from looqta.files.service import FileService
-from looqta.pipelines.store import MongoPipeline
-from looqta.store import files_update
-from looqta.store.config import StoreConfig
+from looqta.files.work import parse_seen_at
+from looqta.records import FileResults, file_results_sink_wanted
 from looqta.throttle.controls import register as register_control
 from looqta.throttle.file_workers import FileWorkers
 
@@ -56,79 +52,18 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from scrapy.settings import BaseSettings
 
     from looqta.files.service import FilesSnapshot
+    from looqta.records import FileResultsSink
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DIRECTORY = ".looqta/files"
 STATS_PREFIX = "looqta/files"
 STATS_INTERVAL_SECONDS = 1.0
-#: Task priority of an item's files by the item's job kind (manual runs first).
-JOB_PRIORITY: dict[str, int] = {"manual": 20, "bulk": 10}
+#: File-task priority of an item's files by the item's job kind (manual runs first).
+FILE_TASK_PRIORITY_BY_JOB: dict[str, int] = {"manual": 20, "bulk": 10}
 #: Meta key marking the pipeline's own requests (for middlewares and logs).
 FILE_REQUEST_META = "looqta_file"
-#: ``LOOQTA_FILES_DB_UPDATE`` value that keeps the records in the queue database only.
-NO_DB_UPDATE = "queue"
-
-
-def store_pipeline_enabled(settings: BaseSettings) -> bool:
-    """Whether this crawl stores items in MongoDB: the store pipeline is in ``ITEM_PIPELINES``
-    and ``LOOQTA_STORE_ENABLED`` is on."""
-    if not settings.getbool("LOOQTA_STORE_ENABLED", True):
-        return False
-    for path, order in settings.getwithbase("ITEM_PIPELINES").items():
-        component = load_object(path) if isinstance(path, str) else path
-        if order is not None and isinstance(component, type) and issubclass(component, MongoPipeline):
-            return True
-    return False
-
-
-def db_updater_from_settings(settings: BaseSettings) -> str:
-    """The dotted path of the ``DbUpdater``; empty: the records stay in the queue database.
-
-    ``LOOQTA_FILES_DB_UPDATE`` unset or empty: the store's updater when the store pipeline is
-    enabled; ``"queue"``: none; anything else: that path.
-    """
-    configured = str(settings.get("LOOQTA_FILES_DB_UPDATE") or "").strip()
-    if configured == NO_DB_UPDATE:
-        return ""
-    if configured:
-        return configured
-    return files_update.UPDATER if store_pipeline_enabled(settings) else ""
-
-
-def files_config_from_settings(settings: BaseSettings, spider_name: str = "") -> FilesConfig:
-    """``LOOQTA_FILES_*`` read once; ValueError names every contradictory value.
-
-    ``%(name)s`` in ``LOOQTA_FILES_DIR`` is the spider's name: crawls of different sites
-    running at once keep separate queues (a queue resumes the tasks a dead run left).
-    """
-    max_workers = settings.get("LOOQTA_FILES_MAX_WORKERS")
-    directory = str(settings.get("LOOQTA_FILES_DIR") or DEFAULT_DIRECTORY) % {"name": spider_name or "crawl"}
-    return FilesConfig(
-        directory=Path(directory),
-        store_uri=str(settings.get("LOOQTA_FILES_STORE") or ""),
-        executor=str(settings.get("LOOQTA_FILES_EXECUTOR") or "pool"),
-        max_workers=int(max_workers) if max_workers not in (None, "", 0, "0") else default_workers(),
-        min_workers=settings.getint("LOOQTA_FILES_MIN_WORKERS", 1),
-        start_method=str(settings.get("LOOQTA_FILES_START_METHOD") or "forkserver"),
-        worker_nice=settings.getint("LOOQTA_FILES_WORKER_NICE", 10),
-        worker_sched_idle=settings.getbool("LOOQTA_FILES_WORKER_SCHED_IDLE", SCHED_IDLE_AVAILABLE),
-        task_cpu_seconds=settings.getfloat("LOOQTA_FILES_TASK_CPU_SECONDS", 60.0),
-        task_timeout_seconds=settings.getfloat("LOOQTA_FILES_TASK_TIMEOUT_SECONDS", 600.0),
-        max_attempts=settings.getint("LOOQTA_FILES_MAX_ATTEMPTS", 3),
-        retry_backoff_seconds=settings.getfloat("LOOQTA_FILES_RETRY_BACKOFF_SECONDS", 2.0),
-        max_in_flight=settings.getint("LOOQTA_FILES_MAX_IN_FLIGHT", 32),
-        max_downloads=settings.getint("LOOQTA_FILES_MAX_DOWNLOADS", 4),
-        max_size_bytes=settings.getint("LOOQTA_FILES_MAX_SIZE_BYTES", 64 * 1024 * 1024),
-        max_uncompressed_bytes=settings.getint("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES", 100 * 1024 * 1024),
-        thumbnail_px=settings.getint("LOOQTA_FILES_THUMBNAIL_PX", 256),
-        drain_timeout_seconds=settings.getfloat("LOOQTA_FILES_DRAIN_TIMEOUT_SECONDS", 60.0),
-        db_update=db_updater_from_settings(settings),
-        run_lease_seconds=settings.getfloat("LOOQTA_FILES_RUN_LEASE_SECONDS", 300.0),
-    )
 
 
 def _header(response: Response, name: str) -> str | None:
@@ -193,12 +128,12 @@ class FilesPipeline:
             raise NotConfigured("LOOQTA_FILES_ENABLED is off")
         if not is_asyncio_available():
             raise NotConfigured("the files pipeline needs the asyncio reactor (TWISTED_REACTOR)")
-        self.config = files_config_from_settings(settings, crawler.spider.name if crawler.spider else "")
+        self.config = FilesConfig.from_settings(settings, crawler.spider.name if crawler.spider else "")
         self.crawler = crawler
         self.stats = crawler.stats
         download_max = settings.getint("DOWNLOAD_MAXSIZE")
         self.max_size_bytes = min(self.config.max_size_bytes, download_max or self.config.max_size_bytes)
-        self.store_config = self._store_config(settings)
+        self.sink: FileResultsSink | None = None
         self.service = FileService(self.config)
         self.downloads = DownloadRoom(self._download_limit)
         self.last_snapshot: FilesSnapshot | None = None
@@ -212,19 +147,6 @@ class FilesPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def _store_config(self, settings: BaseSettings) -> StoreConfig | None:
-        """The store the DB update writes to: only with an updater, and the store enabled."""
-        if not self.config.db_update:
-            return None
-        store = StoreConfig.from_settings(settings)
-        if store.enabled:
-            return store
-        if self.config.db_update == files_update.UPDATER:
-            raise ValueError(
-                f"LOOQTA_FILES_DB_UPDATE is {files_update.UPDATER!r} but LOOQTA_STORE_ENABLED is off"
-            )
-        return None
-
     def _download_limit(self) -> int:
         engine = self.crawler.engine
         downloader = getattr(engine, "downloader", None)
@@ -234,10 +156,14 @@ class FilesPipeline:
     # lifecycle ---------------------------------------------------------------------------------
 
     async def open_spider(self) -> None:
-        target = None
-        if self.store_config is not None:
-            target = await asyncio.to_thread(files_update.resolve_target, self.store_config)
-        await self.service.start(db_target=target)
+        """Ask the store for its sink (nobody answers when it is off), then start the pool."""
+        sinks: list[FileResultsSink] = []
+        self.crawler.signals.send_catch_log(signal=file_results_sink_wanted, register=sinks.append)
+        if len(sinks) > 1:
+            raise RuntimeError(f"{len(sinks)} file results sinks registered; only one store may answer")
+        self.sink = sinks[0] if sinks else None
+        worker_store = None if self.sink is None else await self.sink.worker_store()
+        await self.service.start(worker_store=worker_store)
         self._stats_loop.start(STATS_INTERVAL_SECONDS)
 
     async def close_spider(self) -> None:
@@ -272,12 +198,12 @@ class FilesPipeline:
         wanted = wanted_files(adapter)
         if not wanted:
             return item
-        priority = JOB_PRIORITY.get(str(adapter.get("job")), 0)
-        item_key = f"{adapter.get('source')}:{adapter.get('source_id')}"
-        carried = None
-        if self.store_config is not None:  # the DB update writes the item should it never reach the store
-            carried = files_update.carried_document(adapter, self.store_config)
-        file_ids = await self.service.open_batch(item_key, wanted, priority, carried)
+        priority = FILE_TASK_PRIORITY_BY_JOB.get(str(adapter.get("job")), 0)
+        source, source_id = str(adapter.get("source")), str(adapter.get("source_id"))
+        seen_at = parse_seen_at(adapter.get("scraped_at"))
+        # What a worker needs to write the records should this item be gone when they end.
+        batch_item = {"seen_at": None if seen_at is None else seen_at.isoformat()}
+        file_ids = await self.service.open_batch(f"{source}:{source_id}", wanted, priority, batch_item)
         records = await asyncio.gather(
             *(
                 self._file(file_id, url, kind, priority)
@@ -285,6 +211,9 @@ class FilesPipeline:
             )
         )
         adapter["files"] = list(records)
+        if self.sink is not None:
+            await self.sink.apply(FileResults(source, source_id, list(records), seen_at))
+        await self.service.answered(file_ids[0])  # until now a dead crawl's records go by a worker
         return item
 
     async def _file(self, file_id: int, url: str, kind: str, priority: int) -> dict[str, Any]:
@@ -342,10 +271,13 @@ class FilesPipeline:
         snapshot = await self.service.snapshot()
         self.last_snapshot = snapshot
         values: dict[str, Any] = {
-            "pending": snapshot.pending,
-            "processing": snapshot.processing,
-            "done": snapshot.done,
-            "failed": snapshot.failed,
+            "pending": snapshot.files_pending,  # files, not tasks: what the run summary shows
+            "done": snapshot.files_done,
+            "failed": snapshot.files_failed,
+            "tasks/pending": snapshot.pending,
+            "tasks/processing": snapshot.processing,
+            "tasks/done": snapshot.done,
+            "tasks/failed": snapshot.failed,
             "workers/active": snapshot.workers_active,
             "workers/total": snapshot.workers_total,
         }
