@@ -12,9 +12,9 @@ from scrapy.settings import Settings
 from scrapy_playwright.page import PageMethod
 
 from looqta.pagepool.config import PagePoolConfig, PagePoolConfigError
-from looqta.pagepool.handler import changes_page_settings, page_failure, without_image_loading
 from looqta.pagepool.limiter import PageLimiter
-from looqta.pagepool.pool import web_origin
+from looqta.pagepool.page import web_origin
+from looqta.pagepool.rules import changes_page_settings, page_failure, without_image_loading
 
 
 async def settle() -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 
+from looqta import internals
 from looqta.pagepool.handler import PooledPlaywrightDownloadHandler
-from looqta.throttle import internals
 from looqta.throttle.controls import register
 from looqta.throttle.pages import PlaywrightPages
 

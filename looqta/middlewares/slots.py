@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 from scrapy.utils.httpobj import urlparse_cached
 
-from looqta.throttle import internals
+from looqta import internals
 from looqta.throttle.controls import register
 from looqta.throttle.downloader import DownloadSlots
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from looqta.throttle import internals
+from looqta import internals
 
 if TYPE_CHECKING:
     from scrapy.core.downloader import Downloader

@@ -24,7 +24,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import call_later, create_looping_call
 from scrapy.utils.misc import build_from_crawler, load_object
 
-from looqta.throttle import internals
+from looqta import internals
 from looqta.throttle.act import Actor
 from looqta.throttle.config import MIB, ThrottleConfig
 from looqta.throttle.controls import throttle_control_available

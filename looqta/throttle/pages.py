@@ -22,7 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import succeed
 
-from looqta.throttle import internals
+from looqta import internals
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -32,7 +32,7 @@ from scrapy import signals
 from scrapy.utils.asyncio import call_later
 from twisted.internet.threads import deferToThread
 
-from looqta.throttle import internals
+from looqta import internals
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 
-from looqta.throttle import internals
+from looqta import internals
 from looqta.throttle.sampler import PsutilReader, SystemReading
 
 if TYPE_CHECKING:
