@@ -7,19 +7,39 @@ This middleware puts every request to the spider's own origin into a slot
 named after the spider (``amazon``, ``noon``), so ``DOWNLOAD_SLOTS["amazon"]``
 applies to amazon on the real site and in the sandbox alike. Requests to
 other origins (image CDNs, documents) keep Scrapy's per-host slots.
+
+A spider declares its site's politeness as ``download_slot`` (concurrency, delay,
+jitter); :func:`add_site_slot` makes it the ``DOWNLOAD_SLOTS`` entry unless the
+settings already name that slot, so an operator's ``DOWNLOAD_SLOTS`` still wins.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.httpobj import urlparse_cached
 
 if TYPE_CHECKING:
-    from typing import Self
+    from collections.abc import Mapping
+    from typing import Any, Self
 
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+
+def add_site_slot(settings: BaseSettings, name: str, slot: Mapping[str, Any]) -> None:
+    """Give slot ``name`` the settings ``slot`` unless ``DOWNLOAD_SLOTS`` already has an entry for it.
+
+    Set at the priority ``DOWNLOAD_SLOTS`` already has (at least "spider"), so the entries it held
+    keep their standing and a later, higher-priority ``DOWNLOAD_SLOTS`` still replaces the lot.
+    """
+    slots = settings.getdict("DOWNLOAD_SLOTS")
+    if not slot or name in slots:
+        return
+    priority = max(settings.getpriority("DOWNLOAD_SLOTS") or 0, SETTINGS_PRIORITIES["spider"])
+    settings.set("DOWNLOAD_SLOTS", {**slots, name: dict(slot)}, priority=priority)
 
 
 class SiteSlotMiddleware:
