@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from scrapy import Request
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
@@ -41,3 +42,10 @@ def test_a_higher_priority_download_slots_still_replaces_the_default() -> None:
     add_site_slot(settings, "amazon", {"concurrency": 2})
     settings.set("DOWNLOAD_SLOTS", {"noon": {"concurrency": 1}}, priority="cmdline")
     assert settings.getdict("DOWNLOAD_SLOTS") == {"noon": {"concurrency": 1}}
+
+
+def test_the_default_survives_the_process_settings_applied_again() -> None:
+    process = Settings({"DOWNLOAD_SLOTS": {"amazon": {"concurrency": 8}}}, priority="cmdline")
+    crawler = Crawler(NoonSpider, process)
+    crawler.settings.update(process)  # what Scrapy 2.19's CrawlerProcess.create_crawler does
+    assert crawler.settings.getdict("DOWNLOAD_SLOTS")["noon"] == NoonSpider.download_slot

@@ -32,13 +32,14 @@ if TYPE_CHECKING:
 def add_site_slot(settings: BaseSettings, name: str, slot: Mapping[str, Any]) -> None:
     """Give slot ``name`` the settings ``slot`` unless ``DOWNLOAD_SLOTS`` already has an entry for it.
 
-    Set at the priority ``DOWNLOAD_SLOTS`` already has (at least "spider"), so the entries it held
-    keep their standing and a later, higher-priority ``DOWNLOAD_SLOTS`` still replaces the lot.
+    The merged dict keeps every entry the settings held and is set one step above their priority
+    (at least "spider"): Scrapy re-applies the process's settings to each crawler after the
+    spider's ``update_settings``, and at an equal priority they would drop the added entry.
     """
     slots = settings.getdict("DOWNLOAD_SLOTS")
     if not slot or name in slots:
         return
-    priority = max(settings.getpriority("DOWNLOAD_SLOTS") or 0, SETTINGS_PRIORITIES["spider"])
+    priority = max(settings.getpriority("DOWNLOAD_SLOTS") or 0, SETTINGS_PRIORITIES["spider"]) + 1
     settings.set("DOWNLOAD_SLOTS", {**slots, name: dict(slot)}, priority=priority)
 
 

@@ -1,24 +1,36 @@
 """The registry of sandbox stand-ins: every module here that defines ``STAND_IN`` is a site.
 
-Found by discovery, so adding a site is adding a module. ``pkgutil.extend_path`` also finds
-``looqta/sandbox/sites/`` directories elsewhere on ``sys.path`` (a site kept outside the repo, or a
-test's). Modules without ``STAND_IN`` are a site's helpers. Nothing is imported until first asked.
+Found by discovery, so adding a site is adding a module. A ``looqta/sandbox/sites/`` directory
+elsewhere on ``sys.path`` (a site kept outside the repo, or a test's) is searched too, after this
+one. Modules without ``STAND_IN`` are a site's helpers. Nothing is imported until first asked.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import os
 import pkgutil
+import sys
 
 from looqta.sandbox.standin import StandIn
 
-__path__ = pkgutil.extend_path(__path__, __name__)
+
+def _add_site_dirs() -> None:
+    """Append to this package's path every ``looqta/sandbox/sites/`` directory on ``sys.path``."""
+    tail = os.path.join(*__name__.split("."))
+    known = {os.path.realpath(entry) for entry in __path__}
+    for entry in sys.path:
+        candidate = os.path.realpath(os.path.join(entry or os.curdir, tail))
+        if candidate not in known and os.path.isdir(candidate):
+            __path__.append(candidate)
+            known.add(candidate)
 
 
 @functools.cache
 def stand_ins() -> dict[str, StandIn]:
     """Every stand-in by name, ordered by (``order``, name): the port layout's order."""
+    _add_site_dirs()
     found: list[StandIn] = []
     for module_info in pkgutil.iter_modules(__path__, prefix=__name__ + "."):
         stand_in = getattr(importlib.import_module(module_info.name), "STAND_IN", None)
