@@ -89,11 +89,11 @@ from scrapy.utils.project import get_project_settings  # noqa: E402
 
 from looqta import internals  # noqa: E402
 from looqta.pipelines.files import FILE_REQUEST_META  # noqa: E402
-from looqta.sandbox import amazon  # noqa: E402
 from looqta.sandbox.assets import PDF_CACHE_SIZE  # noqa: E402
 from looqta.sandbox.catalogue import Catalogue  # noqa: E402
 from looqta.sandbox.client import SandboxProcess  # noqa: E402
 from looqta.sandbox.profile import SANDBOX_SETTINGS  # noqa: E402
+from looqta.sandbox.sites import amazon  # noqa: E402
 from looqta.sandbox.variants import has_offer  # noqa: E402
 from looqta.throttle.sampler import cpu_shares  # noqa: E402
 

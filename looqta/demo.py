@@ -19,10 +19,11 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
 
+from looqta.sandbox import sites
 from looqta.sandbox.client import SandboxProcess
 from looqta.sandbox.profile import SANDBOX_SETTINGS
 
-SITES: tuple[str, ...] = ("amazon", "noon")
+SITES: tuple[str, ...] = sites.names()
 LOG_FILE = "demo.log"
 #: The log records also shown on the terminal: the periodic progress lines.
 TERMINAL_LOGGER = "looqta.extensions.progress"

@@ -31,13 +31,11 @@ FEED_EXPORTERS = {"csv": "looqta.exporters.JsonColumnsCsvItemExporter"}
 
 # --- Per-site cooldowns ------------------------------------------------------
 # Every request to a spider's own site goes to a download slot named after the
-# spider (looqta.middlewares.slots), so these entries hold on the real site and
-# in the sandbox alike. "delay" is the site's floor (SiteAutoThrottle never goes
-# under it); "concurrency" the most requests in flight to it.
-DOWNLOAD_SLOTS = {
-    "amazon": {"concurrency": 2, "delay": 1.0, "jitter": 0.5},
-    "noon": {"concurrency": 4, "delay": 0.5, "jitter": 0.5},
-}
+# spider (looqta.middlewares.slots), so its entry holds on the real site and in
+# the sandbox alike. Each spider declares its site's entry (``download_slot``:
+# "delay" is the site's floor, which SiteAutoThrottle never goes under;
+# "concurrency" the most requests in flight to it); a DOWNLOAD_SLOTS entry set
+# here or with -s replaces it.
 # Scrapy's downloader with each slot's concurrency kept when requests burst into a slot
 # without a delay (a Retry-After ending, the engine filling up): looqta/downloader.py.
 DOWNLOADER = "looqta.downloader.Downloader"

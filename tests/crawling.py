@@ -25,9 +25,11 @@ TEST_CRAWL_SETTINGS: dict[str, Any] = {**SANDBOX_SETTINGS, "LOOQTA_THROTTLE_ENAB
 CRAWL_ENV: dict[str, str] = {}
 
 
-def crawl_env() -> dict[str, str]:
-    """``os.environ`` for a test's crawl subprocess: the project importable, the test store."""
-    return {**os.environ, **CRAWL_ENV, "PYTHONPATH": str(PROJECT_ROOT)}
+def crawl_env(pythonpath: tuple[Path, ...] = ()) -> dict[str, str]:
+    """``os.environ`` for a test's crawl subprocess: the project importable (then ``pythonpath``),
+    the test store."""
+    path = os.pathsep.join(map(str, (PROJECT_ROOT, *pythonpath)))
+    return {**os.environ, **CRAWL_ENV, "PYTHONPATH": path}
 
 
 @dataclass
@@ -60,6 +62,7 @@ def run_crawl(
     feed_format: str = "json",
     runspider: bool = False,
     timeout: float = CRAWL_TIMEOUT_SECONDS,
+    pythonpath: tuple[Path, ...] = (),
 ) -> CrawlResult:
     """``scrapy crawl <target>`` (or ``scrapy runspider <file>``) against the sandbox.
 
@@ -75,7 +78,7 @@ def run_crawl(
     done = subprocess.run(
         command,
         cwd=PROJECT_ROOT,
-        env=crawl_env(),
+        env=crawl_env(pythonpath),
         capture_output=True,
         text=True,
         timeout=timeout,

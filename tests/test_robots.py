@@ -7,7 +7,7 @@ from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
 from looqta.robots import PermittedRobotParser
-from looqta.sandbox.noon import ROBOTS_TXT
+from looqta.sandbox.sites.noon import ROBOTS_TXT
 
 
 def parser(permitted: dict[str, list[str]]) -> tuple[PermittedRobotParser, object]:

@@ -23,9 +23,9 @@ from PIL import Image
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from looqta.sandbox import noon
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.client import SandboxError, SandboxProcess
+from looqta.sandbox.sites import noon
 from looqta.sandbox.variants import has_offer
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from parsel import Selector
 from test_sandbox import fetch
 
 from looqta.blocks import classify
-from looqta.sandbox import amazon, amazon_product, noon
 from looqta.sandbox.blocks import CHALLENGE_COOKIE
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.client import SandboxProcess
+from looqta.sandbox.sites import amazon, amazon_product, noon
 from looqta.sandbox.variants import has_offer
 from looqta.spiders.amazon import AmazonSpider
 from looqta.spiders.noon import NoonSpider

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from crawling import run_crawl
 
-from looqta.sandbox import amazon
 from looqta.sandbox.catalogue import Catalogue
+from looqta.sandbox.sites import amazon
 from looqta.sandbox.variants import has_offer
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from crawling import run_crawl
 
-from looqta.sandbox import noon
 from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.client import SandboxProcess
+from looqta.sandbox.sites import noon
 from looqta.sandbox.variants import has_offer
 
 if TYPE_CHECKING:

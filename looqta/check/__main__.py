@@ -34,7 +34,7 @@ LOG_TAIL_LINES = 30
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m looqta.check", description=__doc__.splitlines()[0])
-    main.add_argument("site", help="the spider: amazon or noon")
+    main.add_argument("site", help="a spider (python -m scrapy list): one per site")
     main.add_argument("--base-url", help="where the site is (default: the real site)")
     main.add_argument("--q", default="iphone", help="search words (default: %(default)s)")
     main.add_argument("--pages", type=int, default=1, help="search result pages (default: %(default)s)")

@@ -9,17 +9,19 @@ import logging
 import signal
 import sys
 
-from looqta.sandbox.catalogue import SITES
+from looqta.sandbox import sites as registry
 from looqta.sandbox.server import SandboxConfig, SandboxServer
 
 
 def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
     parser = argparse.ArgumentParser(prog="python -m looqta.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address only")
+    names = registry.names()
+    layout = ", ".join(f"{name} on P+{i}" for i, name in enumerate(names))
     parser.add_argument(
-        "--port", type=int, default=0, help="0: free ports; P: amazon on P, noon on P+1, CDNs on P+2, P+3"
+        "--port", type=int, default=0, help=f"0: free ports; P: {layout}, then their CDNs in that order"
     )
-    parser.add_argument("--sites", default=",".join(SITES), help="comma-separated site names")
+    parser.add_argument("--sites", default=",".join(names), help="comma-separated site names")
     parser.add_argument("--products", type=int, default=10_000, help="products per site")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--pdf-pages", type=int, default=1, help="default datasheet length")
@@ -27,7 +29,7 @@ def _parse_args(argv: list[str] | None) -> tuple[SandboxConfig, bool]:
         "--no-cdn", action="store_true", help="serve images and documents from each site's own origin"
     )
     parser.add_argument(
-        "--build", default="current", help="front-end build whose hashed class names noon's pages carry"
+        "--build", default="current", help="front-end build whose hashed class names pages carry (noon)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line of URLs")
     parser.add_argument("--log-level", default="WARNING")

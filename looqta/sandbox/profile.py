@@ -1,8 +1,8 @@
 """Settings for crawling the local sandbox instead of the real sites.
 
-The sandbox answers in about a millisecond and cannot be overloaded by one
-crawl, so the polite per-site delays of ``looqta.settings`` are dropped to let
-demos, tests and benchmarks measure looqta rather than its manners.
+The sandbox answers in about a millisecond and cannot be overloaded by one crawl, so each
+site's polite slot (its spider's ``download_slot``) gives way to its stand-in's
+``sandbox_slot``, letting demos, tests and benchmarks measure looqta rather than its manners.
 AutoThrottle, the per-site slots and Retry-After handling stay on.
 """
 
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from looqta.sandbox import sites
+
 SANDBOX_SETTINGS: dict[str, Any] = {
-    "DOWNLOAD_SLOTS": {
-        "amazon": {"concurrency": 8, "delay": 0.0, "jitter": 0.0},
-        "noon": {"concurrency": 8, "delay": 0.0, "jitter": 0.0},
-    },
+    "DOWNLOAD_SLOTS": {name: dict(site.sandbox_slot) for name, site in sites.stand_ins().items()},
     "AUTOTHROTTLE_START_DELAY": 0.0,
     "AUTOTHROTTLE_TARGET_CONCURRENCY": 8.0,
     # Blocks cool a site down for 0.2 s doubled per block in a row (<= 2 s), not minutes.
     "LOOQTA_BLOCKS_BACKOFF_SECONDS": 0.2,
     "LOOQTA_BLOCKS_BACKOFF_MAX_SECONDS": 2.0,
-    # The sandbox mirrors noon's robots.txt, which disallows search pages for crawlers it does
-    # not name. Demos and tests of the sandbox read them as a site that permitted looqta would
-    # let it; against the real site no such permission is configured (looqta/robots.py).
-    "LOOQTA_ROBOTS_PERMITTED": {"noon": ["/uae-en/search"]},
+    # Paths a stand-in's robots.txt disallows that sandbox crawls read anyway (noon's search, as
+    # a site that permitted looqta would let it); against the real sites none is configured.
+    "LOOQTA_ROBOTS_PERMITTED": {
+        name: list(site.robots_permitted) for name, site in sites.stand_ins().items() if site.robots_permitted
+    },
 }

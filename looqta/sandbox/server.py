@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from looqta.sandbox import amazon, noon
-from looqta.sandbox.catalogue import SITES, Catalogue
+from looqta.sandbox import sites as registry
+from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.context import SITE_KEY, SiteContext
 from looqta.sandbox.faults import add_control_routes, fault_middleware
 from looqta.sandbox.files import add_file_routes
@@ -24,7 +24,6 @@ from looqta.sandbox.state_page import add_state_route
 
 logger = logging.getLogger(__name__)
 
-_SITE_ROUTES = {amazon.SITE: amazon.add_routes, noon.SITE: noon.add_routes}
 CDN_SUFFIX = "-cdn"
 
 
@@ -47,14 +46,14 @@ def ensure_loopback(host: str) -> None:
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """Start-up options. With a fixed ``port`` P, a site listens on P + its index in ``SITES``
-    (amazon P, noon P+1) and its CDN on P + len(SITES) + that index (amazon P+2, noon P+3),
-    whichever sites are selected; with port 0 each gets a free port. ``cdn=False``: the site
-    serves its files itself (relative links)."""
+    """Start-up options. With a fixed ``port`` P, a site listens on P + its index among the
+    stand-ins (``sites.names()``: amazon P, noon P+1) and its CDN on P + their count + that index
+    (amazon P+2, noon P+3), whichever sites are selected; with port 0 each gets a free port.
+    ``cdn=False``: the site serves its files itself (relative links)."""
 
     host: str = "127.0.0.1"
     port: int = 0
-    sites: tuple[str, ...] = SITES
+    sites: tuple[str, ...] = field(default_factory=registry.names)
     products: int = 10_000
     seed: int = 1234
     pdf_pages: int = 1
@@ -63,21 +62,23 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         ensure_loopback(self.host)
-        unknown = sorted(set(self.sites) - set(SITES))
+        known = registry.names()
+        unknown = sorted(set(self.sites) - set(known))
         if unknown or not self.sites:
-            raise ValueError(f"sites must be a non-empty subset of {SITES}; got {self.sites}")
-        if not 0 <= self.port <= 65535 - 2 * len(SITES):
-            raise ValueError(f"port must be in 0..{65535 - 2 * len(SITES)}")
+            raise ValueError(f"sites must be a non-empty subset of {known}; got {self.sites}")
+        if not 0 <= self.port <= 65535 - 2 * len(known):
+            raise ValueError(f"port must be in 0..{65535 - 2 * len(known)}")
         if self.products < 1:
             raise ValueError("products must be >= 1")
         if self.pdf_pages < 1:
             raise ValueError("pdf_pages must be >= 1")
 
     def port_for(self, site: str) -> int:
-        return 0 if self.port == 0 else self.port + SITES.index(site)
+        return 0 if self.port == 0 else self.port + registry.names().index(site)
 
     def cdn_port_for(self, site: str) -> int:
-        return 0 if self.port == 0 else self.port + len(SITES) + SITES.index(site)
+        known = registry.names()
+        return 0 if self.port == 0 else self.port + len(known) + known.index(site)
 
 
 def build_app(
@@ -92,7 +93,7 @@ def build_app(
     add_state_route(app)
     add_file_routes(app)
     add_render_routes(app)
-    _SITE_ROUTES[site](app)
+    registry.get(site).add_routes(app)
     return app
 
 

@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 import scrapy
 
 from looqta.items import ProductItem
+from looqta.middlewares.slots import add_site_slot
 from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
     from looqta.blocks import BlockSignature
@@ -105,6 +107,14 @@ class SearchSpider(scrapy.Spider):
     page_types: ClassVar[dict[str, PageType]]
     #: How this site's block pages look (``looqta.blocks``), beyond what every site shares.
     block_signatures: ClassVar[tuple[BlockSignature, ...]] = ()
+    #: The site's politeness: its download slot (``concurrency``, ``delay`` floor, ``jitter``),
+    #: used unless ``DOWNLOAD_SLOTS`` names the slot (looqta.middlewares.slots).
+    download_slot: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        add_site_slot(settings, cls.name, cls.download_slot)
 
     @classmethod
     def check_arguments(cls, kwargs: dict[str, Any]) -> SearchArgs:

@@ -121,6 +121,7 @@ PRODUCT_PARSERS = {
 class NoonSpider(SearchSpider):
     name = "noon"
     default_base_url = "https://www.noon.com"
+    download_slot = {"concurrency": 4, "delay": 0.5, "jitter": 0.5}
     page_types = {
         "search": PageType("search", ("source_id", "title", "price", "currency"), f"{BOX}, {NO_RESULTS}"),
         "product": PageType("product", ("title",), 'script[type="application/ld+json"], h1'),

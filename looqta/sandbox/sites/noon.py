@@ -13,17 +13,21 @@ real one does. Product pages carry a JSON-LD ``Product`` with ``offers.price`` a
 from __future__ import annotations
 
 import json
+import string
 from html import escape
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from looqta.sandbox.blocks import akamai_challenge
 from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, document
+from looqta.sandbox.standin import StandIn
 from looqta.sandbox.variants import build_hash, has_offer, pick, share
 
 if TYPE_CHECKING:
+    import random
     from decimal import Decimal
 
     from looqta.sandbox.catalogue import Product, SearchPage
@@ -287,3 +291,30 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(BASE_PATH + "search", _search)
     app.router.add_get(BASE_PATH + "search/", _search)
     app.router.add_get(BASE_PATH + "{slug}/{sku}/p/", _product_page)
+
+
+def new_id(rng: random.Random) -> str:
+    """A SKU: ``N``, eight digits and an upper-case letter."""
+    return "N" + "".join(rng.choices(string.digits, k=8)) + rng.choice(string.ascii_uppercase)
+
+
+def _server_error() -> str:
+    body = (
+        '<div id="root"><div class="errorPage"><h1>Something went wrong</h1>'
+        "<p>We are working on fixing the problem. Please try again.</p></div></div>"
+    )
+    return document("noon", body)
+
+
+# noon has no captcha form of its own: its edge's "Access Denied" answers for those kinds.
+STAND_IN = StandIn(
+    name=SITE,
+    add_routes=add_routes,
+    new_id=new_id,
+    challenge=akamai_challenge,
+    block_pages={"server_error": _server_error},
+    # Its robots.txt disallows search for crawlers it does not name. Sandbox crawls read them as a
+    # site that permitted looqta would let it; the real site has no such permission configured.
+    robots_permitted=(BASE_PATH + "search",),
+    order=1,
+)

@@ -10,24 +10,30 @@ full-size image and a "Product guides and documents" list. Nothing here needs Ja
 
 from __future__ import annotations
 
+import secrets
+import string
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from looqta.sandbox.amazon_product import (
+from looqta.sandbox.blocks import aws_waf_challenge
+from looqta.sandbox.context import page_number, site_context
+from looqta.sandbox.faults import is_malformed
+from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, count, document
+from looqta.sandbox.sites.amazon_product import (
     offscreen_price,
     render_product,
     search_form,
     whole_fraction,
 )
-from looqta.sandbox.context import page_number, site_context
-from looqta.sandbox.faults import is_malformed
-from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, count, document
+from looqta.sandbox.standin import StandIn
 from looqta.sandbox.variants import has_offer, pick
 
 if TYPE_CHECKING:
+    import random
+
     from looqta.sandbox.catalogue import Product, SearchPage
 
 SITE = "amazon"
@@ -41,6 +47,7 @@ PRICE_SEPARATORS = (" ", "", "\xa0")
 STAR_ICONS = ("a-icon-star-small", "a-icon-star-mini")
 #: Where sponsored cards go on a result page (0-based slots), and how many.
 SPONSORED_SLOTS = (0, 9)
+_ASIN_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def layout(product: Product) -> str:
@@ -297,3 +304,62 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/dp/{asin}/{ref}", _product_page)
     app.router.add_get("/{slug}/dp/{asin}", _product_page)
     app.router.add_get("/{slug}/dp/{asin}/{ref}", _product_page)
+
+
+def new_id(rng: random.Random) -> str:
+    """An ASIN: ``B0`` and eight upper-case letters or digits."""
+    return "B0" + "".join(rng.choices(_ASIN_ALPHABET, k=8))
+
+
+def _captcha() -> str:
+    body = (
+        '<div class="a-container a-padding-double-large"><div class="a-row a-spacing-double-large">'
+        '<div class="a-box a-alert a-alert-info a-spacing-base"><div class="a-box-inner">'
+        "<h4>Enter the characters you see below</h4>"
+        '<p class="a-last">Sorry, we just need to make sure you\'re not a robot. For best results, '
+        "please make sure your browser is accepting cookies.</p></div></div>"
+        '<form method="get" action="/errors/validateCaptcha" name="">'
+        f'<input type=hidden name="amzn" value="{secrets.token_urlsafe(12)}">'
+        '<input type=hidden name="amzn-r" value="&#047;s">'
+        '<div class="a-row a-text-center"><img src="/captcha/img/Captcha_sandbox.jpg"></div>'
+        '<input autocomplete="off" spellcheck="false" placeholder="Type characters" id="captchacharacters" '
+        'name="field-keywords" type="text"><button type="submit" class="a-button-text">Continue shopping'
+        "</button></form></div></div>"
+        "<!-- To discuss automated access to Amazon data please contact api-services-support@amazon.com. -->"
+    )
+    return document("Amazon.ae", body)
+
+
+def _interstitial() -> str:
+    body = (
+        '<div class="a-container a-padding-double-large"><div class="a-section">'
+        "<h4>Click the button below to continue shopping</h4>"
+        '<form method="get" action="/errors/validateCaptcha" name="">'
+        f'<input type=hidden name="amzn" value="{secrets.token_urlsafe(12)}">'
+        '<input type=hidden name="amzn-r" value="&#047;s">'
+        f'<input type=hidden name="field-keywords" value="{secrets.token_hex(3).upper()}">'
+        '<span class="a-button a-button-primary"><button type="submit" class="a-button-text" '
+        'alt="Continue shopping">Continue shopping</button></span></form></div></div>'
+    )
+    return document("Amazon.ae", body)
+
+
+def _server_error() -> str:
+    body = (
+        '<a href="/ref=cs_503_logo"><img src="/images/G/39/error/logo.png" alt="Amazon.ae"></a>'
+        '<p class="a-text-bold">Sorry! Something went wrong!</p>'
+        '<a href="/ref=cs_503_link"><img src="/images/G/39/error/500-title.png" alt="Sorry! Something went '
+        "wrong on our end. Please go back and try again or go to Amazon's home page.\"></a>"
+        '<a href="/dogsofamazon/ref=cs_503_d"><img src="/images/G/39/error/1.jpg" alt="Dogs of Amazon"></a>'
+    )
+    return document("Sorry! Something went wrong!", body)
+
+
+STAND_IN = StandIn(
+    name=SITE,
+    add_routes=add_routes,
+    new_id=new_id,
+    challenge=aws_waf_challenge,
+    block_pages={"captcha": _captcha, "interstitial": _interstitial, "server_error": _server_error},
+    order=0,
+)
