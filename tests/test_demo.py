@@ -56,6 +56,9 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
             assert json.loads(row["image_urls"]) == item["image_urls"]
             assert json.loads(row["files"]) == item["files"]
         assert any(record["reason"] is None for row in rows for record in json.loads(row["files"]))
+    health = {site: json.loads((output / f"{site}.stats.json").read_text()) for site in expected}
+    # Two crawls in one process: each is judged on its own checks (Spidermon shares its meta).
+    assert health["amazon"]["looqta/health/checks"] == health["noon"]["looqta/health/checks"] > 0
     summary = done.stdout
     assert "looqta demo finished in" in summary
     log = output / "demo.log"

@@ -9,7 +9,7 @@ per failed check, then one INFO summary line (read back by ``python -m looqta.op
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spidermon import Action
 
@@ -42,9 +42,19 @@ def record(stats: StatsCollector, checks: list[Check]) -> None:
             stats.set_value(f"{STATS_PREFIX}/failed/{check.name}", 1)
 
 
+def checks_of(data: Any, *, take: bool = False) -> list[Check]:
+    """This crawl's checks in Spidermon's ``data.meta``. That dict is one class-level default
+    shared by every runner of the process: two crawls in one process (the demo) must not see
+    each other's checks, so they are kept per crawler, and taken by the action that records them."""
+    per_crawler: dict[int, list[Check]] = data.meta.setdefault(META_KEY, {})
+    if take:
+        return per_crawler.pop(id(data.crawler), [])
+    return per_crawler.setdefault(id(data.crawler), [])
+
+
 class RecordHealth(Action):
     def run_action(self) -> None:
-        checks: list[Check] = self.data.meta.get(META_KEY, [])
+        checks = checks_of(self.data, take=True)
         spider = self.data.spider
         record(self.data.crawler.stats, checks)
         for check in failed(checks):

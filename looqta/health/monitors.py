@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from spidermon import Monitor, MonitorSuite, monitors
 
 from looqta.health import checks
-from looqta.health.actions import META_KEY, RecordHealth
+from looqta.health.actions import RecordHealth, checks_of
 from looqta.health.config import HealthConfig
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class HealthMonitor(Monitor):
         return HealthConfig.from_settings(self.data.crawler.settings)
 
     def judge(self, check: Check) -> None:
-        self.data.meta.setdefault(META_KEY, []).append(check)
+        checks_of(self.data).append(check)
         if check.skipped:
             self.skipTest(check.message)
         if not check.ok:
