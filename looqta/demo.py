@@ -87,6 +87,8 @@ def summary(output: Path, elapsed: float) -> str:
         )
         if moved:
             lines.append(f"{'':<8} moved to the browser at run time: {', '.join(moved)} pages")
+        if "looqta/health/summary" in stats:  # the run health's verdict (looqta/health)
+            lines.append(f"{'':<8} {stats['looqta/health/summary']}")
     counts = {level: 0 for level in ("ERROR", "WARNING")}
     for site in SITES:
         stats_path = output / f"{site}.stats.json"

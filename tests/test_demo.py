@@ -61,6 +61,8 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
     assert health["amazon"]["looqta/health/checks"] == health["noon"]["looqta/health/checks"] > 0
     summary = done.stdout
     assert "looqta demo finished in" in summary
+    for site in expected:  # each site's health verdict is on the terminal, as in its stats
+        assert health[site]["looqta/health/summary"] in summary
     log = output / "demo.log"
     assert re.search(rf"^log: +{re.escape(str(log))} \(\d+ errors, \d+ warnings\)$", summary, re.MULTILINE)
     assert f"feeds: {output}/" in summary
