@@ -21,31 +21,34 @@ from time import monotonic
 from typing import TYPE_CHECKING
 
 from scrapy.core.downloader import Downloader as ScrapyDownloader
-from scrapy.utils.asyncio import call_later
-from scrapy.utils.defer import _schedule_coro
+
+from looqta import internals
 
 if TYPE_CHECKING:
     from scrapy.core.downloader import Slot
+
+# Scrapy calls the override by this name: fail on import (at the crawl's start) if it no longer does.
+internals.check_overridden_hooks(ScrapyDownloader)
 
 
 class Downloader(ScrapyDownloader):
     def _process_queue(self, slot: Slot) -> None:
         """Scrapy's ``_process_queue`` (2.19), with the request counted as transferring when it
         leaves the queue rather than when its task first runs."""
-        if slot.latercall:
+        if internals.is_held(slot):
             return  # a delay or a Retry-After holds the slot
         now = monotonic()
         delay = slot.download_delay()
         if delay:
             penalty = delay - now + slot.lastseen
             if penalty > 0:
-                slot.latercall = call_later(penalty, self._latercall, slot)
+                internals.hold_slot(self, slot, penalty)
                 return
         while slot.queue and slot.free_transfer_slots() > 0:
             slot.lastseen = now
             request, queue_dfd = slot.queue.popleft()
             slot.transferring.add(request)
-            _schedule_coro(self._wait_for_download(slot, request, queue_dfd))
+            internals.start_download(self, slot, request, queue_dfd)
             if delay:  # one request per delay
                 self._process_queue(slot)
                 break

@@ -1,10 +1,11 @@
-"""The private parts of Scrapy and scrapy-playwright looqta uses: reached here and only here.
+"""The private parts of Scrapy, scrapy-playwright and Playwright looqta uses: here and only here.
 
 The throttle drives the downloader and scrapy-playwright's contexts; the page pool renders with
-scrapy-playwright's own code. Written for the versions pinned in requirements.txt
-(:data:`SCRAPY_VERSION`, :data:`SCRAPY_PLAYWRIGHT_VERSION`). A missing attribute raises
-:class:`InternalsMissing` naming it; ``tests/test_internals.py`` checks every one against the
-installed packages, and that no other module reaches them.
+scrapy-playwright's own code; the cool-downs hold download slots; looqta's downloader, scheduler
+queue and page pool override private methods (:data:`OVERRIDDEN_HOOKS`). Written for the
+versions pinned in requirements.txt (:data:`SCRAPY_VERSION`, :data:`SCRAPY_PLAYWRIGHT_VERSION`).
+A missing attribute raises :class:`InternalsMissing` naming it; ``tests/test_internals.py`` checks
+every one against the installed packages, and that no other module reaches them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import scrapy
+import scrapy.utils.defer
 import scrapy_playwright
 import scrapy_playwright.handler
+from scrapy.core.downloader import Downloader
+from scrapy.pqueues import DownloaderAwarePriorityQueue
+from scrapy.utils.asyncio import call_later
 from scrapy_playwright.handler import BrowserContextWrapper, ScrapyPlaywrightDownloadHandler
 
 if TYPE_CHECKING:
@@ -26,9 +31,10 @@ if TYPE_CHECKING:
 
     from playwright.async_api import Browser, BrowserContext, Page
     from scrapy import Request, Spider
-    from scrapy.core.downloader import Downloader, Slot
+    from scrapy.core.downloader import Slot
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +44,20 @@ SCRAPY_PLAYWRIGHT_VERSION = "0.0.48"
 WRAPPER_FIELDS = frozenset({"context", "semaphore", "persistent"})
 
 
-#: scrapy-playwright's handler methods the page pool's subclass overrides; the handler calls them
-#: by these names (``_maybe_launch_in_thread`` when the engine starts, ``_close`` on close,
-#: ``_make_close_browser_context_callback`` for each new context).
-OVERRIDDEN_HOOKS = ("_maybe_launch_in_thread", "_close", "_make_close_browser_context_callback")
+#: Private methods looqta's subclasses override, by the class that calls them by these names:
+#: scrapy-playwright's handler (the page pool: ``_maybe_launch_in_thread`` when the engine starts,
+#: ``_close`` on close, ``_make_close_browser_context_callback`` for each new context), Scrapy's
+#: downloader (``_process_queue`` whenever a slot may send) and scheduler queue (``_next_slot`` to
+#: pick the site whose request goes next).
+OVERRIDDEN_HOOKS: dict[type, tuple[str, ...]] = {
+    ScrapyPlaywrightDownloadHandler: (
+        "_maybe_launch_in_thread",
+        "_close",
+        "_make_close_browser_context_callback",
+    ),
+    Downloader: ("_process_queue",),
+    DownloaderAwarePriorityQueue: ("_next_slot",),
+}
 
 
 class InternalsMissing(RuntimeError):
@@ -105,6 +121,39 @@ def in_flight(downloader: Downloader) -> int:
     return len(_get(downloader, "active"))
 
 
+def download_slot(downloader: Downloader, request: Request) -> tuple[str, Slot]:
+    """The request's slot key and slot (created with its ``DOWNLOAD_SLOTS`` settings if new)."""
+    return _get(downloader, "_get_slot")(request)  # type: ignore[no-any-return]
+
+
+def is_held(slot: Slot) -> bool:
+    """Whether the slot waits out a delay or a cool-down: nothing leaves its queue meanwhile."""
+    return _get(slot, "latercall") is not None
+
+
+def hold_slot(downloader: Downloader, slot: Slot, seconds: float) -> None:
+    """Hold the slot for ``seconds`` (replacing a hold it has), then have the downloader process
+    its queue: what Scrapy's downloader does to wait out ``DOWNLOAD_DELAY``."""
+    if (held := _get(slot, "latercall")) is not None:
+        held.cancel()
+    slot.latercall = call_later(seconds, _get(downloader, "_latercall"), slot)
+
+
+def start_download(downloader: Downloader, slot: Slot, request: Request, queue_dfd: Deferred[Any]) -> None:
+    """Start downloading a request taken from the slot's queue, as Scrapy's ``_process_queue`` does
+    (``queue_dfd`` fires with its response or failure)."""
+    schedule = _get(scrapy.utils.defer, "_schedule_coro")
+    schedule(_get(downloader, "_wait_for_download")(slot, request, queue_dfd))
+
+
+def next_slot(
+    queue: DownloaderAwarePriorityQueue, stats: list[tuple[int, str]], *, update_state: bool
+) -> str:
+    """Scrapy's pick among ``(active downloads, slot)`` pairs: fewest active, round-robin among equals."""
+    pick = _get(DownloaderAwarePriorityQueue, "_next_slot")
+    return pick(queue, stats, update_state=update_state)  # type: ignore[no-any-return]
+
+
 def download_handlers(crawler: Crawler) -> list[Any]:
     """The instantiated download handlers, each once (Scrapy offers no public accessor)."""
     handlers: Mapping[str, Any] = _get(_get(downloader(crawler), "handlers"), "_handlers")
@@ -152,11 +201,13 @@ def check_wrapper_fields() -> None:
         raise InternalsMissing(f"scrapy-playwright's BrowserContextWrapper has no {sorted(missing)}")
 
 
-def check_overridden_hooks() -> None:
-    """Raise :class:`InternalsMissing` when a handler method the page pool overrides is gone."""
-    for name in OVERRIDDEN_HOOKS:
-        if not callable(_get(ScrapyPlaywrightDownloadHandler, name)):
-            raise InternalsMissing(f"ScrapyPlaywrightDownloadHandler.{name} is not a method")
+def check_overridden_hooks(*bases: type) -> None:
+    """Raise :class:`InternalsMissing` when a method overridden for one of ``bases`` (all when
+    none is given) is gone: the subclass's override would silently never be called."""
+    for base in bases or tuple(OVERRIDDEN_HOOKS):
+        for name in OVERRIDDEN_HOOKS[base]:
+            if not callable(_get(base, name)):
+                raise InternalsMissing(f"{base.__name__}.{name} is not a method")
 
 
 # scrapy-playwright, for the page pool's handler (a subclass of its handler) -----------------
@@ -274,11 +325,21 @@ def page_stats_listeners(
     return _get(handler, "_increment_request_stats"), _get(handler, "_increment_response_stats")
 
 
-def _utils() -> ModuleType:
+def _private_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module("scrapy_playwright._utils")
+        return importlib.import_module(name)
     except ImportError as exc:
-        raise InternalsMissing(f"scrapy-playwright has no _utils module: {exc}") from None
+        raise InternalsMissing(f"no module {name}: {exc}") from None
+
+
+#: Playwright's error for a call on a page, context or browser that closed (a subclass of the
+#: public ``playwright.async_api.Error`` that no public module exports, in Playwright 1.65):
+#: ``RETRY_EXCEPTIONS`` names it here, as ``looqta.internals.TargetClosedError``.
+TargetClosedError: type[Exception] = _get(_private_module("playwright._impl._errors"), "TargetClosedError")
+
+
+def _utils() -> ModuleType:
+    return _private_module("scrapy_playwright._utils")
 
 
 def page_log_listeners(

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from scrapy.pqueues import DownloaderAwarePriorityQueue
 
+from looqta import internals
+
 #: Request priority per job kind (higher runs first).
 REQUEST_PRIORITY_BY_JOB: dict[str, int] = {"manual": 100, "bulk": 0}
+
+# Scrapy calls the override by this name: fail on import (at the crawl's start) if it no longer does.
+internals.check_overridden_hooks(DownloaderAwarePriorityQueue)
 
 
 class JobAwarePriorityQueue(DownloaderAwarePriorityQueue):
@@ -18,4 +23,4 @@ class JobAwarePriorityQueue(DownloaderAwarePriorityQueue):
         # ScrapyPriorityQueue.curprio is the negated priority of its next request.
         best = min(self.pqueues[slot].curprio or 0 for _, slot in stats)
         top = [(active, slot) for active, slot in stats if (self.pqueues[slot].curprio or 0) == best]
-        return super()._next_slot(top, update_state=update_state)
+        return internals.next_slot(self, top, update_state=update_state)

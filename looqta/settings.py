@@ -129,8 +129,8 @@ RETRY_EXCEPTIONS = [
     "twisted.internet.error.ConnectionLost",
     OSError,
     "scrapy.core.downloader.handlers.http11.TunnelError",
-    "playwright._impl._errors.TargetClosedError",
-    "playwright._impl._errors.TimeoutError",
+    "looqta.internals.TargetClosedError",  # Playwright's, exported by no public module
+    "playwright.async_api.TimeoutError",
 ]
 
 # --- Browser (scrapy-playwright + Debian's Chromium) -------------------------

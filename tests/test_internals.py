@@ -7,6 +7,8 @@ looqta/internals.py reaches one; run it before trusting a new Scrapy or scrapy-p
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -23,8 +25,10 @@ PACKAGE = PROJECT_ROOT / "looqta"
 ADAPTER = PACKAGE / "internals.py"
 
 #: Builds a real downloader with real scrapy-playwright handlers (they need the asyncio reactor,
-#: so in a process of its own), reads every internal through the adapter, then launches Chromium
-#: and renders a loopback page with the handler's private rendering path, as the page pool does.
+#: so in a process of its own), reads every internal through the adapter, holds a slot and
+#: downloads through Scrapy's private download path, picks a slot with Scrapy's scheduler queue,
+#: then launches Chromium and renders a loopback page with the handler's private rendering path,
+#: as the page pool does.
 PROBE = """
 import asyncio
 import http.server
@@ -35,7 +39,11 @@ from scrapy.utils.reactor import install_reactor
 install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 from scrapy import Request, Spider
 from scrapy.core.downloader import Downloader, Slot
+from scrapy.pqueues import DownloaderAwarePriorityQueue
+from scrapy.squeues import FifoMemoryQueue
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.test import get_crawler
+from twisted.internet.defer import Deferred
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 from looqta import internals
 from looqta.browser import find_chromium, should_abort_request
@@ -64,6 +72,12 @@ assert internals.context_launch_lock(handler) is not None
 assert internals.max_pages_per_context(handler) >= 1
 internals.check_wrapper_fields()
 internals.check_overridden_hooks()
+import looqta.downloader, looqta.pqueues  # each checks its overridden hook on import
+
+# Scrapy's scheduler queue: the fewest active downloads first, then round-robin among equals
+queue = DownloaderAwarePriorityQueue.from_crawler(crawler, FifoMemoryQueue, "")
+assert internals.next_slot(queue, [(2, "a"), (0, "b"), (0, "c")], update_state=True) == "b"
+assert internals.next_slot(queue, [(2, "a"), (0, "b"), (0, "c")], update_state=False) == "c"
 
 # the page pool's accessors
 assert internals.default_context_name() == "default"
@@ -125,15 +139,48 @@ async def render():
     assert not browser.is_connected()
 
 
+async def wait_until(condition, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def hold_and_download():
+    crawler.spider = spider  # the download handlers expect an open spider
+    request = Request("data:,held")
+    key, slot = internals.download_slot(downloader, request)
+    assert internals.slots(downloader)[key] is slot and not internals.is_held(slot)
+    internals.hold_slot(downloader, slot, 60.0)
+    internals.hold_slot(downloader, slot, 0.05)  # replaces the first hold
+    assert internals.is_held(slot)
+    await wait_until(lambda: not internals.is_held(slot))  # Scrapy's _latercall released it
+    queue_dfd = Deferred()
+    internals.start_download(downloader, slot, request, queue_dfd)
+    response = await maybe_deferred_to_future(queue_dfd)
+    assert response.body == b"held" and not slot.transferring
+
+
+asyncio.get_event_loop().run_until_complete(hold_and_download())
 asyncio.get_event_loop().run_until_complete(render())
 server.shutdown()
 print("ok")
 """
 
-#: What only looqta/internals.py may contain: the ways it reaches private parts of Scrapy and
-#: scrapy-playwright (attributes with a leading underscore, or absent from their docs).
+#: What only looqta/internals.py may contain: the ways it reaches private parts of Scrapy,
+#: scrapy-playwright and Playwright (attributes with a leading underscore, or absent from their docs).
 PRIVATE_ACCESS = {
     "Scrapy's handlers by scheme": r"\._handlers\b",
+    "a private attribute of a Scrapy object": (
+        r"\b(engine|crawler|downloader|scraper|scheduler|slot|slots|handlers|middleware|signals|stats"
+        r"|queue|pqueues|throttle|spider)\._[a-z]\w*"
+    ),
+    "Scrapy's private methods": (
+        r"\._(get_slot|latercall|wait_for_download|enqueue_request|next_slot|downloader_interface"
+        r"|last_selected_slot|schedule_coro|slot_gc)\b"
+    ),
+    "Scrapy's slot hold": r"\.latercall\b",
+    "private modules and names of Scrapy and Playwright": r"\b(scrapy|playwright)(\.[a-z]\w*)*\._[a-z]\w*",
     "scrapy-playwright's private modules": r"\bscrapy_playwright\._",
     "scrapy-playwright's context bookkeeping": (
         r"(?<!internals\.)\b(context_semaphore|context_wrappers|context_launch_lock|browser_launch_lock)\b"
@@ -161,6 +208,10 @@ PUBLIC_SCRAPY_PLAYWRIGHT = {
     "scrapy_playwright.handler": {"ScrapyPlaywrightDownloadHandler"},
     "scrapy_playwright.page": {"PageMethod"},
 }
+#: Packages whose private modules and names (a leading underscore) only the adapter imports.
+PRIVATE_NAMES_OF = ("scrapy", "playwright")
+#: Where looqta subclasses their classes (overridden private methods: internals.OVERRIDDEN_HOOKS).
+THIRD_PARTY = ("scrapy", "scrapy_playwright", "playwright", "twisted")
 
 
 def private_accesses(source: str) -> list[str]:
@@ -171,15 +222,48 @@ def private_accesses(source: str) -> list[str]:
     ]
 
 
-def scrapy_playwright_imports(source: str) -> list[str]:
-    """Names imported from scrapy-playwright that are not in :data:`PUBLIC_SCRAPY_PLAYWRIGHT`."""
+def _is_private(dotted: str) -> bool:
+    return any(part.startswith("_") for part in dotted.split("."))
+
+
+def private_imports(source: str) -> list[str]:
+    """Names imported from scrapy-playwright that are not in :data:`PUBLIC_SCRAPY_PLAYWRIGHT`, and
+    private modules or names imported from Scrapy or Playwright."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names if alias.name.startswith("scrapy_playwright")]
+            found += [
+                alias.name
+                for alias in node.names
+                if alias.name.startswith("scrapy_playwright")
+                or (alias.name.split(".")[0] in PRIVATE_NAMES_OF and _is_private(alias.name))
+            ]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scrapy_playwright"):
             allowed = PUBLIC_SCRAPY_PLAYWRIGHT.get(node.module or "", set())
             found += [f"{node.module}.{alias.name}" for alias in node.names if alias.name not in allowed]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PRIVATE_NAMES_OF:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found += [name for name in names if _is_private(name)]
+    return found
+
+
+def inherited_private_uses(module_name: str) -> list[str]:
+    """Private methods a class of the module overrides or calls (``self._x``, ``super()._x``) that
+    it inherits from a Scrapy, scrapy-playwright, Playwright or Twisted class and that
+    :data:`looqta.internals.OVERRIDDEN_HOOKS` does not list for that class."""
+    module = importlib.import_module(module_name)
+    found = []
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        cls = getattr(module, node.name, None) if isinstance(node, ast.ClassDef) else None
+        if not isinstance(cls, type):
+            continue
+        names = {sub.attr for sub in ast.walk(node) if isinstance(sub, ast.Attribute)}
+        names |= {sub.name for sub in node.body if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for name in sorted(n for n in names if n.startswith("_") and not n.startswith("__")):
+            base = next((b for b in cls.__mro__[1:] if name in vars(b)), None)
+            third_party = base is not None and base.__module__.split(".")[0] in THIRD_PARTY
+            if third_party and name not in internals.OVERRIDDEN_HOOKS.get(base, ()):
+                found.append(f"{node.name}.{name} of {base.__module__}.{base.__name__}")
     return found
 
 
@@ -217,22 +301,51 @@ def test_only_the_adapter_reaches_private_parts_of_scrapy_and_scrapy_playwright(
         str(path.relative_to(PROJECT_ROOT)): found
         for path in sorted(PACKAGE.rglob("*.py"))
         if path != ADAPTER
-        and (found := private_accesses(source := path.read_text()) + scrapy_playwright_imports(source))
+        and (found := private_accesses(source := path.read_text()) + private_imports(source))
     }
     assert reaching == {}
     assert private_accesses(ADAPTER.read_text())  # the patterns still find what the adapter does
+
+
+def test_subclasses_override_and_call_only_the_private_methods_the_adapter_lists() -> None:
+    modules = [
+        ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != ADAPTER and re.search(r"^class \w+\(", path.read_text(), re.MULTILINE)
+    ]
+    assert {module: found for module in modules if (found := inherited_private_uses(module))} == {}
+    assert inherited_private_uses("looqta.downloader") == []  # its _process_queue is listed
+    internals.check_overridden_hooks()
+
+
+def test_a_hook_that_is_gone_fails_loudly() -> None:
+    class Renamed:
+        pass
+
+    hooks = {**internals.OVERRIDDEN_HOOKS, Renamed: ("_process_queue",)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(internals, "OVERRIDDEN_HOOKS", hooks)
+        with pytest.raises(internals.InternalsMissing, match="Renamed has no '_process_queue'"):
+            internals.check_overridden_hooks(Renamed)
 
 
 def test_the_check_catches_a_private_access() -> None:
     source = (
         "from scrapy_playwright._utils import _make_request_logger\n"
         "from scrapy_playwright.handler import DEFAULT_CONTEXT_NAME, ScrapyPlaywrightDownloadHandler\n"
+        "from scrapy.utils.defer import _schedule_coro, deferred_from_coro\n"
+        "import playwright._impl._errors\n"
         "handler.context_semaphore.release()\n"
         "await self._download_request_with_page(request, page, spider)\n"
         "lock = internals.context_launch_lock(handler)\n"
+        "key, slot = self.crawler.engine.downloader._get_slot(request)\n"
+        "slot.latercall.cancel()\n"
+        'RETRY_EXCEPTIONS = ["playwright._impl._errors.TargetClosedError"]\n'
     )
-    assert len(private_accesses(source)) == 4
-    assert scrapy_playwright_imports(source) == [
+    assert len(private_accesses(source)) == 9
+    assert private_imports(source) == [
         "scrapy_playwright._utils._make_request_logger",
         "scrapy_playwright.handler.DEFAULT_CONTEXT_NAME",
+        "scrapy.utils.defer._schedule_coro",
+        "playwright._impl._errors",
     ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.extensions.throttle import AutoThrottle
 
+from looqta import internals
+
 if TYPE_CHECKING:
-    from scrapy import Request, Spider
-    from scrapy.core.downloader import Slot
+    from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
@@ -27,13 +29,13 @@ class SiteAutoThrottle(AutoThrottle):
             for key, conf in crawler.settings.getdict("DOWNLOAD_SLOTS").items()
             if "delay" in conf
         }
+        # Receivers run in the order they connected: this one after AutoThrottle's own adjustment.
+        crawler.signals.connect(self._keep_floor, signal=signals.response_downloaded)
 
-    def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
-        super()._response_downloaded(response, request, spider)
-        key, slot = self._get_slot(request, spider)
-        if key is not None and slot is not None and key in self.slot_floors:
-            self._apply_floor(slot, self.slot_floors[key])
-
-    @staticmethod
-    def _apply_floor(slot: Slot, floor: float) -> None:
-        slot.delay = max(slot.delay, floor)
+    def _keep_floor(self, response: Response, request: Request) -> None:
+        key = request.meta.get("download_slot")
+        if key not in self.slot_floors:
+            return
+        slot = internals.slots(internals.downloader(self.crawler)).get(key)
+        if slot is not None:
+            slot.delay = max(slot.delay, self.slot_floors[key])

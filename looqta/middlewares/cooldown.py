@@ -6,7 +6,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from scrapy.utils.asyncio import call_later
+from looqta import internals
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 class SlotCooldown:
     """Nothing leaves a request's download slot until its cool-down ends; other slots go on.
 
-    Uses the slot's own ``latercall``, the hook Scrapy's downloader uses to wait out
-    ``DOWNLOAD_DELAY``: while it is pending the slot's queue is not processed. A shorter
+    Holds the slot as Scrapy's downloader does to wait out ``DOWNLOAD_DELAY``
+    (:func:`looqta.internals.hold_slot`): meanwhile the slot's queue is not processed. A shorter
     cool-down never cuts a longer one that is already holding the slot, whoever asked for
     either: every component of a crawl shares one instance (:meth:`of`).
     """
@@ -37,13 +37,11 @@ class SlotCooldown:
         self._until: dict[str, float] = {}  # slot key -> monotonic deadline
 
     def hold(self, request: Request, seconds: float) -> str:
-        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
-        key, slot = downloader._get_slot(request)  # noqa: SLF001
+        downloader = internals.downloader(self.crawler)
+        key, slot = internals.download_slot(downloader, request)
         deadline = time.monotonic() + seconds
-        if slot.latercall is not None:
-            if self._until.get(key, 0.0) >= deadline:
-                return key
-            slot.latercall.cancel()
+        if internals.is_held(slot) and self._until.get(key, 0.0) >= deadline:
+            return key
         self._until[key] = deadline
-        slot.latercall = call_later(seconds, downloader._latercall, slot)  # noqa: SLF001
+        internals.hold_slot(downloader, slot, seconds)
         return key

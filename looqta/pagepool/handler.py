@@ -54,6 +54,7 @@ class PooledPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if internals.uses_threaded_loop(self):
             raise NotSupported("the page pool needs the reactor's event loop, not a threaded loop")
         internals.warn_on_other_versions()
+        internals.check_overridden_hooks(ScrapyPlaywrightDownloadHandler)
         if self.pool_config.enabled and internals.abort_request_rule(self) is should_abort_request:
             # looqta's rule aborts every image anyway: have the browser not request them.
             assert "image" in ABORTED_RESOURCE_TYPES
