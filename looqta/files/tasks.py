@@ -90,15 +90,11 @@ TASKS: dict[str, TaskType] = {
     )
 }
 
-#: A file's result record, in the order the feed shows it.
-RECORD_FIELDS: tuple[str, ...] = (
-    "url",
-    *(name for task in TASKS.values() for name in task.record_fields),
-    "status",
-    "reason",
-)
+def record_fields() -> tuple[str, ...]:
+    """A file's result record, in the order the feed shows it (read from the table each time)."""
+    return ("url", *(name for task in TASKS.values() for name in task.record_fields), "status", "reason")
 
 
 def record_of(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The record fields of a task's payload (a file's record so far)."""
-    return {name: payload[name] for name in RECORD_FIELDS if name in payload}
+    return {name: payload[name] for name in record_fields() if name in payload}
