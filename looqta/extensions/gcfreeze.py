@@ -1,26 +1,10 @@
-"""Keep the garbage collector's full collections short: freeze what the crawl holds at its start.
+"""Keep full garbage collections short: freeze the objects alive at engine start.
 
-A full (generation 2) collection walks every object the collector tracks, and the crawl's
-process holds well over 100,000 from the start: the modules, classes and functions of Scrapy,
-Twisted, Playwright and the project. Each full collection stalls the event loop for all of
-them: 40 to 100 ms on the 2-core machine, over 200 ms under load (two or three times in a
-6-page files benchmark crawl; docs/files.md, session 8).
-
-At engine start this extension moves the objects alive then into the collector's permanent
-generation (:func:`gc.freeze`), which collections skip; objects made by the crawl are collected
-as before. The freeze is the process's: crawls run side by side in one process share it, so
-only the first to start freezes (a later one would freeze the first one's requests and
-responses in flight, uncollectable until the thaw), and the last to close thaws them
-(:func:`gc.unfreeze`), so a process that goes on collects them again. A crawl lets go of it when
-its spider closes or its engine stops, whichever comes first (the engine's stop is not sent
-when closing the spider fails).
-
-It also times every collection (:data:`gc.callbacks`) into stats, so the pauses show:
-``looqta/gc/frozen_objects``, ``looqta/gc/collections/<generation>`` and
-``looqta/gc/pause_max_ms/<generation>``. Collections are the process's too: with crawls side by
-side, each one's stats count all of them.
-
-``LOOQTA_GC_FREEZE_ENABLED`` (default True) turns the extension off.
+Full collections walk every tracked object, and a crawl holds >100,000 from its imports alone:
+each one stalled the event loop 40-240 ms. :func:`gc.freeze` at engine start moves them out of
+collections (the first crawl of a process freezes, the last to close thaws); every collection's
+pause goes into stats (``looqta/gc/...``). ``LOOQTA_GC_FREEZE_ENABLED`` turns it off.
+docs/throttle.md ("Garbage-collection stalls") has the measurements.
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ TASKS: dict[str, TaskType] = {
     )
 }
 
+
 def record_fields() -> tuple[str, ...]:
     """A file's result record, in the order the feed shows it (read from the table each time)."""
     return ("url", *(name for task in TASKS.values() for name in task.record_fields), "status", "reason")

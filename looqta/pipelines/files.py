@@ -1,28 +1,10 @@
-"""Download an item's images and files through Scrapy, process them in the file pool.
+"""Download an item's images and documents through Scrapy and hand them to the file pool.
 
-The only bridge between Scrapy and :mod:`looqta.files`:
-
-* each URL of ``image_urls`` / ``file_urls`` is fetched with ``engine.download_async``: the
-  downloader middlewares and the site's download slot (its cooldown) apply, and the request
-  skips the scheduler, so an item's files go ahead of listing pages still waiting there;
-* at most ``LOOQTA_FILES_MAX_IN_FLIGHT`` files are between "download started" and "record
-  final" at once; past that, new downloads wait (back-pressure) instead of piling up bodies;
-* at most ``LOOQTA_FILES_MAX_DOWNLOADS`` of them, and never more than half the downloader's
-  total concurrency (which the resource throttle moves), are in Scrapy's downloader at once:
-  the downloader counts requests queued in a slot against ``CONCURRENT_REQUESTS``, so without
-  this bound file downloads waiting for a slow CDN slot would hold the engine from starting any
-  page (:class:`DownloadRoom`);
-* each body is spooled to disk and queued (:class:`~looqta.files.service.FileService`); the
-  item waits, without blocking the event loop, for its files' records, then carries them in
-  ``files`` into the feed and hands them to the store's sink (:mod:`looqta.records`), which sets
-  them on the product the store pipeline wrote before this one ran;
-* the pool belongs to the crawler: started in ``open_spider``, drained and shut down in
-  ``close_spider`` (and on ``engine_stopped`` should the spider never close cleanly);
-* a batch whose item is gone (its crawl died) is written by a file worker with the function the
-  store names (``store_records``); with the store off, the records stay in the queue.
-
-The throttle moves the pool's size and gates its tasks through the
-:class:`~looqta.throttle.file_workers.FileWorkers` control registered here.
+The only bridge between Scrapy and :mod:`looqta.files`. Files go through the downloader (the
+site's slot and middlewares apply) with bounded room (:class:`DownloadRoom`); bodies are spooled
+and queued; the item waits without blocking the loop for its records, carries them in ``files``
+to the feed, and hands them to the store's sink (:mod:`looqta.records`), which sets them on the
+product the store pipeline wrote first. docs/files.md has the bounds and why.
 """
 
 from __future__ import annotations

@@ -1,27 +1,9 @@
 """The file gate: how many file tasks may run at once, from the machine's CPU readings.
 
-A pure decision, as :mod:`looqta.throttle.decide`: samples, ``now`` and the config come in, a
-:class:`GateDecision` comes out.
-
-The file workers run niced (``LOOQTA_FILES_WORKER_NICE``), so the kernel gives the crawl the CPU
-first: their work does not slow the crawl, and the crawl's level is judged without niced CPU
-(:func:`looqta.throttle.loads.cpu_load`). They still heat the machine, and the design keeps the
-whole machine under ``max_cpu_percent``. The gate holds the file work to what is left:
-
-* **Close by one** when the latest reading (all CPU, niced included) is over the limit and the
-  previous close has taken effect (no more tasks run than the gate allows). Tasks running go on
-  to their end; no new one starts past the number (the queue is durable and the files
-  pipeline's back-pressure holds new downloads, so nothing is lost, only delayed). Waiting for
-  the previous close keeps a few long tasks from shutting the gate one step per check.
-* **Open by one** when the latest reading is under the limit and so is the window's mean CPU
-  (time-weighted, niced included): the gate lets file work fill the CPU the crawl leaves until
-  the mean reaches the limit, however the crawl's own load moves.
-* **Never shut for long**: a gate at 0 for ``window_seconds`` opens to 1 and stays open for
-  ``settle_seconds`` whatever the readings, so file work (and the items waiting for it)
-  progresses on a machine that stays over the limit: the file work's minimum, as
-  ``min_concurrency`` is the crawl's.
-
-The number never leaves ``0..workers`` (the file pool's size the throttle allows now).
+A pure decision: samples, ``now`` and the config in, a :class:`GateDecision` out. It closes by
+one while the machine (niced CPU included) is over the limit, opens by one while it is under,
+and never stays shut for long, so file work always progresses. docs/throttle.md ("Niced CPU
+and the file gate") has the reasoning.
 """
 
 from __future__ import annotations
