@@ -7,30 +7,19 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from scrapy.core.downloader import Slot
+from test_throttle_file_workers import reading
 from twisted.internet.defer import Deferred
 
 from looqta.throttle.act import Actor
 from looqta.throttle.decide import Limits
 from looqta.throttle.downloader import DownloadSlots
 from looqta.throttle.file_workers import FileWorkers
-from looqta.throttle.sampler import Sample
 
 if TYPE_CHECKING:
     import pytest
 
     from looqta.throttle.controls import Follows
-
-
-def reading(at: float, cpu: float = 30.0) -> Sample:
-    return Sample(
-        at=at,
-        cpu_percent=cpu,
-        memory_percent=40.0,
-        available_bytes=8 << 30,
-        tree=None,
-        loop_lag_seconds=0,
-        loop_ticks=(),
-    )
+    from looqta.throttle.sampler import Sample
 
 
 class FakeControl:
