@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+import psutil
+import pytest
 import requests
 from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
+from mongo_fixtures import wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from scrapy.settings import Settings
 
+from looqta import settings as shipped_settings
 from looqta.crawl_snapshot import RateWindow
+from looqta.extensions.metrics_endpoint import MetricsConfig
 from looqta.ops.status import running_crawls
 
 if TYPE_CHECKING:
@@ -94,3 +102,82 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
     assert crawl.returncode == 0, stderr[-3000:]
     assert "Run summary [noon, finished]: " in stderr
     assert running_crawls(tmp_path) == []  # unregistered at close
+
+
+# --- The loopback check: LOOQTA_METRICS_HOST must be a loopback address -------------------------
+# Guards: the metrics endpoint (crawl stats, queue sizes, its own URLs) is never offered to the
+# network. MetricsConfig.from_settings is the check, tested as a pure function: nothing listens.
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1"])
+def test_the_metrics_endpoint_accepts_a_loopback_host(host: str) -> None:
+    assert MetricsConfig.from_settings(Settings({"LOOQTA_METRICS_HOST": host})).host == host
+
+
+def test_the_shipped_metrics_host_is_loopback() -> None:
+    settings = Settings()
+    settings.setmodule(shipped_settings)
+    assert ipaddress.ip_address(MetricsConfig.from_settings(settings).host).is_loopback
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.1", "203.0.113.7", "fe80::1"])
+def test_the_metrics_endpoint_refuses_a_host_off_loopback(host: str) -> None:
+    with pytest.raises(ValueError, match="LOOQTA_METRICS_HOST must be a loopback address"):
+        MetricsConfig.from_settings(Settings({"LOOQTA_METRICS_HOST": host}))
+
+
+def test_the_metrics_endpoint_refuses_a_host_name() -> None:
+    # A name may resolve to any address: only a literal loopback address is taken.
+    with pytest.raises(ValueError, match=r"metrics\.example"):
+        MetricsConfig.from_settings(Settings({"LOOQTA_METRICS_HOST": "metrics.example"}))
+
+
+def amazon_crawl(sandbox: SandboxProcess, data_dir: Path, **settings: Any) -> subprocess.Popen[str]:
+    all_settings = {**TEST_CRAWL_SETTINGS, "LOOQTA_DATA_DIR": str(data_dir), **settings}
+    command = [sys.executable, "-m", "scrapy", "crawl", "amazon", "-a", "q=iphone", "-a", "max_pages=1",
+               "-a", f"base_url={sandbox.url('amazon')}", *setting_args(all_settings)]  # fmt: skip
+    return subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=crawl_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_crawl_serves_its_metrics_on_loopback_only(clean_sandbox: SandboxProcess, tmp_path: Path) -> None:
+    # End to end with the shipped LOOQTA_METRICS_HOST: the crawl listens on 127.0.0.1 (not on every
+    # address) and answers there.
+    clean_sandbox.set_faults("amazon", latency_ms=3000, path_prefix="/s")  # the crawl stays up ~3 s
+    crawl = amazon_crawl(clean_sandbox, tmp_path)
+    try:
+        registry = tmp_path / "crawls"
+        entries = wait_for(lambda: [json.loads(p.read_text()) for p in registry.glob("*.json")], timeout=60)
+        (entry,) = entries
+        port = int(entry["status_url"].split(":")[2].split("/")[0])
+        listening = [
+            c.laddr
+            for c in psutil.Process(crawl.pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+        assert [address.ip for address in listening] == ["127.0.0.1"]
+        answer = requests.get(f"http://127.0.0.1:{port}/status.json", timeout=5)
+        assert answer.status_code == 200
+        assert "pages_per_minute" in answer.json()
+        _, stderr = crawl.communicate(timeout=90)
+    finally:
+        if crawl.poll() is None:
+            crawl.kill()
+            crawl.wait()
+    assert crawl.returncode == 0, stderr[-3000:]
+
+
+def test_a_crawl_asked_to_serve_its_metrics_off_loopback_does_not_start(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # End to end: a non-loopback LOOQTA_METRICS_HOST stops the crawl before it listens or fetches.
+    # 192.0.2.1 (a documentation address, not this machine's): were the check gone, the bind would
+    # fail rather than open a port to the network (0.0.0.0 is in the unit test above).
+    crawl = amazon_crawl(clean_sandbox, tmp_path, LOOQTA_METRICS_HOST="192.0.2.1")
+    _, stderr = crawl.communicate(timeout=90)
+    assert crawl.returncode != 0
+    assert "LOOQTA_METRICS_HOST must be a loopback address, got '192.0.2.1'" in stderr
+    assert not list((tmp_path / "crawls").glob("*.json"))
+    assert clean_sandbox.requests("amazon") == []

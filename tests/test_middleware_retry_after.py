@@ -93,3 +93,74 @@ def test_retries_are_bounded_then_the_error_is_handed_on(
     assert attempts[-1]["t"] - attempts[0]["t"] >= 2.0
     assert result.stat("looqta/retry_after/max_reached") == 1
     assert [i["status"] for i in result.items] == [200]  # only noon's page made it
+
+
+def refused_then_next(sandbox: SandboxProcess) -> tuple[float, float]:
+    """When the site's one refused (429) request arrived, and how long until its next request did."""
+    amazon = sandbox.requests("amazon")
+    (refused,) = [r for r in amazon if r["status"] == 429]
+    after = [r["t"] for r in amazon if r["t"] > refused["t"]]
+    assert after, "the site was never asked again after its 429"
+    return refused["t"], min(after) - refused["t"]
+
+
+#: A cool-down measured in a crawl may run late on a loaded machine, never early.
+LATE_MARGIN_SECONDS = 8.0
+
+
+def test_a_retry_after_longer_than_the_cap_holds_the_site_for_the_cap_only(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # Guards LOOQTA_RETRY_AFTER_MAX_SECONDS: a site asking for an hour is waited on for the cap.
+    # A cap not applied would hold amazon for 3600 s: no retry before CLOSESPIDER_TIMEOUT.
+    clean_sandbox.set_faults("amazon", status=429, retry_after=3600, times=1, path_prefix="/dp/")
+    cap = 2.0
+    result = run_crawl(
+        TWO_SITES,
+        tmp_path,
+        runspider=True,
+        spider_args={"amazon": clean_sandbox.url("amazon"), "noon": clean_sandbox.url("noon")},
+        settings={
+            **ONE_AT_A_TIME,
+            "LOOQTA_RETRY_AFTER_MAX_SECONDS": cap,
+            "LOOQTA_RETRY_AFTER_DEFAULT_SECONDS": 0.5,  # far below the cap: the header was read
+            "CLOSESPIDER_TIMEOUT": 30,
+        },
+        timeout=60,  # a crawl of ~8 s; a site held for an hour never ends
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, waited = refused_then_next(clean_sandbox)
+    assert cap <= waited < cap + LATE_MARGIN_SECONDS
+    assert result.stat("looqta/retry_after/max_wait_seconds") == cap
+    assert sorted(i["status"] for i in result.items) == [200] * 34  # the refused page was retried
+
+
+def test_a_429_without_retry_after_cools_that_site_for_the_default(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    # Guards LOOQTA_RETRY_AFTER_DEFAULT_SECONDS: a bare 429 cools the site's slot down (only that
+    # one), instead of being retried at once by Scrapy's RetryMiddleware.
+    clean_sandbox.set_faults("amazon", status=429, times=1, path_prefix="/dp/")
+    clean_sandbox.set_faults("noon", latency_ms=100)  # 30 pages: noon stays busy for ~3 s
+    cooldown = 1.5
+    result = run_crawl(
+        TWO_SITES,
+        tmp_path,
+        runspider=True,
+        spider_args={"amazon": clean_sandbox.url("amazon"), "noon": clean_sandbox.url("noon")},
+        settings={
+            **ONE_AT_A_TIME,
+            "LOOQTA_RETRY_AFTER_DEFAULT_SECONDS": cooldown,
+            "LOOQTA_RETRY_AFTER_MAX_SECONDS": 60,
+            "CLOSESPIDER_TIMEOUT": 30,
+        },
+        timeout=60,  # a crawl of ~8 s; a site held for an hour never ends
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    refused_at, waited = refused_then_next(clean_sandbox)
+    assert cooldown <= waited < cooldown + LATE_MARGIN_SECONDS
+    noon_during = [r for r in clean_sandbox.requests("noon") if refused_at < r["t"] < refused_at + cooldown]
+    assert len(noon_during) >= 3  # the other site kept going meanwhile (~1 per 100 ms unloaded)
+    assert result.stat("looqta/retry_after/429") == 1
+    assert result.stat("looqta/retry_after/max_wait_seconds") == cooldown
+    assert sorted(i["status"] for i in result.items) == [200] * 34
