@@ -167,3 +167,22 @@ def test_a_rendered_hostile_page_cannot_make_the_browser_fetch_elsewhere(
     assert result.stats.get("playwright/request_count", 0) > 0  # it was rendered
     assert_nothing_outside_was_fetched(clean_sandbox, trap)
     assert result.stats["looqta/guard/refused/origin"] >= 2  # the browser's XHRs (images are too)
+
+
+def test_the_hostile_fault_is_validated_and_puts_its_urls_where_crawlers_fetch() -> None:
+    from looqta.sandbox import hostile
+    from looqta.sandbox.faults import FaultConfig
+
+    for bad in ("file:///etc/passwd", [1], ["x"] * (hostile.MAX_URLS + 1)):
+        with pytest.raises(ValueError, match="hostile_urls"):
+            FaultConfig.from_json({"hostile_urls": bad})
+    page = '<body><img id="landingImage" data-old-hires="/i.jpg"><img class="s-image" src="/c.jpg"></body>'
+    text = hostile.inject(page, ["file:///etc/passwd#m.pdf"], "/dp/X")
+    assert 'data-old-hires="file:///etc/passwd#m.pdf"' in text
+    assert '<img class="s-image" src="file:///etc/passwd#m.pdf"' in text
+    assert 'href="/__hostile__/redirect/0/manual.pdf"' in text
+    assert "XMLHttpRequest" in text
+    moved = hostile.redirect("/__hostile__/redirect/0/manual.pdf", ["http://127.0.0.1:9/x"])
+    assert moved is not None
+    assert (moved.status, moved.headers["Location"]) == (302, "http://127.0.0.1:9/x")
+    assert hostile.redirect("/dp/X", ["http://127.0.0.1:9/x"]) is None
