@@ -256,6 +256,12 @@ def abort_request_rule(handler: ScrapyPlaywrightDownloadHandler) -> Callable[...
     return _get(handler, "abort_request")  # type: ignore[no-any-return]
 
 
+def set_abort_request_rule(handler: ScrapyPlaywrightDownloadHandler, rule: Callable[..., Any]) -> None:
+    """Replace the handler's ``PLAYWRIGHT_ABORT_REQUEST`` rule (pooled and unpooled pages use it)."""
+    _get(handler, "abort_request")
+    handler.abort_request = rule
+
+
 async def launch(handler: ScrapyPlaywrightDownloadHandler) -> None:
     """Start the Playwright driver and the startup contexts (what the engine start would do)."""
     await _get(handler, "_launch")()

@@ -91,7 +91,14 @@ LOOQTA_RETRY_AFTER_MAX_RETRIES = 3
 LOOQTA_RETRY_AFTER_MAX_SECONDS = 300.0
 LOOQTA_RETRY_AFTER_DEFAULT_SECONDS = 5.0
 
+# Every download (pages, redirects, robots.txt, files; rendered pages' own requests through the
+# browser's abort rule) only from the site's own and CDN origins over http(s) (docs/security.md).
+LOOQTA_GUARD_ENABLED = True
+LOOQTA_GUARD_DNS_CACHE_SECONDS = 300.0
+
 DOWNLOADER_MIDDLEWARES = {
+    # First, before robots.txt is fetched for a host a hostile page named.
+    "looqta.guard.middleware.OriginGuardMiddleware": 10,
     "looqta.middlewares.slots.SiteSlotMiddleware": 50,
     "looqta.middlewares.blocks.BlockMiddleware": 555,
     "looqta.middlewares.retry_after.RetryAfterMiddleware": 560,
@@ -142,6 +149,11 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
     "http": "looqta.pagepool.handler.PooledPlaywrightDownloadHandler",
     "https": "looqta.pagepool.handler.PooledPlaywrightDownloadHandler",
+    # No local files, inline data, FTP or S3, whatever a page links (docs/security.md).
+    "file": None,
+    "data": None,
+    "ftp": None,
+    "s3": None,
 }
 LOOQTA_PAGE_POOL_ENABLED = True
 LOOQTA_PAGE_POOL_MAX_PAGES = 4
@@ -188,6 +200,8 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 # With the store pipeline, each item's file records are then set on its stored
 # product (looqta/records.py); a worker writes those of items whose crawl died.
 LOOQTA_FILES_DIR = os.path.join(LOOQTA_DATA_DIR, "files", "%(name)s")
+# An item's first 20 files are downloaded; the rest are counted (looqta/files/over_cap).
+LOOQTA_FILES_MAX_PER_ITEM = 20
 
 ITEM_PIPELINES = {
     "looqta.pipelines.validate.ValidationPipeline": 100,

@@ -85,6 +85,9 @@ assert internals.persistent_context_key() == "user_data_dir"
 assert isinstance(internals.playwright_logger(), logging.Logger)
 assert internals.uses_threaded_loop(handler) is False
 assert internals.abort_request_rule(handler) is should_abort_request
+internals.set_abort_request_rule(handler, any)
+assert internals.abort_request_rule(handler) is any
+internals.set_abort_request_rule(handler, should_abort_request)
 assert internals.startup_context_kwargs(handler) == {}
 assert internals.navigation_timeout_ms(handler) is None
 options = {**internals.launch_options(handler), "args": ["--mute-audio"]}

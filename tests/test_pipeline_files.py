@@ -659,3 +659,32 @@ def test_a_crawl_killed_mid_run_resumes_its_file_tasks_and_the_workers_write_its
             assert record["status"] == "done" or record["reason"].startswith("interrupted: "), record
     assert stats["looqta/files/store_records/updated"] == len(killed_items) - len(answered_before)
     assert {line["pid"] for line in by_worker.values()} != {line["pid"] for line in by_sink.values()}
+
+
+def test_an_item_gets_its_first_files_up_to_the_cap_and_refused_files_say_why(tmp_path: Path) -> None:
+    from looqta.guard.middleware import RequestRefused
+
+    answers: dict[str, Any] = {f"http://h/{n}.pdf": (404, "text/html", b"no") for n in range(5)}
+    answers["file:///etc/passwd"] = RequestRefused("file:///etc/passwd", "scheme")
+    engine = FakeEngine(answers)
+    item = product(1, image_urls=["file:///etc/passwd"], file_urls=[f"http://h/{n}.pdf" for n in range(5)])
+
+    pipeline = run_items(tmp_path, engine, [item], LOOQTA_FILES_MAX_PER_ITEM=3)
+    assert {request.url for request in engine.requests} == {
+        "file:///etc/passwd",
+        "http://h/0.pdf",
+        "http://h/1.pdf",
+    }
+    assert item.files[0] == {
+        "url": "file:///etc/passwd",
+        "status": "failed",
+        "reason": "download: refused: origin guard refused file:///etc/passwd: scheme",
+    }
+    assert pipeline.stats.get_value("looqta/files/over_cap") == 3
+    assert pipeline.stats.get_value("looqta/files/failed/refused") == 1
+
+    async def build_with_no_room() -> None:
+        pipeline_with(tmp_path, engine, LOOQTA_FILES_MAX_PER_ITEM=0)
+
+    with pytest.raises(ValueError, match="LOOQTA_FILES_MAX_PER_ITEM"):
+        asyncio.run(build_with_no_room())

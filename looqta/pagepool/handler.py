@@ -19,6 +19,7 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from looqta import internals
 from looqta.browser import ABORTED_RESOURCE_TYPES, should_abort_request
+from looqta.guard.middleware import origin_guard_opened
 from looqta.pagepool.config import PagePoolConfig
 from looqta.pagepool.contexts import HandlerContexts
 from looqta.pagepool.limiter import PageLimiter
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
+    from looqta.guard.middleware import OriginGuard
     from looqta.pagepool.page import PooledPage
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,12 @@ class PooledPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self._pool_stats.set_value(f"{STATS_PREFIX}/page_limit", self._page_limiter.limit)
         self._pool_stats.set_value(f"{STATS_PREFIX}/in_use", 0)
         crawler.signals.send_catch_log(page_pool_opened, handler=self)
+        crawler.signals.connect(self._origin_guard_opened, signal=origin_guard_opened)
         register(crawler, PooledPages(self))
+
+    def _origin_guard_opened(self, guard: OriginGuard) -> None:
+        """Rendered pages' own requests (pooled or not) pass the crawl's origin guard first."""
+        internals.set_abort_request_rule(self, guard.browser_rule(internals.abort_request_rule(self)))
 
     # --- run-time knobs (the throttle, through PooledPages) -------------------------------------
 

@@ -24,6 +24,7 @@ from looqta.files.checks import declared_name
 from looqta.files.config import FilesConfig
 from looqta.files.service import FileService
 from looqta.files.work import parse_seen_at
+from looqta.guard.middleware import RequestRefused
 from looqta.records import FileResults, file_results_sink_wanted
 from looqta.throttle.controls import register as register_control
 from looqta.throttle.file_workers import FileWorkers
@@ -111,6 +112,9 @@ class FilesPipeline:
         if not is_asyncio_available():
             raise NotConfigured("the files pipeline needs the asyncio reactor (TWISTED_REACTOR)")
         self.config = FilesConfig.from_settings(settings, crawler.spider.name if crawler.spider else "")
+        self.max_per_item = settings.getint("LOOQTA_FILES_MAX_PER_ITEM", 20)
+        if self.max_per_item < 1:
+            raise ValueError(f"LOOQTA_FILES_MAX_PER_ITEM must be >= 1, got {self.max_per_item}")
         self.crawler = crawler
         self.stats = crawler.stats
         download_max = settings.getint("DOWNLOAD_MAXSIZE")
@@ -180,6 +184,9 @@ class FilesPipeline:
         wanted = wanted_files(adapter)
         if not wanted:
             return item
+        if len(wanted) > self.max_per_item:  # a page listing thousands of files gets its first N
+            self.stats.inc_value(f"{STATS_PREFIX}/over_cap", len(wanted) - self.max_per_item)
+            wanted = wanted[: self.max_per_item]
         priority = FILE_TASK_PRIORITY_BY_JOB.get(str(adapter.get("job")), 0)
         source, source_id = str(adapter.get("source")), str(adapter.get("source_id"))
         seen_at = parse_seen_at(adapter.get("scraped_at"))
@@ -215,6 +222,8 @@ class FilesPipeline:
                     f"larger than {self.max_size_bytes} bytes (LOOQTA_FILES_MAX_SIZE_BYTES, DOWNLOAD_MAXSIZE)"
                 )
                 return await self._download_failed(file_id, url, "too_large", limit)
+            except RequestRefused as exc:
+                return await self._download_failed(file_id, url, "refused", str(exc))
             except IgnoreRequest as exc:
                 return await self._download_failed(file_id, url, "ignored", str(exc) or "IgnoreRequest")
             except Exception as exc:  # noqa: BLE001 - any download error is the file's recorded reason

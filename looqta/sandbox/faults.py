@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from looqta.sandbox import hostile
 from looqta.sandbox.blocks import (
     BLOCK_KINDS,
     CHALLENGE,
@@ -72,6 +73,8 @@ class FaultConfig:
     challenge_ttl_seconds: float = 300.0
     #: Seed of the draws that pick blocked requests (reproducible shares).
     block_seed: int = 0
+    #: URLs put in matching HTML pages where a crawler fetches from (looqta.sandbox.hostile).
+    hostile_urls: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Any) -> FaultConfig:
@@ -106,6 +109,7 @@ class FaultConfig:
         if self.truncate_mode not in TRUNCATE_MODES:
             raise ValueError(f"truncate_mode must be one of {TRUNCATE_MODES}")
         self._validate_blocks()
+        hostile.check_urls(self.hostile_urls)
 
     def _validate_blocks(self) -> None:
         if not isinstance(self.blocks, dict) or set(self.blocks) - set(BLOCK_KINDS):
@@ -250,6 +254,8 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _faulted(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[FAULTS_KEY]
+    if state.config.hostile_urls and (moved := hostile.redirect(request.path, state.config.hostile_urls)):
+        return moved
     if not state.matches(request.path):
         return await handler(request)
     config = state.config
@@ -277,6 +283,8 @@ async def _answer(request: web.Request, handler: Handler, state: FaultState) -> 
         return _block_response(request, kind, state)
     request[MALFORMED_KEY] = config.malformed
     response = await handler(request)
+    if config.hostile_urls and isinstance(response, web.Response) and response.content_type == "text/html":
+        response.text = hostile.inject(response.text or "", config.hostile_urls, request.path)
     if config.truncate:
         return await _truncated(request, response, config.truncate_mode)
     return response

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from looqta.sandbox import sites as registry
 from looqta.sandbox.catalogue import Catalogue
-from looqta.sandbox.context import SITE_KEY, SiteContext
+from looqta.sandbox.context import SITE_KEY, SiteContext, site_context
 from looqta.sandbox.faults import add_control_routes, fault_middleware
 from looqta.sandbox.files import add_file_routes
 from looqta.sandbox.render_fixture import add_render_routes
@@ -81,6 +81,13 @@ class SandboxConfig:
         return 0 if self.port == 0 else self.port + len(known) + known.index(site)
 
 
+async def _origins(request: web.Request) -> web.Response:
+    """The origins serving this site's files, besides its own: what a crawler's origin guard
+    allows when it is pointed at the sandbox (looqta.guard.middleware)."""
+    assets = site_context(request).assets
+    return web.json_response({"origins": [assets] if assets else []})
+
+
 def build_app(
     site: str, catalogue: Catalogue, pdf_pages: int = 1, assets: str = "", build: str = "current"
 ) -> web.Application:
@@ -90,6 +97,7 @@ def build_app(
         site=site, catalogue=catalogue, pdf_pages=pdf_pages, assets=assets, build=build
     )
     add_control_routes(app, site)
+    app.router.add_get("/__sandbox__/origins", _origins)
     add_state_route(app)
     add_file_routes(app)
     add_render_routes(app)

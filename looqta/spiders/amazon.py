@@ -142,6 +142,7 @@ class AmazonSpider(SearchSpider):
     name = "amazon"
     default_base_url = "https://www.amazon.ae"
     download_slot = {"concurrency": 2, "delay": 1.0, "jitter": 0.5}
+    cdn_origins = ("https://m.media-amazon.com",)
     #: amazon.ae sells in dirhams; the currency when a card's price text names none.
     site_currency = "AED"
     page_types = {

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 
+from looqta.guard.policy import SiteOrigins, origin_of
 from looqta.items import ProductItem
 from looqta.middlewares.slots import add_site_slot
 from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
@@ -65,6 +66,8 @@ class SearchArgs:
     max_pages: int | None = None
     job: str = "manual"
     details: bool = False
+    #: ``-a cdn_url=URL[,URL...]``: the origins serving the site's files where ``base_url`` points.
+    cdn_url: tuple[str, ...] = ()
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any], default_base_url: str) -> SearchArgs:
@@ -92,7 +95,14 @@ class SearchArgs:
         raw_details = str(kwargs.get("details") or "").strip().lower()
         if raw_details not in _TRUE | _FALSE:
             raise SpiderArgumentError(f"details must be 1 or 0, got {kwargs.get('details')!r}")
-        return cls(q=q, base_url=base_url, max_pages=max_pages, job=job, details=raw_details in _TRUE)
+        cdn_url = tuple(
+            url.strip().rstrip("/") for url in str(kwargs.get("cdn_url") or "").split(",") if url.strip()
+        )
+        bad = [url for url in cdn_url if origin_of(url) is None]
+        if bad:
+            raise SpiderArgumentError(f"cdn_url must be http(s) URLs, got {', '.join(map(repr, bad))}")
+        details = raw_details in _TRUE
+        return cls(q=q, base_url=base_url, max_pages=max_pages, job=job, details=details, cdn_url=cdn_url)
 
     def allows_page(self, page: int) -> bool:
         return self.max_pages is None or page <= self.max_pages
@@ -110,6 +120,9 @@ class SearchSpider(scrapy.Spider):
     #: The site's politeness: its download slot (``concurrency``, ``delay`` floor, ``jitter``),
     #: used unless ``DOWNLOAD_SLOTS`` names the slot (looqta.middlewares.slots).
     download_slot: ClassVar[dict[str, Any]] = {}
+    #: The real site's CDN origins (its images and documents). With ``-a base_url`` elsewhere,
+    #: ``-a cdn_url`` names them; a sandbox site names its own (looqta.guard).
+    cdn_origins: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -131,6 +144,15 @@ class SearchSpider(scrapy.Spider):
         """``scheme://host[:port]`` of the site, the key of its download slot."""
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def site_origins(self) -> SiteOrigins:
+        """The only origins this crawl fetches from (looqta.guard): the site's and its CDN's.
+        Where the operator points the spider (``base_url``, ``cdn_url``) is allowed as it is."""
+        cdn = self.args.cdn_url
+        if self.base_url == self.default_base_url.rstrip("/"):
+            return SiteOrigins(own=(self.origin,), cdn=cdn or self.cdn_origins, configured=cdn)
+        return SiteOrigins(own=(self.origin,), cdn=cdn, configured=(self.origin, *cdn))
 
     def page_request(
         self, url: str, page_type: str, callback: Callable[..., Any], **kwargs: Any

@@ -122,6 +122,7 @@ class NoonSpider(SearchSpider):
     name = "noon"
     default_base_url = "https://www.noon.com"
     download_slot = {"concurrency": 4, "delay": 0.5, "jitter": 0.5}
+    cdn_origins = ("https://f.nooncdn.com",)
     page_types = {
         "search": PageType("search", ("source_id", "title", "price", "currency"), f"{BOX}, {NO_RESULTS}"),
         "product": PageType("product", ("title",), 'script[type="application/ld+json"], h1'),
