@@ -7,11 +7,12 @@ crawls running at once from leaving two documents for one product.
 Each write is one aggregation-pipeline update per item (MongoDB >= 4.2) that, atomically
 on the document, leaves it alone when the stored sighting is newer (``seen_at``), and
 otherwise sets the fields and, when price or currency differ (or the product is new),
-stamps the batch's change id and queues the change in ``price_pending``. The pending
-changes then become ``price_history`` documents (``_id`` holds the change id: recorded
-once) and leave the product; a kill in between leaves them queued for the next write's
-sweep. Documents the server refuses for good go to ``dead_letters`` (``faults.py``).
-Details and reasons: docs/store.md.
+stamps ``price_change_id`` with the batch's change id. ``price_history`` then gets one
+document per product carrying that change id (its ``_id`` holds the change id, so a change
+is recorded once, even when two crawls see it at the same moment, or a write is retried).
+The writer keeps the change id in its spool from before the write until the history is in,
+so a kill in between is completed later. Documents the server refuses for good go to
+``dead_letters`` (``faults.py``). Details and reasons: docs/store.md.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ProductRepository:
                 IndexModel(
                     [("source", ASCENDING), ("source_id", ASCENDING)], unique=True, name="product_key"
                 ),
-                IndexModel([("price_pending.change_id", ASCENDING)], name="price_pending"),
+                IndexModel([("price_change_id", ASCENDING)], name="price_change_id"),
                 IndexModel([("title_words", ASCENDING)], name="title_words"),
             ]
         )
@@ -189,39 +190,26 @@ class ProductRepository:
         letters = [dead_letter(refusal, PRODUCTS, now) for refusal in refusals]
         return await _insert_once(self.dead_letters, letters)
 
-    async def record_history(self, change_id: str | None, now: datetime) -> int:
-        """Add a ``price_history`` document for each price change still pending on a product.
-
-        With a ``change_id``: the products that change stamped (and any older change still pending
-        on them); with None: every pending change in the store (after a kill, on start and recovery).
-        An entry's ``_id`` holds its change id, so recording twice records once; the pending
-        changes are removed from the product only once their entries are in.
-        """
-        query = {"price_pending.change_id": change_id if change_id is not None else {"$exists": True}}
-        changed = self.products.find(query, {"_id": 0, "source": 1, "source_id": 1, "price_pending": 1})
+    async def record_history(self, change_id: str, now: datetime) -> int:
+        """Add a ``price_history`` document for each product whose price ``change_id`` changed
+        (idempotent: an entry's ``_id`` holds the change id)."""
+        changed = self.products.find(
+            {"price_change_id": change_id},
+            {"_id": 0, "source": 1, "source_id": 1, "price": 1, "currency": 1, "price_changed_at": 1},
+        )
         entries = [
             {
-                "_id": {
-                    "change_id": change["change_id"],
-                    "source": doc["source"],
-                    "source_id": doc["source_id"],
-                },
+                "_id": {"change_id": change_id, "source": doc["source"], "source_id": doc["source_id"]},
                 "source": doc["source"],
                 "source_id": doc["source_id"],
-                "price": change["price"],
-                "currency": change["currency"],
-                "seen_at": change["seen_at"],
+                "price": doc["price"],
+                "currency": doc["currency"],
+                "seen_at": doc.get("price_changed_at"),
                 "recorded_at": now,
             }
             async for doc in changed
-            for change in doc.get("price_pending") or []
         ]
-        if not entries:
-            return 0
-        recorded = await _insert_once(self.history, entries)
-        done = sorted({entry["_id"]["change_id"] for entry in entries})
-        await self.products.update_many({"price_pending.change_id": {"$in": done}}, _clear_pending(done))
-        return recorded
+        return await _insert_once(self.history, entries) if entries else 0
 
     async def search(self, words: str, limit: int) -> list[dict[str, Any]]:
         """The cheapest offers whose title holds every word of ``words``, cheapest first."""
@@ -292,24 +280,6 @@ async def _insert_once(collection: AsyncCollection[dict[str, Any]], documents: l
     return len(result.inserted_ids)
 
 
-def _clear_pending(change_ids: list[str]) -> list[dict[str, Any]]:
-    """Pipeline update removing recorded changes from ``price_pending`` (the field goes when empty)."""
-    left = {
-        "$filter": {
-            "input": {"$ifNull": ["$price_pending", []]},
-            "cond": {"$not": [{"$in": ["$$this.change_id", {"$literal": change_ids}]}]},
-        }
-    }
-    return [
-        {"$set": {"price_pending": left}},
-        {
-            "$set": {
-                "price_pending": {"$cond": [{"$eq": ["$price_pending", []]}, "$$REMOVE", "$price_pending"]}
-            }
-        },
-    ]
-
-
 def _upsert_operations(documents: list[ProductDocument], change_id: str, now: datetime) -> list[UpdateOne]:
     return [_upsert_operation(doc, change_id, now) for doc in documents]
 
@@ -317,11 +287,10 @@ def _upsert_operations(documents: list[ProductDocument], change_id: str, now: da
 def _upsert_operation(doc: ProductDocument, change_id: str, now: datetime) -> UpdateOne:
     """The pipeline update of one product: nothing changes when the stored sighting is newer
     (``seen_at``, so a replayed old document never overwrites a new one); otherwise the fields are
-    set and a change of price or currency is stamped and queued in ``price_pending``."""
+    set and a change of price or currency is stamped with ``change_id``."""
     price, currency, seen_at = doc.fields["price"], doc.fields["currency"], doc.fields["seen_at"]
     # Values go through $literal: in a pipeline a string such as "$99 deal" would be a field path.
     values = {name: {"$literal": value} for name, value in doc.fields.items()}
-    change = {"change_id": change_id, "price": price, "currency": currency, "seen_at": seen_at}
     changed = "$_looqta_changed"
     return UpdateOne(
         {"source": doc.source, "source_id": doc.source_id},
@@ -359,18 +328,6 @@ def _upsert_operation(doc: ProductDocument, change_id: str, now: datetime) -> Up
                                     },
                                     "price_changed_at": {
                                         "$cond": [changed, {"$literal": seen_at}, "$price_changed_at"]
-                                    },
-                                    "price_pending": {
-                                        "$cond": [
-                                            changed,
-                                            {
-                                                "$concatArrays": [
-                                                    {"$ifNull": ["$price_pending", []]},
-                                                    [{"$literal": change}],
-                                                ]
-                                            },
-                                            "$price_pending",
-                                        ]
                                     },
                                 },
                             ]

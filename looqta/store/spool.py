@@ -110,7 +110,8 @@ class Spool:
         rows = self._db.execute("SELECT id, document FROM documents ORDER BY id LIMIT ?", (limit,)).fetchall()
         return [(row_id, decode_operation(data)) for row_id, data in rows]
 
-    def delete(self, row_ids: Sequence[int]) -> None:
+    def delete(self, row_ids: Sequence[int], change_id: str | None = None) -> None:
+        """Remove written rows; ``change_id``, the write's, is resolved in the same transaction."""
         with self._db:
             for row_id in row_ids:
                 row = self._db.execute(
@@ -119,12 +120,19 @@ class Spool:
                 if row is not None:
                     self._count -= 1
                     self._bytes -= row[0]
+            if change_id is not None:
+                self._db.execute("DELETE FROM pending_changes WHERE change_id = ?", (change_id,))
 
     def _totals(self) -> tuple[int, int]:
         count, size = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(document)), 0) FROM documents"
         ).fetchone()
         return int(count), int(size)
+
+    def mark_change(self, change_id: str) -> None:
+        """Remember, durably, a write whose price history may be missing until :meth:`resolve_change`."""
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO pending_changes VALUES (?)", (change_id,))
 
     def pending_changes(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT change_id FROM pending_changes ORDER BY rowid")]

@@ -136,16 +136,20 @@ class StoreWriter:
             await self._to_spool(batch)
             return
         change_id = uuid.uuid4().hex
+        # Durable before the write: if the process dies between the product and the history
+        # write, the next writer to open this spool (or adopt it) records the change.
+        await asyncio.to_thread(self.spool.mark_change, change_id)
         try:
             summary = await self.repository.write(batch, change_id, self._now())
         except STORE_UNAVAILABLE as error:
             self._went_offline(error)
-            await self._to_spool(batch, change_id)
+            await self._to_spool(batch)  # the change id stays marked: recorded on recovery
             return
+        await asyncio.to_thread(self.spool.resolve_change, change_id)
         self._count(summary)
 
-    async def _to_spool(self, batch: list[Operation], change_id: str | None = None) -> None:
-        stored = await asyncio.to_thread(self.spool.append, batch, change_id)
+    async def _to_spool(self, batch: list[Operation]) -> None:
+        stored = await asyncio.to_thread(self.spool.append, batch)
         self.stats.inc_value(f"{STATS_PREFIX}/spooled", stored)
         if stored < len(batch):
             self.stats.inc_value(f"{STATS_PREFIX}/spool_full", len(batch) - stored)
@@ -179,12 +183,11 @@ class StoreWriter:
 
     async def _replay(self) -> None:
         async with self._lock:
-            # Every change still pending on a product (a write killed or cut off mid-way, in this
-            # process or an earlier one) gets its history entry before anything new is written.
-            changes = await asyncio.to_thread(self.spool.pending_changes)
-            recorded = await self.repository.record_history(None, self._now())
-            self.stats.inc_value(f"{STATS_PREFIX}/price_changes", recorded)
-            for change_id in changes:
+            # Changes whose history may be missing (a write killed or cut off mid-way, in this
+            # process or in the crawl whose spool was adopted), recorded before anything new.
+            for change_id in await asyncio.to_thread(self.spool.pending_changes):
+                recorded = await self.repository.record_history(change_id, self._now())
+                self.stats.inc_value(f"{STATS_PREFIX}/price_changes", recorded)
                 await asyncio.to_thread(self.spool.resolve_change, change_id)
         while True:
             async with self._lock:  # per batch, so new documents queue behind the spool meanwhile
@@ -192,12 +195,9 @@ class StoreWriter:
                 if not rows:
                     return
                 change_id = uuid.uuid4().hex
-                try:
-                    summary = await self.repository.write([doc for _, doc in rows], change_id, self._now())
-                except STORE_UNAVAILABLE:
-                    await asyncio.to_thread(self.spool.append, [], change_id)
-                    raise
-                await asyncio.to_thread(self.spool.delete, [row_id for row_id, _ in rows])
+                await asyncio.to_thread(self.spool.mark_change, change_id)
+                summary = await self.repository.write([doc for _, doc in rows], change_id, self._now())
+                await asyncio.to_thread(self.spool.delete, [row_id for row_id, _ in rows], change_id)
                 self.stats.inc_value(f"{STATS_PREFIX}/replayed", len(rows))
                 self._count(summary)
 
