@@ -14,7 +14,7 @@ import pytest
 from itemadapter import ItemAdapter
 from mongo_fixtures import make_item, run, store_settings
 from pymongo import AsyncMongoClient
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 from scrapy.utils.test import get_crawler
 from test_pipeline_store import feed, spooled_rows
 
@@ -186,3 +186,41 @@ def test_a_write_error_that_means_not_now_is_not_dead_lettered(
     with pytest.raises(BulkWriteError):  # the writer spools the batch and retries it
         with_repository(mongo_uri, mongo_db, work)
     assert db.dead_letters.count_documents({}) == 0
+
+
+class SplittingProducts:
+    """The real collection, except that a bulk write of many refuses the whole command (as a server
+    may for one bad document), and a write of B000000002 alone is refused as too large."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.sizes: list[int] = []
+
+    async def bulk_write(self, operations: list[Any], ordered: bool) -> Any:
+        self.sizes.append(len(operations))
+        if len(operations) > 1:
+            raise OperationFailure("Document failed validation", code=121)
+        if operations[0]._filter["source_id"] == "B000000002":
+            raise OperationFailure("object to insert too large", code=10334)
+        return await self.real.bulk_write(operations, ordered=ordered)
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        return self.real.find(*args, **kwargs)
+
+
+def test_a_whole_command_refused_for_its_content_is_split_to_find_the_document(
+    mongo_uri: str, mongo_db: str, db: Any
+) -> None:
+    async def work(repo: ProductRepository) -> Any:
+        splitting = SplittingProducts(repo.products)
+        repo.products = splitting  # type: ignore[assignment]
+        return await repo.write([doc(1), doc(2), doc(3)], "c1", T0), splitting.sizes
+
+    summary, sizes = with_repository(mongo_uri, mongo_db, work)
+    assert sizes == [3, 1, 1, 1]
+    assert summary.written == 2
+    assert [(r.operation.source_id, r.reason, r.code) for r in summary.refused] == [
+        ("B000000002", "too_large", 10334)
+    ]
+    assert db.dead_letters.count_documents({}) == 1
+    assert sorted(p["source_id"] for p in db.products.find()) == ["B000000001", "B000000003"]

@@ -85,6 +85,7 @@ def test_permanent_errors_are_not_retried(error: Exception, split: bool) -> None
 
 def test_an_unknown_whole_command_failure_is_not_a_reason_to_dead_letter_a_batch() -> None:
     assert not is_permanent_command_error(OperationFailure("something new", code=424242))
+    assert not is_permanent_command_error(OperationFailure("malformed command", code=2))
 
 
 def test_reasons_and_the_product_key_duplicate() -> None:

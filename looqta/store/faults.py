@@ -56,7 +56,7 @@ DUPLICATE_KEY_CODES = frozenset({11000, 11001, 12582})
 VALIDATION_CODES = frozenset({121})  # DocumentValidationFailure
 TOO_LARGE_CODES = frozenset({10334, 17419, 17420})  # BSONObjectTooLarge, document grew too large
 #: Whole-command failures that say "this content, never": the batch is split to find the document.
-PERMANENT_COMMAND_CODES = frozenset({2, 121, 10334, 17419, 17420})
+PERMANENT_COMMAND_CODES = frozenset({121, 10334, 17419, 17420})
 #: A dead letter keeps the refused document up to this size; larger ones keep their size and key only.
 DEAD_LETTER_MAX_DOCUMENT_BYTES = 256 * 1024
 _MAX_MESSAGE_CHARS = 2000
