@@ -27,7 +27,12 @@ LOOQTA_ROBOTS_PERMITTED: dict[str, list[str]] = {}
 
 FEED_EXPORT_ENCODING = "utf-8"
 # CSV feeds write list and record columns (image_urls, files) as JSON, not Python reprs.
-FEED_EXPORTERS = {"csv": "looqta.exporters.JsonColumnsCsvItemExporter"}
+FEED_EXPORTERS = {
+    "csv": "looqta.exporters.JsonColumnsCsvItemExporter",
+    # Each line reaches the file as it is written: a killed crawl's feed ends on a whole line.
+    "jsonlines": "looqta.exporters.FlushingJsonLinesItemExporter",
+    "jsonl": "looqta.exporters.FlushingJsonLinesItemExporter",
+}
 
 # --- Per-site cooldowns ------------------------------------------------------
 # Every request to a spider's own site goes to a download slot named after the
@@ -210,6 +215,8 @@ ITEM_PIPELINES = {
     "looqta.pipelines.store.MongoPipeline": 300,
     # After the store: the product is written first, its file records are set on it later.
     "looqta.pipelines.files.FilesPipeline": 400,
+    # Last: with JOBDIR, an item a resumed job exported already is not exported again.
+    "looqta.pipelines.exported.ExportOncePipeline": 900,
 }
 
 # --- Run health (looqta/health: Spidermon monitors at spider close) -----------

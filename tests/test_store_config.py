@@ -15,6 +15,7 @@ def test_defaults_use_the_embedded_server() -> None:
     assert config.data_dir == Path(".looqta/mongo")
     assert config.batch_size == 500
     assert config.server_idle_seconds == 600.0
+    assert config.spool_max_bytes == 1024**3
 
 
 def test_settings_are_read_with_their_types() -> None:
@@ -28,6 +29,7 @@ def test_settings_are_read_with_their_types() -> None:
                 "LOOQTA_STORE_SPOOL_DIR": "/var/spool/looqta",
                 "LOOQTA_STORE_ENABLED": "False",
                 "LOOQTA_STORE_SERVER_IDLE_SECONDS": "0",
+                "LOOQTA_STORE_SPOOL_MAX_BYTES": "2097152",
             }
         )
     )
@@ -37,6 +39,7 @@ def test_settings_are_read_with_their_types() -> None:
     assert config.spool_dir == Path("/var/spool/looqta")
     assert config.enabled is False
     assert config.server_idle_seconds == 0.0  # never
+    assert config.spool_max_bytes == 2 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,10 @@ def test_settings_are_read_with_their_types() -> None:
         ),
         ({"LOOQTA_STORE_MAX_DOCUMENT_BYTES": 32 * 1024 * 1024}, "BSON limit"),
         ({"LOOQTA_STORE_SERVER_IDLE_SECONDS": -1}, "LOOQTA_STORE_SERVER_IDLE_SECONDS must be >= 0"),
+        (
+            {"LOOQTA_STORE_SPOOL_MAX_BYTES": 1000},
+            "LOOQTA_STORE_SPOOL_MAX_BYTES must be >= LOOQTA_STORE_MAX_DOC",
+        ),
         (
             {"LOOQTA_STORE_SPOOL_DIR": "/tmp/x", "LOOQTA_STORE_DATA_DIR": "/tmp/x/"},
             "must be different directories",

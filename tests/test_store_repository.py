@@ -129,7 +129,7 @@ def test_two_writers_racing_on_new_products_leave_one_document_and_one_history_e
     summaries = run(main())
     assert sum(summary.upserted for summary in summaries) == 300
     assert sum(summary.written for summary in summaries) == 600
-    assert not any(summary.failed for summary in summaries)
+    assert not any(summary.refused for summary in summaries)
     assert db.products.count_documents({}) == 300
     assert db.price_history.count_documents({}) == 300
 
@@ -182,11 +182,19 @@ class RacingProducts:
         if len(self.calls) > 1:
             return await self.real.bulk_write(operations, ordered=ordered)
         result = await self.real.bulk_write(operations[1:], ordered=ordered)
-        error = {"index": 0, "code": self.code, "errmsg": f"E{self.code} simulated"}
+        error = {
+            "index": 0,
+            "code": self.code,
+            "errmsg": f"E{self.code} simulated",
+            "keyPattern": {"source": 1, "source_id": 1},  # the product key, as MongoDB says it
+        }
         raise BulkWriteError({**result.bulk_api_result, "writeErrors": [error]})
 
     def find(self, *args: Any, **kwargs: Any) -> Any:
         return self.real.find(*args, **kwargs)
+
+    async def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.real.update_many(*args, **kwargs)
 
 
 @pytest.mark.parametrize(("code", "sent_again"), [(11000, True), (2, False)])
@@ -202,11 +210,11 @@ def test_only_an_upsert_that_lost_an_insert_race_is_sent_again(
     summary, calls = with_repository(mongo_uri, mongo_db, work)
     if sent_again:
         assert calls == [3, 1]
-        assert (summary.upserted, summary.failed) == (3, [])
+        assert (summary.upserted, summary.refused) == (3, [])
         assert db.products.count_documents({}) == 3
     else:
         assert calls == [3]
         assert summary.upserted == 2
-        assert [(failed.source_id, message) for failed, message in summary.failed] == [
-            ("B000000000", "E2 simulated")
+        assert [(r.operation.source_id, r.reason, r.message) for r in summary.refused] == [
+            ("B000000000", "write_error", "E2 simulated")
         ]

@@ -70,3 +70,24 @@ def test_an_unreadable_orphan_is_set_aside_not_fatal(tmp_path: Path) -> None:
     assert (tmp_path / "spool-1-deadbeef.sqlite3.corrupt").exists()
     spool.close()
     assert [path.name for path in tmp_path.iterdir()] == ["spool-1-deadbeef.sqlite3.corrupt"]
+
+
+def test_the_spool_stops_at_its_byte_cap_and_makes_room_as_rows_leave(tmp_path: Path) -> None:
+    size = len(docs(1)[0].to_bson())
+    spool = Spool.open(tmp_path, max_bytes=3 * size + size // 2)
+    assert spool.append(docs(1, 2)) == 2
+    assert spool.append(docs(3, 4, 5)) == 1  # what fits, oldest first; the rest is not stored
+    assert len(spool) == 3
+    assert spool.size_bytes == 3 * size
+    assert spool.append(docs(6), change_id="c1") == 0
+    assert spool.pending_changes() == ["c1"]  # a change marker is never refused
+    spool.delete([row_id for row_id, _ in spool.head(2)])
+    assert spool.size_bytes == size
+    assert spool.append(docs(7)) == 1
+    assert [doc.source_id for _, doc in spool.head(10)] == ["B000000003", "B000000007"]
+    spool.close()
+    reopened = Spool.open(tmp_path, max_bytes=size)  # adopted rows count toward the cap
+    assert (len(reopened), reopened.size_bytes) == (2, 2 * size)
+    assert reopened.append(docs(8)) == 0
+    reopened.delete([row_id for row_id, _ in reopened.head(10)])
+    reopened.close()

@@ -127,6 +127,7 @@ def test_an_outage_spools_in_order_and_the_recovery_replays_everything_once(tmp_
     assert (stats.get_value("looqta/store/spooled"), stats.get_value("looqta/store/replayed")) == (6, 6)
     assert stats.get_value("looqta/store/outages") == 1
     assert len(repository.histories) == 1  # the write that failed mid-way has its price history checked
+    assert writer.spool.pending_changes() == []
     writer.spool.close()
     assert list((tmp_path / "spool").iterdir()) == []
 
@@ -184,4 +185,37 @@ def test_a_connection_lost_mid_write_spools_the_batch(tmp_path: Path) -> None:
     asyncio.run(main())
     assert stats.get_value("looqta/store/spooled") == 2
     assert writer.spool.pending_changes()  # the write may have landed: its price history is checked later
+    writer.spool.close()
+
+
+def test_a_full_spool_drops_new_documents_with_an_error_and_a_stat_and_the_crawl_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = FakeRepository()
+    repository.down = True
+    stats = MemoryStatsCollector(get_crawler())
+    stats.open_spider()
+    size = len(doc(0).to_bson())
+    writer = StoreWriter(
+        repository,  # type: ignore[arg-type]
+        Spool.open(tmp_path / "spool", max_bytes=3 * size),
+        stats,
+        batch_size=2,
+        retry_initial_seconds=1.0,
+        retry_max_seconds=4.0,
+        clock=Clock(),
+    )
+
+    async def main() -> None:
+        await writer.start()
+        for n in range(6):
+            await writer.add(doc(n))
+
+    with caplog.at_level("ERROR", logger="looqta.store.writer"):
+        asyncio.run(main())
+    assert stats.get_value("looqta/store/spooled") == 3
+    assert stats.get_value("looqta/store/spool_full") == 3
+    assert "is full" in caplog.text
+    assert "LOOQTA_STORE_SPOOL_MAX_BYTES" in caplog.text
+    assert [d.source_id for _, d in writer.spool.head(10)] == [f"B{n:09d}" for n in range(3)]
     writer.spool.close()

@@ -69,7 +69,7 @@ class MongoPipeline:
 
     async def _open(self) -> None:
         self._connection = await connect(self.config)
-        self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir)
+        self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir, self.config.spool_max_bytes)
         self._writer = StoreWriter(
             self._connection.repository,
             self._spool,

@@ -33,6 +33,8 @@ class StoreConfig:
     database: str = "looqta"
     data_dir: Path = Path(".looqta/mongo")
     spool_dir: Path = Path(".looqta/spool")
+    #: The spool's documents stop growing here; new documents are then dropped (stat ``spool_full``).
+    spool_max_bytes: int = 1024**3
     batch_size: int = 500
     flush_interval_seconds: float = 2.0
     connect_timeout_seconds: float = 5.0
@@ -58,6 +60,7 @@ class StoreConfig:
             database=str(settings.get("MONGO_DATABASE") or defaults.database).strip(),
             data_dir=Path(settings.get("LOOQTA_STORE_DATA_DIR") or defaults.data_dir),
             spool_dir=Path(settings.get("LOOQTA_STORE_SPOOL_DIR") or defaults.spool_dir),
+            spool_max_bytes=settings.getint("LOOQTA_STORE_SPOOL_MAX_BYTES", defaults.spool_max_bytes),
             batch_size=settings.getint("LOOQTA_STORE_BATCH_SIZE", defaults.batch_size),
             flush_interval_seconds=settings.getfloat(
                 "LOOQTA_STORE_FLUSH_INTERVAL_SECONDS", defaults.flush_interval_seconds
@@ -115,6 +118,10 @@ class StoreConfig:
         if self.max_document_bytes > BSON_MAX_DOCUMENT_BYTES:
             problems.append(
                 f"LOOQTA_STORE_MAX_DOCUMENT_BYTES must be <= {BSON_MAX_DOCUMENT_BYTES} (BSON limit)"
+            )
+        if self.spool_max_bytes < self.max_document_bytes:
+            problems.append(
+                "LOOQTA_STORE_SPOOL_MAX_BYTES must be >= LOOQTA_STORE_MAX_DOCUMENT_BYTES (one document fits)"
             )
         if self.spool_dir.resolve() == self.data_dir.resolve():
             problems.append("LOOQTA_STORE_SPOOL_DIR and LOOQTA_STORE_DATA_DIR must be different directories")

@@ -32,8 +32,9 @@ class StoreConnection:
 
 
 def describe(error: Exception) -> str:
-    """A pymongo error in one line, without the topology dump that follows the reason."""
-    return str(error).split(", Topology Description")[0]
+    """A pymongo error in one line, without the topology dump that follows the reason (a bulk
+    write error, which repeats its operations, cut at 1,000 characters)."""
+    return str(error).split(", Topology Description")[0][:1000]
 
 
 def redact(uri: str) -> str:

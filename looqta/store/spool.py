@@ -7,6 +7,8 @@ holds was left by a crawl that ended while the store was down: the next
 :meth:`Spool.open` adopts its rows (copied into its own file in one transaction,
 then the orphan is deleted) so they are replayed. Writes are committed with
 ``synchronous=FULL``: a row that :meth:`append` returned for survives a crash.
+The documents' bytes are capped (``max_bytes``): :meth:`append` stores what fits, in
+order, and says how many; the writer drops the rest with an error and a stat.
 
 Every method blocks (disk I/O): the pipeline calls them through ``asyncio.to_thread``.
 """
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The default cap of a spool's documents (LOOQTA_STORE_SPOOL_MAX_BYTES): 1 GiB.
+DEFAULT_MAX_BYTES = 1024**3
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,20 +51,27 @@ CREATE TABLE IF NOT EXISTS pending_changes (
 class Spool:
     """One process's spool file: append documents, read them oldest first, delete once written."""
 
-    def __init__(self, path: Path, lock: IO[bytes], connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, lock: IO[bytes], connection: sqlite3.Connection, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self._lock = lock
         self._db = connection
-        self._count = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        self._count, self._bytes = self._totals()
 
     @classmethod
-    def open(cls, directory: Path) -> Spool:
-        """Create this process's spool file in ``directory`` and adopt orphaned ones."""
+    def open(cls, directory: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Spool:
+        """Create this process's spool file in ``directory`` and adopt orphaned ones.
+
+        Adopted rows are kept even beyond ``max_bytes`` (they are on disk already); new ones
+        are then refused until replay makes room.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.sqlite3"
         lock = _lock_path(path).open("wb")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        spool = cls(path, lock, _connect(path, create=True))
+        spool = cls(path, lock, _connect(path, create=True), max_bytes)
         adopted = spool._adopt_orphans()
         if adopted:
             logger.info("Adopted %d spooled documents left by an earlier crawl in %s", adopted, directory)
@@ -68,28 +80,59 @@ class Spool:
     def __len__(self) -> int:
         return self._count
 
-    def append(self, documents: Sequence[Operation], change_id: str | None = None) -> None:
-        """Store ``documents`` (products and file sets) durably; ``change_id`` marks a write
-        whose price history is unknown."""
+    @property
+    def size_bytes(self) -> int:
+        """The spooled documents' BSON bytes (the file itself is somewhat larger)."""
+        return self._bytes
+
+    def append(self, documents: Sequence[Operation], change_id: str | None = None) -> int:
+        """Store ``documents`` (products and file sets) durably, oldest first, while they fit under
+        ``max_bytes``; returns how many were stored (the rest are not). ``change_id`` marks a
+        write whose price history is unknown."""
+        rows: list[tuple[bytes]] = []
+        size = self._bytes
+        for doc in documents:
+            data = doc.to_bson()
+            if size + len(data) > self.max_bytes:
+                break
+            rows.append((data,))
+            size += len(data)
         with self._db:
-            self._db.executemany(
-                "INSERT INTO documents (document) VALUES (?)", [(doc.to_bson(),) for doc in documents]
-            )
+            self._db.executemany("INSERT INTO documents (document) VALUES (?)", rows)
             if change_id is not None:
                 self._db.execute("INSERT OR IGNORE INTO pending_changes VALUES (?)", (change_id,))
-        self._count += len(documents)
+        self._count += len(rows)
+        self._bytes = size
+        return len(rows)
 
     def head(self, limit: int) -> list[tuple[int, Operation]]:
         """The oldest ``limit`` documents, with the row ids to :meth:`delete` once written."""
         rows = self._db.execute("SELECT id, document FROM documents ORDER BY id LIMIT ?", (limit,)).fetchall()
         return [(row_id, decode_operation(data)) for row_id, data in rows]
 
-    def delete(self, row_ids: Sequence[int]) -> None:
+    def delete(self, row_ids: Sequence[int], change_id: str | None = None) -> None:
+        """Remove written rows; ``change_id``, the write's, is resolved in the same transaction."""
         with self._db:
-            deleted = self._db.executemany(
-                "DELETE FROM documents WHERE id = ?", [(i,) for i in row_ids]
-            ).rowcount
-        self._count -= deleted
+            for row_id in row_ids:
+                row = self._db.execute(
+                    "DELETE FROM documents WHERE id = ? RETURNING LENGTH(document)", (row_id,)
+                ).fetchone()
+                if row is not None:
+                    self._count -= 1
+                    self._bytes -= row[0]
+            if change_id is not None:
+                self._db.execute("DELETE FROM pending_changes WHERE change_id = ?", (change_id,))
+
+    def _totals(self) -> tuple[int, int]:
+        count, size = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(document)), 0) FROM documents"
+        ).fetchone()
+        return int(count), int(size)
+
+    def mark_change(self, change_id: str) -> None:
+        """Remember, durably, a write whose price history may be missing until :meth:`resolve_change`."""
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO pending_changes VALUES (?)", (change_id,))
 
     def pending_changes(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT change_id FROM pending_changes ORDER BY rowid")]
@@ -141,7 +184,7 @@ class Spool:
                 _lock_path(other).unlink(missing_ok=True)
             finally:
                 lock.close()
-        self._count = self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        self._count, self._bytes = self._totals()
         return adopted
 
     def _copy_from(self, other: Path) -> int:

@@ -7,7 +7,9 @@ write fails because the server cannot be reached, the batch goes to the
 :class:`~looqta.store.spool.Spool`, later batches follow it there (so the order
 holds), and ``tick`` retries with exponential backoff; once the server answers,
 the spool is replayed oldest first. Upserts are idempotent, so a batch that was
-half-written before the failure is simply written again.
+half-written before the failure is simply written again. Documents the store refuses for
+good never reach this module's retry: the repository dead-letters them and writes the rest
+(``looqta.store.faults``). A full spool drops new documents with an error and a stat.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "looqta/store"
 #: A server that cannot be reached, or answers "not now" (shutting down, stepping down, interrupted).
+#: A document it refuses for good is not one of these: the repository dead-letters it.
 STORE_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure, OperationFailure)
 
 
@@ -133,17 +136,30 @@ class StoreWriter:
             await self._to_spool(batch)
             return
         change_id = uuid.uuid4().hex
+        # Durable before the write: if the process dies between the product and the history
+        # write, the next writer to open this spool (or adopt it) records the change.
+        await asyncio.to_thread(self.spool.mark_change, change_id)
         try:
             summary = await self.repository.write(batch, change_id, self._now())
         except STORE_UNAVAILABLE as error:
             self._went_offline(error)
-            await self._to_spool(batch, change_id)
+            await self._to_spool(batch)  # the change id stays marked: recorded on recovery
             return
+        await asyncio.to_thread(self.spool.resolve_change, change_id)
         self._count(summary)
 
-    async def _to_spool(self, batch: list[Operation], change_id: str | None = None) -> None:
-        await asyncio.to_thread(self.spool.append, batch, change_id)
-        self.stats.inc_value(f"{STATS_PREFIX}/spooled", len(batch))
+    async def _to_spool(self, batch: list[Operation]) -> None:
+        stored = await asyncio.to_thread(self.spool.append, batch)
+        self.stats.inc_value(f"{STATS_PREFIX}/spooled", stored)
+        if stored < len(batch):
+            self.stats.inc_value(f"{STATS_PREFIX}/spool_full", len(batch) - stored)
+            logger.error(
+                "The spool %s is full (%d bytes, LOOQTA_STORE_SPOOL_MAX_BYTES): %d documents dropped, "
+                "not stored",
+                self.spool.path,
+                self.spool.max_bytes,
+                len(batch) - stored,
+            )
 
     async def _recover(self) -> None:
         """Ping; if the store answers, record pending price changes and replay the spool."""
@@ -167,6 +183,8 @@ class StoreWriter:
 
     async def _replay(self) -> None:
         async with self._lock:
+            # Changes whose history may be missing (a write killed or cut off mid-way, in this
+            # process or in the crawl whose spool was adopted), recorded before anything new.
             for change_id in await asyncio.to_thread(self.spool.pending_changes):
                 recorded = await self.repository.record_history(change_id, self._now())
                 self.stats.inc_value(f"{STATS_PREFIX}/price_changes", recorded)
@@ -177,12 +195,9 @@ class StoreWriter:
                 if not rows:
                     return
                 change_id = uuid.uuid4().hex
-                try:
-                    summary = await self.repository.write([doc for _, doc in rows], change_id, self._now())
-                except STORE_UNAVAILABLE:
-                    await asyncio.to_thread(self.spool.append, [], change_id)
-                    raise
-                await asyncio.to_thread(self.spool.delete, [row_id for row_id, _ in rows])
+                await asyncio.to_thread(self.spool.mark_change, change_id)
+                summary = await self.repository.write([doc for _, doc in rows], change_id, self._now())
+                await asyncio.to_thread(self.spool.delete, [row_id for row_id, _ in rows], change_id)
                 self.stats.inc_value(f"{STATS_PREFIX}/replayed", len(rows))
                 self._count(summary)
 
@@ -202,12 +217,20 @@ class StoreWriter:
         self._online = False
 
     def _count(self, summary: WriteSummary) -> None:
-        for name in ("written", "upserted", "modified", "price_changes", "files_set", "files_missing"):
+        names = ("written", "upserted", "modified", "stale", "price_changes", "files_set", "files_missing")
+        for name in names:
             self.stats.inc_value(f"{STATS_PREFIX}/{name}", getattr(summary, name))
-        for doc, message in summary.failed:
-            self.stats.inc_value(f"{STATS_PREFIX}/rejected")
-            self.stats.inc_value(f"{STATS_PREFIX}/rejected/server_refused")
-            logger.error("The store refused %s:%s: %s", doc.source, doc.source_id, message)
+        for refusal in summary.refused:
+            self.stats.inc_value(f"{STATS_PREFIX}/dead_letters")
+            self.stats.inc_value(f"{STATS_PREFIX}/dead_letters/{refusal.reason}")
+            logger.error(
+                "The store refused %s:%s for good (%s, code %s): %s; kept in dead_letters",
+                refusal.operation.source,
+                refusal.operation.source_id,
+                refusal.reason,
+                refusal.code,
+                refusal.message,
+            )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
