@@ -68,7 +68,7 @@ def test_many_writers_upserting_the_same_new_products_leave_one_document_each(
         )
 
     summaries = run(main())
-    assert [summary.failed for summary in summaries] == [[]] * WRITERS
+    assert [summary.refused for summary in summaries] == [[]] * WRITERS
     assert sum(summary.upserted for summary in summaries) == PRODUCTS_PER_WRITER
     assert sum(summary.written for summary in summaries) == WRITERS * PRODUCTS_PER_WRITER
     assert db.products.count_documents({}) == PRODUCTS_PER_WRITER
@@ -108,7 +108,7 @@ def test_an_upsert_that_really_loses_an_insert_race_is_sent_again_as_an_update(
     assert "product_key" in error["errmsg"]
     assert reply["n"] == 19  # the rest of the batch was inserted
     # The writer sent it again (an update now), and nothing is lost or doubled.
-    assert summary.failed == []
+    assert summary.refused == []
     assert (summary.upserted, summary.modified) == (19, 1)
     assert summary.price_changes == 20  # the raced one changed the rival's price
     assert db.products.count_documents({}) == 20
