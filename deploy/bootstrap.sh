@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up on a fresh Debian machine, as root: Debian's Chromium, a
-# virtualenv in .venv, and the pinned requirements. Re-running it does nothing
+# Idempotent set-up on a fresh Debian machine, as root: Debian's Chromium, the
+# looqta-browser user, a virtualenv in .venv, and the pinned requirements. Re-running it does nothing
 # when everything is already there. Never downloads a browser of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Chromium keeps its sandbox when the crawl runs as root by running as this user
+# (looqta/browser_user.py, LOOQTA_BROWSER_USER).
+if [ "$(id -u)" -eq 0 ] && ! id -u looqta-browser >/dev/null 2>&1; then
+  say "creating the system user looqta-browser (Chromium runs as it, sandbox on)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin looqta-browser
 fi
 
 if [ ! -x .venv/bin/python ]; then

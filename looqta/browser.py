@@ -4,7 +4,8 @@
 (``settings.py``, spider ``custom_settings``, ``-s``) is known, finds the
 Chromium binary (``LOOQTA_CHROMIUM_PATH``, found on ``PATH`` when unset),
 checks the browser limits cannot deadlock a crawl, and writes the resulting
-``PLAYWRIGHT_LAUNCH_OPTIONS``. Nothing here downloads a browser.
+``PLAYWRIGHT_LAUNCH_OPTIONS``: as root, Chromium runs as ``LOOQTA_BROWSER_USER`` with its
+sandbox on (:mod:`looqta.browser_user`). Nothing here downloads a browser.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy.settings import SETTINGS_PRIORITIES
+
+from looqta.browser_user import DEFAULT_BROWSER_USER, browser_user, write_wrapper
 
 if TYPE_CHECKING:
     from playwright.async_api import Request as PlaywrightRequest
@@ -80,6 +83,10 @@ class BrowserConfig:
     contexts: tuple[str, ...]
     max_contexts: int
     max_pages_per_context: int
+    #: What Playwright starts: Chromium, or the wrapper that starts it as the browser user.
+    launcher: str = ""
+    #: As root without a browser user, Chromium only starts with its sandbox off.
+    sandbox_off: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> BrowserConfig:
@@ -96,8 +103,18 @@ class BrowserConfig:
             )
         if max_pages < 1:
             raise BrowserConfigError(f"PLAYWRIGHT_MAX_PAGES_PER_CONTEXT must be >= 1, got {max_pages}")
+        executable = find_chromium(settings.get("LOOQTA_CHROMIUM_PATH"))
+        try:
+            user = browser_user(settings.get("LOOQTA_BROWSER_USER", DEFAULT_BROWSER_USER) or "")
+            wrapper_dir = Path(settings.get("LOOQTA_DATA_DIR") or ".looqta") / "browser"
+            launcher = executable if user is None else write_wrapper(wrapper_dir, executable, user)
+        except ValueError as exc:
+            raise BrowserConfigError(str(exc)) from None
+        running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         return cls(
-            executable_path=find_chromium(settings.get("LOOQTA_CHROMIUM_PATH")),
+            executable_path=executable,
+            launcher=launcher,
+            sandbox_off=running_as_root and user is None,
             headless=settings.getbool("LOOQTA_BROWSER_HEADLESS", True),
             extra_args=tuple(settings.getlist("LOOQTA_BROWSER_ARGS")),
             contexts=contexts,
@@ -108,10 +125,13 @@ class BrowserConfig:
     def launch_options(self, base: dict[str, Any]) -> dict[str, Any]:
         args = list(base.get("args", []))
         wanted = [*OFFLINE_ARGS, *self.extra_args]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if self.sandbox_off:
             wanted.append("--no-sandbox")  # Chromium refuses to start as root otherwise
         args += [arg for arg in wanted if arg not in args]
-        return {**base, "executable_path": self.executable_path, "headless": self.headless, "args": args}
+        launcher = self.launcher or self.executable_path
+        # Playwright passes --no-sandbox itself unless chromium_sandbox is set.
+        sandbox = {"chromium_sandbox": not self.sandbox_off}
+        return {**base, **sandbox, "executable_path": launcher, "headless": self.headless, "args": args}
 
 
 class BrowserAddon:
@@ -129,4 +149,12 @@ class BrowserAddon:
             config.launch_options(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")),
             priority=priority,
         )
-        logger.info("Chromium for rendered pages: %s", config.executable_path)
+        if config.sandbox_off:
+            logger.warning(
+                "Chromium runs as root WITHOUT its sandbox: no user %r to run it as "
+                "(deploy/bootstrap.sh creates it; LOOQTA_BROWSER_USER)",
+                settings.get("LOOQTA_BROWSER_USER", DEFAULT_BROWSER_USER),
+            )
+        logger.info(
+            "Chromium for rendered pages: %s (started by %s)", config.executable_path, config.launcher
+        )

@@ -2,7 +2,8 @@
 
 ``python -m looqta.demo [-q iphone] [--max-pages 2] [--output output]`` runs the amazon and noon
 spiders against the sandbox (a bad day on the real sites: a JavaScript challenge, block pages) and
-writes ``<output>/<site>.json`` and ``.csv`` feeds. The terminal shows progress and a summary; the
+writes ``<output>/<site>.jsonl`` (JSON Lines: valid up to its last line after a kill) and ``.csv``
+feeds. The terminal shows progress and a summary; the
 whole log, stats dumps included, goes to ``<output>/demo.log``.
 """
 
@@ -47,7 +48,7 @@ def crawl_settings(output: Path, log_level: str) -> dict[str, Any]:
     return {
         **SANDBOX_SETTINGS,
         "FEEDS": {
-            str(output / "%(name)s.json"): {"format": "json", "overwrite": True},
+            str(output / "%(name)s.jsonl"): {"format": "jsonlines", "overwrite": True},
             str(output / "%(name)s.csv"): {"format": "csv", "overwrite": True},
         },
         "LOOQTA_STATS_FILE": str(output / "%(name)s.stats.json"),
@@ -95,7 +96,7 @@ def summary(output: Path, elapsed: float) -> str:
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
         for level in counts:
             counts[level] += stats.get(f"log_count/{level}", 0)
-    feeds = ", ".join(f"{site}.json, {site}.csv" for site in SITES)
+    feeds = ", ".join(f"{site}.jsonl, {site}.csv" for site in SITES)
     lines += [
         "",
         f"feeds: {output}/ ({feeds}; stats in <site>.stats.json)",

@@ -25,6 +25,9 @@ ROBOTSTXT_OBEY = True
 ROBOTSTXT_PARSER = "looqta.robots.PermittedRobotParser"
 LOOQTA_ROBOTS_PERMITTED: dict[str, list[str]] = {}
 
+# No telnet console: it listens on a local port with its password in the log (docs/security.md).
+TELNETCONSOLE_ENABLED = False
+
 FEED_EXPORT_ENCODING = "utf-8"
 # CSV feeds write list and record columns (image_urls, files) as JSON, not Python reprs.
 FEED_EXPORTERS = {
@@ -76,6 +79,8 @@ LOOQTA_THROTTLE_ENABLED = True
 # Where looqta keeps state (embedded database, file queue, Scrapyd, the registry
 # of running crawls); absolute, so Scrapyd jobs agree with the shell.
 LOOQTA_DATA_DIR = os.path.abspath(os.environ.get("LOOQTA_DATA_DIR") or ".looqta")
+# Owner-only: the directory 0700, what a crawl creates 0600 (umask 077; feeds and logs too).
+LOOQTA_PRIVATE_FILES_ENABLED = True
 
 # Live metrics of every crawl on loopback (/metrics for Prometheus, /status.json).
 LOOQTA_METRICS_ENABLED = True
@@ -166,12 +171,16 @@ LOOQTA_PAGE_POOL_PAGE_MAX_USES = 100
 LOOQTA_PAGE_POOL_CONTEXT_MAX_PAGES = 10
 LOOQTA_PAGE_POOL_GC_EVERY_USES = 4
 LOOQTA_PAGE_POOL_BLANK_RESET = False
-ADDONS = {"looqta.browser.BrowserAddon": 0}
+# PrivateDataDirAddon: LOOQTA_DATA_DIR 0700 and the crawl's files 0600 (umask 077, looqta/datadir.py).
+ADDONS = {"looqta.browser.BrowserAddon": 0, "looqta.datadir.PrivateDataDirAddon": 0}
 # Path of the Chromium binary; found on PATH (chromium, chromium-browser,
 # google-chrome) when unset. Nothing ever downloads a browser.
 LOOQTA_CHROMIUM_PATH = os.environ.get("LOOQTA_CHROMIUM_PATH") or None
 LOOQTA_BROWSER_HEADLESS = True
 LOOQTA_BROWSER_ARGS: list[str] = []
+# As root, Chromium runs as this user (created by deploy/bootstrap.sh) with its sandbox on;
+# without the user it runs as root with --no-sandbox, and says so (docs/security.md).
+LOOQTA_BROWSER_USER = "looqta-browser"
 # How long a rendered page may take to show the content its spider waits for.
 LOOQTA_RENDER_WAIT_TIMEOUT_SECONDS = 15.0
 PLAYWRIGHT_BROWSER_TYPE = "chromium"

@@ -6,14 +6,20 @@ import csv
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 from crawling import PROJECT_ROOT
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 from test_spider_amazon import expected_offers as amazon_offers
 from test_spider_noon import expected_offers as noon_offers
+
+from looqta.store.embedded import read_state
+from looqta.store.secret import SECRET_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,12 +52,13 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
     assert done.returncode == 0, done.stderr[-3000:]
     expected = {"amazon": len(amazon_offers(QUERY, 1)), "noon": len(noon_offers(QUERY, 1))}
     for site, count in expected.items():
-        items = json.loads((output / f"{site}.json").read_text())
+        lines = (output / f"{site}.jsonl").read_text().splitlines()
+        items = [json.loads(line) for line in lines]  # JSON Lines: one item per line
         with (output / f"{site}.csv").open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         assert len(items) == len(rows) == count
         assert {i["source_id"] for i in items} == {r["source_id"] for r in rows}
-        for row in rows:  # list and record columns are JSON, as in the JSON feed
+        for row in rows:  # list and record columns are JSON, as in the JSON Lines feed
             item = next(i for i in items if i["source_id"] == row["source_id"])
             assert json.loads(row["image_urls"]) == item["image_urls"]
             assert json.loads(row["files"]) == item["files"]
@@ -89,3 +96,32 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
     assert found.returncode == 0, found.stderr
     for site, count in expected.items():
         assert found.stdout.count(f" {site} ") == count, found.stdout
+    # No telnet console: nothing listened for it, no password was logged.
+    assert "telnet" not in log_text.lower()
+    for site in expected:
+        assert not (output / f"{site}.json").exists()  # JSON Lines only
+    # The data dir is its owner's alone: directories 0700, files 0600 (store, spool, file queue,
+    # objects, crawl registry, logs), after two crawls and the store server they started; the
+    # browser's launcher (looqta/browser_user.py) is an executable 0700.
+    data = tmp_path / "data"
+    modes = {path: stat.S_IMODE(path.stat().st_mode) for path in [data, *data.rglob("*")]}
+    assert len(modes) > 20
+    wrong = {
+        str(path.relative_to(data)): oct(mode)
+        for path, mode in modes.items()
+        if mode != (0o700 if path.is_dir() or path.parent.name == "browser" else 0o600)
+    }
+    assert not wrong, wrong
+    # The store server requires its password (SCRAM-SHA-256), kept 0600 beside its data.
+    state = read_state(data / "mongo")
+    assert state is not None
+    assert state.password
+    assert stat.S_IMODE((data / "mongo" / SECRET_FILE).stat().st_mode) == 0o600
+    anonymous = f"mongodb://127.0.0.1:{state.port}/?directConnection=true"
+    with (
+        MongoClient(anonymous, serverSelectionTimeoutMS=5000) as client,
+        pytest.raises(OperationFailure, match="requires authentication"),
+    ):
+        client.looqta.products.find_one()
+    with MongoClient(state.uri, serverSelectionTimeoutMS=5000) as client:
+        assert client.looqta.products.count_documents({}) >= sum(expected.values())

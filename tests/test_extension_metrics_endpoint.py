@@ -16,10 +16,11 @@ from crawling import PROJECT_ROOT, TEST_CRAWL_SETTINGS, crawl_env, setting_args
 from mongo_fixtures import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from scrapy.settings import Settings
+from twisted.web.test.requesthelper import DummyRequest
 
 from looqta import settings as shipped_settings
 from looqta.crawl_snapshot import RateWindow
-from looqta.extensions.metrics_endpoint import MetricsConfig
+from looqta.extensions.metrics_endpoint import MetricsConfig, _Page, allowed_hosts
 from looqta.ops.status import running_crawls
 
 if TYPE_CHECKING:
@@ -50,6 +51,38 @@ def test_rate_window_counts_the_last_minute_only() -> None:
     for second, pages in ((0, 0), (30, 30), (60, 90), (90, 120)):
         window.add(float(second), pages, pages // 2)
     assert window.per_minute() == (90.0, 45.0)  # from t=30 (30 pages) to t=90 (120 pages)
+
+
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [
+        (b"127.0.0.1:8123", True),
+        (b"localhost:8123", True),
+        (b"LOCALHOST:8123", True),
+        (b"[::1]:8123", True),
+        (b"attacker.example:8123", False),  # DNS rebinding: the attacker's name, now on 127.0.0.1
+        (b"127.0.0.1:80", False),
+        (b"127.0.0.1", False),
+        (b"localhost.attacker.example:8123", False),
+        (None, False),
+    ],
+)
+def test_only_a_loopback_host_header_is_answered(host: bytes | None, answered: bool) -> None:
+    page = _Page(lambda: b"looqta_up 1\n", "text/plain", lambda: allowed_hosts(8123))
+    request = DummyRequest([b"metrics"])
+    if host is not None:
+        request.requestHeaders.setRawHeaders(b"host", [host])
+    body = page.render_GET(request)
+    assert (body == b"looqta_up 1\n") is answered
+    assert request.responseCode == (None if answered else 421)  # None: DummyRequest's 200
+
+
+def test_the_endpoint_binds_loopback_only() -> None:
+    assert MetricsConfig.from_settings(Settings()).host == "127.0.0.1"
+    assert MetricsConfig.from_settings(Settings({"LOOQTA_METRICS_HOST": "::1"})).host == "::1"
+    for host in ("0.0.0.0", "192.168.1.5", "::"):
+        with pytest.raises(ValueError, match="must be a loopback address"):
+            MetricsConfig.from_settings(Settings({"LOOQTA_METRICS_HOST": host}))
 
 
 def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
@@ -86,6 +119,12 @@ def test_a_running_crawl_serves_its_metrics_and_logs_a_summary(
         assert entry["pid"] == crawl.pid
         assert entry["metrics_url"].startswith("http://127.0.0.1:")
         text = requests.get(entry["metrics_url"], timeout=5).text
+        port = entry["metrics_url"].split(":")[2].split("/")[0]
+        # Both requests go to 127.0.0.1; only the Host header differs (what a rebound name sends).
+        foreign = requests.get(entry["metrics_url"], headers={"Host": f"attacker.example:{port}"}, timeout=5)
+        assert (foreign.status_code, "looqta_" in foreign.text) == (421, False)
+        local = requests.get(entry["metrics_url"], headers={"Host": f"localhost:{port}"}, timeout=5)
+        assert local.status_code == 200
         families = {family.name: family for family in text_string_to_metric_families(text)}
         assert families.keys() >= NAMED
         pages = families["looqta_scrapy_stat"]

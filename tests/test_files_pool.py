@@ -1,4 +1,5 @@
-"""The file service on a real process pool: crashes, time limits, repair, resize, fallback, lag.
+"""The file service on a real process pool: crashes, time and memory limits, repair, resize, an
+unavailable pool, lag.
 
 The worker functions below are importable by the pool's processes (they are plain module-level
 functions), so each test drives the pool exactly as the pipeline does.
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import sqlite3
 import statistics
@@ -76,6 +78,26 @@ def report_scheduling(payload: dict[str, Any], options: WorkOptions) -> dict[str
     return {"nice": os.getpriority(os.PRIO_PROCESS, 0), "idle": os.sched_getscheduler(0) == os.SCHED_IDLE}
 
 
+def report_limits(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    return {
+        "memory": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "file_size": resource.getrlimit(resource.RLIMIT_FSIZE)[0],
+    }
+
+
+def hog_memory(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    """What a hostile file does to its parser: ask for more memory than the worker may have."""
+    held = bytearray(payload["bytes"])
+    return {"held": len(held)}
+
+
+def write_big_file(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
+    with open(payload["path"], "wb") as handle:
+        for _ in range(payload["mib"]):
+            handle.write(b"\0" * 1024 * 1024)
+    return {"written": payload["mib"]}
+
+
 HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "report_pid": report_pid,
     "block": block_until_released,
@@ -83,7 +105,11 @@ HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "spin": spin_forever,
     "scheduling": report_scheduling,
     "nap": nap,
+    "limits": report_limits,
+    "hog": hog_memory,
+    "write": write_big_file,
 }
+MIB = 1024 * 1024
 
 
 def fail_to_start(nice: int) -> None:
@@ -295,26 +321,79 @@ def test_a_pool_broken_by_a_killed_idle_worker_is_repaired(tmp_path: Path) -> No
     asyncio.run(scenario())
 
 
-def test_a_pool_that_cannot_start_falls_back_in_process_and_says_so(
+def test_workers_run_under_their_memory_and_file_size_limits(tmp_path: Path) -> None:
+    config = make_config(tmp_path, worker_memory_bytes=512 * MIB, worker_file_size_bytes=128 * MIB)
+
+    async def scenario() -> None:
+        async with running(config) as service:
+            task = await service.run("limits", {})
+            assert task.result == {"memory": 512 * MIB, "file_size": 128 * MIB}
+
+    asyncio.run(scenario())
+
+
+def test_a_task_over_the_memory_limit_fails_with_its_reason_and_the_worker_serves_on(tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_workers=1, worker_memory_bytes=512 * MIB)
+
+    async def scenario() -> None:
+        async with running(config) as service:
+            before = await service.run("report_pid", {})
+            task = await service.run("hog", {"bytes": 1024 * MIB})
+            assert (task.status, task.attempts) == (FAILED, 1)  # final: not retried
+            assert task.reason == "memory_limit: needed more than 512 MiB of memory"
+            assert service.counters["failed/memory_limit"] == 1
+            assert service.counters["worker_crashed"] == 0
+            after = await service.run("report_pid", {})
+            assert after.result == before.result  # the same worker, still serving
+            assert (await service.run("hog", {"bytes": 64 * MIB})).status == DONE  # under the limit
+
+    asyncio.run(scenario())
+
+
+def test_a_task_writing_past_the_file_size_limit_fails_with_its_reason(tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_workers=1, max_size_bytes=MIB, worker_file_size_bytes=2 * MIB)
+
+    async def scenario() -> None:
+        async with running(config) as service:
+            task = await service.run("write", {"path": str(tmp_path / "big"), "mib": 3})
+            assert (task.status, task.attempts) == (FAILED, 1)
+            assert task.reason == "file_size_limit: wrote a file larger than 2 MiB"
+            assert (tmp_path / "big").stat().st_size == 2 * MIB
+            assert (await service.run("write", {"path": str(tmp_path / "ok"), "mib": 1})).status == DONE
+
+    asyncio.run(scenario())
+
+
+def test_a_pool_that_cannot_start_fails_file_tasks_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
         factory = lambda: UnstartableExecutor(2)  # noqa: E731
         async with running(make_config(tmp_path), executor_factory=factory) as service:
             assert service.executor is not None
-            assert service.executor.kind == "thread"
-            assert service.counters["fallback"] == 1
+            assert service.executor.kind == "unavailable"
+            assert service.counters["pool_unavailable"] == 1
             task = await service.run("report_pid", {})
-            assert task.result == {"pid": os.getpid()}
+            assert (task.status, task.result) == (FAILED, None)  # never run in this process
+            assert task.reason is not None
+            assert task.reason.startswith("pool_unavailable: the file worker pool could not start")
+            [file_id] = await service.open_batch("noon:N1", [("http://h/N1.png", "image")], 20)
+            waiting = await service.add_body(
+                file_id, "http://h/N1.png", "image", assets.image_bytes("N1", "png"),
+                declared_type="image/png", declared_name="N1.png", priority=20,
+            )  # fmt: skip
+            record = await waiting
+            assert record["status"] == FAILED
+            assert record["reason"].startswith("store: pool_unavailable: ")
+            assert service.counters["failed/pool_unavailable"] == 2
 
     with caplog.at_level(logging.CRITICAL, logger="looqta.files.pool"):
         asyncio.run(scenario())
     [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
-    assert "FALLING BACK" in record.getMessage()
-    assert "IN-PROCESS" in record.getMessage()
+    assert "FAIL with pool_unavailable" in record.getMessage()
 
 
-def test_a_broken_pool_that_cannot_be_replaced_falls_back_in_process(
+def test_a_broken_pool_that_cannot_be_replaced_fails_file_tasks_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
@@ -326,9 +405,11 @@ def test_a_broken_pool_that_cannot_be_replaced_falls_back_in_process(
             assert broken is not None
             await until(lambda: not broken.healthy(), "pebble to notice the dead worker")
             task = await service.run("report_pid", {})
-            assert (task.status, task.result) == (DONE, {"pid": os.getpid()})
+            assert (task.status, task.result) == (FAILED, None)
+            assert task.reason is not None
+            assert task.reason.startswith("pool_unavailable: the broken pool could not be replaced")
             assert service.executor is not None
-            assert (service.executor.kind, service.counters["fallback"]) == ("thread", 1)
+            assert (service.executor.kind, service.counters["pool_unavailable"]) == ("unavailable", 1)
 
     with caplog.at_level(logging.CRITICAL, logger="looqta.files.pool"):
         asyncio.run(scenario())

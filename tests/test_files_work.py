@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import re
+import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 WRITES: list[tuple[WorkerStore, FileResults]] = []
+MIB = 1024 * 1024
 
 
 def record_write(store: WorkerStore, results: FileResults) -> str:
@@ -277,6 +279,60 @@ def test_thumbnail_refuses_a_decompression_bomb(tmp_path: Path, options: WorkOpt
         work.thumbnail(record, options)
     assert info.value.code == "image_bomb"
     assert not (options.objects_dir / "thumbs").exists()
+
+
+def test_thumbnail_refuses_an_image_under_pillows_default_but_over_our_pixel_limit(
+    tmp_path: Path, options: WorkOptions
+) -> None:
+    # 36 Mpx: under Pillow's own limit (~89 Mpx, which would decode it: ~144 MiB as RGBA).
+    out = io.BytesIO()
+    Image.new("1", (6_000, 6_000)).save(out, format="PNG")
+    record = stored(tmp_path, options, out.getvalue(), "image", "image/png")
+    assert options.max_image_pixels == FilesConfig(directory=tmp_path).max_image_pixels == 25_000_000
+    with pytest.raises(FileRejected, match="decompression bomb") as info:
+        work.thumbnail(record, options)
+    assert info.value.code == "image_bomb"
+    small = replace(options, max_image_pixels=40_000_000)
+    assert work.thumbnail(record, small)["thumbnail_size"] == [256, 256]
+
+
+def docx_inflating_to(size: int) -> bytes:
+    """A DOCX whose ``word/document.xml`` is ``size`` bytes of empty paragraphs: a few KiB zipped."""
+    out = io.BytesIO()
+    namespace = b"http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    head, tail = b'<w:document xmlns:w="' + namespace + b'"><w:body>', b"</w:body></w:document>"
+    paragraph = b"<w:p><w:r><w:t>x</w:t></w:r></w:p>"
+    count = (size - len(head) - len(tail)) // len(paragraph)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("word/document.xml", head + paragraph * count + tail)
+    return out.getvalue()
+
+
+def spooled_docx(tmp_path: Path, body: bytes) -> dict[str, Any]:
+    return {"spool": str(spool(tmp_path, body)), "kind": "document", "declared_type": DOCX}
+
+
+def test_a_small_docx_with_more_xml_than_its_part_limit_is_refused(
+    tmp_path: Path, options: WorkOptions
+) -> None:
+    # Under the old 100 MiB limit a few KiB of DOCX made python-docx build a tree of ~24x its XML
+    # and a Python object per paragraph (16 MiB of XML: ~950 MiB, 40 s of CPU; docs/security.md).
+    body = docx_inflating_to(3 * 1024 * 1024)
+    assert len(body) < 10 * 1024
+    defaults = FilesConfig(directory=tmp_path)
+    for limits in (options, defaults):
+        assert (limits.max_docx_xml_bytes, limits.max_uncompressed_bytes) == (2 * MIB, 16 * MIB)
+    with pytest.raises(FileRejected, match=r"document.xml inflates to 3072 KiB of XML \(limit 2048 KiB\)"):
+        work.store(spooled_docx(tmp_path, body), options)
+    lenient = replace(options, max_docx_xml_bytes=4 * MIB)
+    assert work.store(spooled_docx(tmp_path, body), lenient)["mime_type"] == DOCX
+
+
+def test_a_small_docx_inflating_past_16_mib_in_all_is_refused(tmp_path: Path, options: WorkOptions) -> None:
+    body = docx_inflating_to(20 * MIB)
+    lenient = replace(options, max_docx_xml_bytes=32 * MIB)
+    with pytest.raises(FileRejected, match=r"zip_bomb: inflates to 20 MiB \(limit 16 MiB\)"):
+        work.store(spooled_docx(tmp_path, body), lenient)
 
 
 def test_extract_text_of_a_multi_page_pdf(tmp_path: Path, options: WorkOptions) -> None:

@@ -23,6 +23,15 @@ def test_parse_retry_after_seconds(value: str | bytes | None, expected: float | 
     assert parse_retry_after(value, now=1_000_000.0) == expected
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["²", b"\xb2", "١٢", "３", "-5", "+3", "1.5", "1e3", "0x10", "5 s", "Mon, 99 Foo 2023 xx:yy:zz GMT"],
+)
+def test_parse_retry_after_takes_ascii_digits_or_a_date_only(value: str | bytes) -> None:
+    # str.isdigit() is True for "²" and "١٢", which float() then refuses: it raised before.
+    assert parse_retry_after(value, now=1_000_000.0) is None
+
+
 def test_parse_retry_after_http_date() -> None:
     now = 1_700_000_000.0
     assert parse_retry_after(formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)

@@ -44,7 +44,28 @@ def test_the_shipped_schedules_file_is_valid() -> None:
     ("body", "message"),
     [
         ("[[schedule]]\nspider = 'amazon'\n", "lacks 'every_minutes'"),
-        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 0\n", "every_minutes must be > 0"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 0\n", "every_minutes must be >= 1"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 1e-9\n", "every_minutes must be >= 1"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 0.5\n", "every_minutes must be >= 1"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = -60\n", "every_minutes must be >= 1"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = nan\n", "every_minutes must be a finite number"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = inf\n", "every_minutes must be a finite number"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = true\n", "every_minutes must be a number"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = '60'\n", "every_minutes must be a number"),
+        (
+            "[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\npriority = false\n",
+            "priority must be a number",
+        ),
+        (
+            "[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\npriority = -inf\n",
+            "priority must be a finite",
+        ),
+        ("[[schedule]]\nspider = true\nevery_minutes = 5\n", "spider must be a non-empty string"),
+        ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\nargs = 3\n", "args must be a table"),
+        (
+            "[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\nargs = { x = nan }\n",
+            "args.x must be a finite",
+        ),
         ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\njob = 'soon'\n", "job must be one of"),
         ("[[schedule]]\nspider = 'amazon'\nevery_minutes = 5\ncolour = 1\n", "unknown schedule keys: colour"),
         ("title = 'x'\n", "defines no"),
@@ -56,6 +77,20 @@ def test_bad_schedule_files_are_refused_with_the_reason(tmp_path: Path, body: st
     path.write_text(body)
     with pytest.raises(ScheduleError, match=message):
         load_schedules(path)
+
+
+@pytest.mark.parametrize("name", ["project", "spider", "jobid", "setting", "_version", "priority", "_x"])
+def test_scrapyds_own_argument_names_are_refused_as_spider_args(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(f"[[schedule]]\nspider = 'amazon'\nevery_minutes = 60\nargs = {{ {name} = 'x' }}\n")
+    with pytest.raises(ScheduleError, match=f"args may not use Scrapyd's own names \\({name}\\)"):
+        load_schedules(path)
+
+
+def test_the_shortest_interval_allowed_is_one_minute(tmp_path: Path) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text("[[schedule]]\nspider = 'amazon'\nevery_minutes = 1\n")
+    assert [s.every_minutes for s in load_schedules(path)] == [1.0]
 
 
 def test_a_site_still_pending_or_running_is_skipped_not_stacked() -> None:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -26,7 +27,6 @@ from looqta.ops.schedules import Schedule, tick
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from looqta.sandbox.client import SandboxProcess
 
@@ -35,6 +35,8 @@ QUERY = "iphone 15 pro max"
 #: The sandbox mirrors noon's robots.txt; its profile's permission, as a setting value.
 ROBOTS_PERMITTED = json.dumps(TEST_CRAWL_SETTINGS["LOOQTA_ROBOTS_PERMITTED"])
 OFFERS = {"amazon": amazon_offers, "noon": noon_offers}
+#: configparser reads "%" as the start of an interpolation: Scrapyd would not start unescaped.
+PASSWORD = "test-%(pw)s-100%"
 
 
 def free_port() -> int:
@@ -51,7 +53,7 @@ def ops_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterato
         "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("looqta-data")),
         "LOOQTA_SCRAPYD_PORT": str(free_port()),
         "LOOQTA_SCRAPYD_USERNAME": "looqta",
-        "LOOQTA_SCRAPYD_PASSWORD": "test-password",
+        "LOOQTA_SCRAPYD_PASSWORD": PASSWORD,
     }
     config = OpsConfig.from_env({**os.environ, **env})
     up = ops(env, "up")  # start Scrapyd from the venv and deploy, in one command
@@ -123,7 +125,53 @@ def test_generated_scrapyd_conf_is_loopback_private_and_absolute(ops_env: dict[s
     assert f"max_proc         = {psutil.cpu_count(logical=True)}" in text
     assert f"eggs_dir         = {config.scrapyd_dir}/eggs" in text
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the password
-    assert "test-password" not in (PROJECT_ROOT / "deploy" / "scrapyd.conf").read_text()
+    assert "password         = test-%%(pw)s-100%%\n" in text  # escaped for configparser
+    assert PASSWORD not in (PROJECT_ROOT / "deploy" / "scrapyd.conf").read_text()
+    for directory in (config.data_dir, config.scrapyd_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_scrapyd_started_with_a_percent_in_its_password_answers_to_it(ops_env: dict[str, str]) -> None:
+    config = config_of(ops_env)
+    assert "%" in config.password
+    assert scrapyd.answers(config)  # the module's Scrapyd started (and deployed) with it
+    url = f"{config.url}/daemonstatus.json"
+    assert requests.get(url, auth=("looqta", PASSWORD), timeout=5).status_code == 200
+    assert requests.get(url, auth=("looqta", "test-%%(pw)s-100%%"), timeout=5).status_code == 401
+
+
+def test_scrapyd_and_its_jobs_do_not_receive_the_credentials(
+    ops_env: dict[str, str], clean_sandbox: SandboxProcess
+) -> None:
+    config = config_of(ops_env)
+    clean_sandbox.set_faults("noon", latency_ms=3000, path_prefix="/uae-en/")  # keeps the job running
+    job_id = scrapyd.schedule(
+        config,
+        "noon",
+        {"q": QUERY, "base_url": clean_sandbox.url("noon")},
+        settings={"LOOQTA_THROTTLE_ENABLED": "False", "LOOQTA_ROBOTS_PERMITTED": ROBOTS_PERMITTED},
+    )
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
+        running: list[dict[str, Any]] = []
+        while not running and time.monotonic() < deadline:
+            running = [j for j in scrapyd.client(config).jobs(PROJECT)["running"] if j["id"] == job_id]
+            time.sleep(0.2)
+        assert running, f"job {job_id} never ran"
+        job = psutil.Process(running[0]["pid"])
+        server = psutil.Process(scrapyd.running_pid(config))
+        for process in (server, job):
+            environ = process.environ()
+            assert not {"LOOQTA_SCRAPYD_USERNAME", "LOOQTA_SCRAPYD_PASSWORD"} & set(environ)
+            assert not [name for name, value in environ.items() if PASSWORD in value]
+        assert job.environ()["LOOQTA_DATA_DIR"] == str(config.data_dir)  # what it needs is there
+        assert "Umask:\t0077\n" in Path(f"/proc/{job.pid}/status").read_text()  # its files: owner-only
+    finally:
+        clean_sandbox.clear_faults()
+    wait_finished(config, {job_id})
+    log = scrapyd.job_log(config, "noon", job_id).read_text()
+    assert "Telnet" not in log  # no telnet console, no password in the log
+    assert stat.S_IMODE(scrapyd.job_log(config, "noon", job_id).stat().st_mode) == 0o600
 
 
 def test_scheduled_sites_both_finish_with_their_items(

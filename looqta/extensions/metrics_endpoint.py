@@ -1,6 +1,8 @@
 """The loopback HTTP endpoint of a running crawl's metrics: Prometheus ``/metrics`` and ``/status.json``.
 
-Listens on ``LOOQTA_METRICS_HOST``:``LOOQTA_METRICS_PORT`` on the reactor and registers the crawl in
+Listens on ``LOOQTA_METRICS_HOST``:``LOOQTA_METRICS_PORT`` (loopback only) on the reactor, answers
+only requests whose ``Host`` names loopback and that port (a page in a browser whose own host name
+was rebound to 127.0.0.1 gets 421: DNS rebinding), and registers the crawl in
 ``<LOOQTA_DATA_DIR>/crawls/`` so ``python -m looqta.ops status`` finds it; the values come from
 :mod:`looqta.crawl_snapshot`. Logs the one-line run summary at spider close.
 """
@@ -27,6 +29,7 @@ from twisted.web.server import Site
 from looqta.crawl_snapshot import LooqtaCollector, RateWindow, snapshot
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from scrapy import Spider
@@ -66,15 +69,26 @@ class MetricsConfig:
         )
 
 
+def allowed_hosts(port: int) -> frozenset[bytes]:
+    """The ``Host`` values a request to the endpoint on ``port`` may carry: loopback names only."""
+    return frozenset(f"{name}:{port}".encode() for name in ("127.0.0.1", "localhost", "[::1]"))
+
+
 class _Page(Resource):
     isLeaf = True
 
-    def __init__(self, render: object, content_type: str) -> None:
+    def __init__(self, render: object, content_type: str, hosts: Callable[[], frozenset[bytes]]) -> None:
         super().__init__()
         self._render = render
         self._content_type = content_type
+        self._hosts = hosts
 
     def render_GET(self, request: Request) -> bytes:
+        host = (request.getHeader(b"host") or b"").lower()
+        if host not in self._hosts():
+            request.setResponseCode(421)  # Misdirected Request
+            request.setHeader(b"Content-Type", b"text/plain")
+            return b"this endpoint answers to 127.0.0.1, localhost and [::1] on its own port only\n"
         request.setHeader(b"Content-Type", self._content_type.encode())
         return self._render()  # type: ignore[operator,no-any-return]
 
@@ -110,6 +124,9 @@ class MetricsEndpoint:
     def _status_json(self) -> bytes:
         return json.dumps(snapshot(self.crawler, self.rates), default=str).encode()
 
+    def _hosts(self) -> frozenset[bytes]:
+        return allowed_hosts(self.port.getHost().port) if self.port is not None else frozenset()
+
     def _metrics(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -117,8 +134,8 @@ class MetricsEndpoint:
         from twisted.internet import reactor
 
         root = Resource()
-        root.putChild(b"metrics", _Page(self._metrics, CONTENT_TYPE_LATEST))
-        root.putChild(b"status.json", _Page(self._status_json, "application/json"))
+        root.putChild(b"metrics", _Page(self._metrics, CONTENT_TYPE_LATEST, self._hosts))
+        root.putChild(b"status.json", _Page(self._status_json, "application/json", self._hosts))
         self.port = reactor.listenTCP(self.config.port, Site(root), interface=self.config.host)  # type: ignore[attr-defined]
         port = self.port.getHost().port
         base = f"http://{self.config.host}:{port}"

@@ -12,7 +12,7 @@ it downloads through Scrapy and hands bodies to :class:`~looqta.files.service.Fi
 * :mod:`looqta.files.runs`      a run's identity, and whether it is still alive (pure);
 * :mod:`looqta.files.checks`    what a body is (sniffed type, hostile names, zip bombs);
 * :mod:`looqta.files.storage`   content-addressed keys and the ``FilesStore`` backends (by URI scheme);
-* :mod:`looqta.files.pool`      the process pool (pebble), its repair, resizing and in-process fallback;
+* :mod:`looqta.files.pool`      the process pool (pebble), repair, resizing; no pool: tasks fail;
 * :mod:`looqta.files.lifecycle` start, lease, repair, drain, close of one run;
 * :mod:`looqta.files.dispatch`  claim, launch, settle, retry;
 * :mod:`looqta.files.service`   the facade the pipeline (and the throttle) use;

@@ -142,11 +142,14 @@ def docx_or_zip(path: Path) -> str:
     return DOCX
 
 
-def check_zip(path: Path, max_uncompressed_bytes: int) -> None:
-    """Refuse a zip whose members declare more than ``max_uncompressed_bytes`` in all.
+def check_zip(path: Path, max_uncompressed_bytes: int, max_xml_bytes: int | None = None) -> None:
+    """Refuse a zip whose members declare more than ``max_uncompressed_bytes`` in all, or one of
+    whose XML parts declares more than ``max_xml_bytes``.
 
     ``zipfile`` never inflates a member past its declared size (it stops and fails the CRC),
     so checking the declared sizes bounds what any reader of the archive can be made to hold.
+    The XML bound is the tighter one: python-docx parses a part whole into an lxml tree (~24x
+    the XML's size for dense markup) and makes a Python object per paragraph.
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -155,6 +158,14 @@ def check_zip(path: Path, max_uncompressed_bytes: int) -> None:
         raise FileRejected("corrupt_docx", f"not a readable zip archive ({exc})") from exc
     if len(members) > MAX_ZIP_MEMBERS:
         raise FileRejected("zip_bomb", f"{len(members)} members (limit {MAX_ZIP_MEMBERS})")
+    if max_xml_bytes is not None:
+        for member in members:
+            if member.filename.endswith((".xml", ".rels")) and member.file_size > max_xml_bytes:
+                raise FileRejected(
+                    "zip_bomb",
+                    f"{member.filename} inflates to {member.file_size / 1024:.0f} KiB of XML "
+                    f"(limit {max_xml_bytes / 1024:.0f} KiB) from {member.compress_size / 1024:.0f} KiB",
+                )
     total = sum(member.file_size for member in members)
     if total > max_uncompressed_bytes:
         biggest = max(members, key=lambda member: member.file_size)

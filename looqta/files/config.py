@@ -41,6 +41,13 @@ _READERS: dict[str, Callable[[BaseSettings, str], Any]] = {
 
 #: Most seconds between two renewals of a run's lease on its queue.
 MAX_HEARTBEAT_INTERVAL_SECONDS = 30.0
+_MIB = 1024 * 1024
+#: What a DOCX's members may inflate to, in all (images included).
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 16 * _MIB
+#: What one XML part of a DOCX may inflate to. python-docx parses ``word/document.xml`` whole
+#: into an lxml tree and makes a Python object per paragraph: 16 MiB of dense XML took ~950 MiB
+#: and 40 s of CPU, 2 MiB takes ~1/8 of that (docs/security.md, "The 65 KiB DOCX").
+DEFAULT_MAX_DOCX_XML_BYTES = 2 * _MIB
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,10 @@ class WorkOptions:
     objects_dir: Path
     store_uri: str
     thumbnail_px: int = 256
-    max_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    max_docx_xml_bytes: int = DEFAULT_MAX_DOCX_XML_BYTES
+    #: Pillow's ``Image.MAX_IMAGE_PIXELS`` in the worker: larger images are refused as bombs.
+    max_image_pixels: int = 25_000_000
     excerpt_chars: int = 300
     #: Where and how ``store_records`` writes (the store's answer); None: the store is off.
     worker_store: WorkerStore | None = None
@@ -81,8 +91,17 @@ class FilesConfig:
     max_in_flight: int = 32
     #: File requests in Scrapy's downloader at once (also at most half its total concurrency).
     max_downloads: int = 4
-    max_size_bytes: int = 64 * 1024 * 1024
-    max_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_size_bytes: int = 64 * _MIB
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    #: One XML part of a DOCX (``word/document.xml``...) inflating past this is refused.
+    max_docx_xml_bytes: int = DEFAULT_MAX_DOCX_XML_BYTES
+    #: Images over this many pixels are refused (a decompression bomb), before they are decoded.
+    max_image_pixels: int = 25_000_000
+    #: Address space of a worker (RLIMIT_AS; 0: no limit): a task past it fails with a reason,
+    #: the worker serves on.
+    worker_memory_bytes: int = 1024 * _MIB
+    #: The largest file a worker may write (RLIMIT_FSIZE; 0: no limit).
+    worker_file_size_bytes: int = 256 * _MIB
     thumbnail_px: int = 256
     drain_timeout_seconds: float = 60.0
     run_lease_seconds: float = 300.0
@@ -124,6 +143,20 @@ class FilesConfig:
             problems.append("LOOQTA_FILES_MAX_SIZE_BYTES must be >= 1")
         if self.max_uncompressed_bytes < 1:
             problems.append("LOOQTA_FILES_MAX_UNCOMPRESSED_BYTES must be >= 1")
+        if self.max_docx_xml_bytes < 1:
+            problems.append("LOOQTA_FILES_MAX_DOCX_XML_BYTES must be >= 1")
+        if self.max_image_pixels < 1:
+            problems.append("LOOQTA_FILES_MAX_IMAGE_PIXELS must be >= 1")
+        if self.worker_memory_bytes and self.worker_memory_bytes < 256 * _MIB:
+            problems.append(
+                "LOOQTA_FILES_WORKER_MEMORY_BYTES must be 0 (no limit) or >= 256 MiB "
+                f"(a worker's interpreter and parsers alone take ~150 MiB), got {self.worker_memory_bytes}"
+            )
+        if self.worker_file_size_bytes and self.worker_file_size_bytes < self.max_size_bytes:
+            problems.append(
+                "LOOQTA_FILES_WORKER_FILE_SIZE_BYTES must be 0 (no limit) or >= LOOQTA_FILES_MAX_SIZE_BYTES "
+                f"({self.max_size_bytes}): workers write the files they store"
+            )
         if not 16 <= self.thumbnail_px <= 2048:
             problems.append(f"LOOQTA_FILES_THUMBNAIL_PX must be in 16..2048, got {self.thumbnail_px}")
         if self.drain_timeout_seconds < 0:
@@ -164,6 +197,8 @@ class FilesConfig:
             store_uri=self.resolved_store_uri,
             thumbnail_px=self.thumbnail_px,
             max_uncompressed_bytes=self.max_uncompressed_bytes,
+            max_docx_xml_bytes=self.max_docx_xml_bytes,
+            max_image_pixels=self.max_image_pixels,
             worker_store=worker_store,
         )
 

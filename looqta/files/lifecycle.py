@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from looqta.files.dispatch import Dispatcher
-from looqta.files.pool import PoolStartError, fallback_executor, start_executor
+from looqta.files.pool import PoolStartError, start_executor, unavailable_executor
 from looqta.files.schema import PENDING, PROCESSING
 from looqta.files.storage import is_temporary
 
@@ -112,9 +112,11 @@ class Lifecycle:
             nice=config.worker_nice,
             sched_idle=config.worker_sched_idle,
             cpu_seconds=config.task_cpu_seconds,
+            memory_bytes=config.worker_memory_bytes,
+            file_size_bytes=config.worker_file_size_bytes,
             factory=self._executor_factory,
         )
-        self.counters["fallback"] = int(self.executor.kind == "thread")
+        self.counters["pool_unavailable"] = int(self.executor.kind == "unavailable")
         self._loop = asyncio.ensure_future(self.dispatcher.loop())
         self._loop.add_done_callback(self._dispatcher_done)
         self._lease = asyncio.ensure_future(self._keep_lease())
@@ -216,8 +218,8 @@ class Lifecycle:
             try:
                 prepared = await asyncio.to_thread(executor.prepare, executor.size)
             except PoolStartError as exc:
-                self.executor = fallback_executor(f"the broken pool could not be replaced ({exc})")
-                self.counters["fallback"] = 1
+                self.executor = unavailable_executor(f"the broken pool could not be replaced ({exc})")
+                self.counters["pool_unavailable"] = 1
                 await asyncio.to_thread(executor.shutdown)
                 return
             executor.install(prepared, executor.size)

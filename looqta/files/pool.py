@@ -1,4 +1,4 @@
-"""Where worker functions run: a fixed-size pebble process pool, or in-process as a fallback.
+"""Where worker functions run: a fixed-size pebble process pool, and nowhere else.
 
 Every executor returns ``concurrent.futures.Future`` objects, so the service awaits them the
 same way. :class:`ProcessExecutor` is the real one:
@@ -11,8 +11,9 @@ same way. :class:`ProcessExecutor` is the real one:
 * the per-task time limit is pebble's: the worker is killed and the future raises
   ``TimeoutError``.
 
-:func:`start_executor` health-checks the pool (a ``ping`` per worker) and, when it cannot start,
-falls back to :class:`ThreadExecutor` (one thread in the crawl's process) and says so loudly.
+:func:`start_executor` health-checks the pool (a ``ping`` per worker). When it cannot start,
+:class:`UnavailableExecutor` fails every task with ``pool_unavailable`` and the reason: hostile
+files are never parsed in the crawl's process, and the crawl goes on without their records.
 :class:`InlineExecutor` runs the work on the caller's thread: the benchmark's "inline" baseline.
 """
 
@@ -22,13 +23,13 @@ import concurrent.futures
 import logging
 import multiprocessing
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pebble import ProcessPool
 
 from looqta.files import work
+from looqta.files.checks import FileRejected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,6 +80,8 @@ class ProcessExecutor:
         nice: int = 0,
         sched_idle: bool = False,
         cpu_seconds: float | None = None,
+        memory_bytes: int = 0,
+        file_size_bytes: int = 0,
     ) -> None:
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -87,6 +90,8 @@ class ProcessExecutor:
         self._nice = nice
         self._sched_idle = sched_idle
         self._cpu_seconds = cpu_seconds
+        self._memory_bytes = memory_bytes
+        self._file_size_bytes = file_size_bytes
         self._size = size
         self._retiring: list[threading.Thread] = []
         self._pool: ProcessPool | None = None  # until start()
@@ -95,7 +100,7 @@ class ProcessExecutor:
         return ProcessPool(
             max_workers=size,
             initializer=work.init_worker,
-            initargs=(self._nice, self._sched_idle),
+            initargs=(self._nice, self._sched_idle, self._memory_bytes, self._file_size_bytes),
             context=self._context,
         )
 
@@ -104,13 +109,13 @@ class ProcessExecutor:
         return self._size
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
-        """Run ``fn(*args)`` in a worker, within ``cpu_seconds`` of CPU time (in the worker) and
-        ``timeout`` seconds of wall-clock time (pebble stops the worker)."""
+        """Run ``fn(*args)`` in a worker, within ``cpu_seconds`` of CPU time and the worker's memory
+        and file-size limits (:func:`~looqta.files.work.within_limits`), and ``timeout`` seconds
+        of wall-clock time (pebble stops the worker)."""
         if self._pool is None:
             raise RuntimeError("the file worker pool is not started")
-        if self._cpu_seconds is not None:
-            fn, args = work.within_cpu, (self._cpu_seconds, fn, *args)
-        return self._pool.schedule(fn, args=args, timeout=timeout)
+        args = (self._cpu_seconds, fn, *args)
+        return self._pool.schedule(work.within_limits, args=args, timeout=timeout)
 
     def healthy(self) -> bool:
         return self._pool is not None and self._pool.active
@@ -179,19 +184,24 @@ class _InProcessExecutor:
         return None
 
 
-class ThreadExecutor(_InProcessExecutor):
-    """The fallback: one thread in the crawl's process. No time limit, no crash isolation."""
+class UnavailableExecutor(_InProcessExecutor):
+    """No pool could start: every task fails at once with ``pool_unavailable`` and ``why``.
 
-    kind = "thread"
+    Nothing runs in the crawl's process: a hostile file parsed there would have no memory,
+    file-size or time limit, and could take the crawl down."""
 
-    def __init__(self) -> None:
-        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="looqta-files-fallback")
+    kind = "unavailable"
+
+    def __init__(self, why: str) -> None:
+        self.why = why
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float | None) -> Future[Any]:
-        return self._threads.submit(fn, *args)
+        future: Future[Any] = concurrent.futures.Future()
+        future.set_exception(FileRejected("pool_unavailable", self.why))
+        return future
 
     def shutdown(self) -> None:
-        self._threads.shutdown(wait=True, cancel_futures=True)
+        return None
 
 
 class InlineExecutor(_InProcessExecutor):
@@ -211,14 +221,14 @@ class InlineExecutor(_InProcessExecutor):
         return None
 
 
-def fallback_executor(why: str) -> ThreadExecutor:
-    """The in-process executor, announced at CRITICAL level: the crawl goes on, less safely."""
+def unavailable_executor(why: str) -> UnavailableExecutor:
+    """The executor of a crawl without a pool, announced at CRITICAL level: its files all fail."""
     logger.critical(
-        "%s. FALLING BACK to running file tasks IN-PROCESS in one thread: slower, no per-task time "
-        "limit, and a crashing file takes the crawl down.",
+        "%s. File tasks FAIL with pool_unavailable: no file of this crawl is processed (they are "
+        "never parsed in the crawl's own process); the crawl goes on.",
         why[:1].upper() + why[1:],
     )
-    return ThreadExecutor()
+    return UnavailableExecutor(why)
 
 
 def start_executor(
@@ -229,12 +239,14 @@ def start_executor(
     nice: int = 0,
     sched_idle: bool = False,
     cpu_seconds: float | None = None,
+    memory_bytes: int = 0,
+    file_size_bytes: int = 0,
     factory: Callable[[], ProcessExecutor] | None = None,
 ) -> TaskExecutor:
     """The executor for ``kind`` (``pool`` or ``inline``). Blocking: call it off the event loop.
 
-    When the process pool cannot start, the work still gets done, in a thread of this process,
-    and the log says so at CRITICAL level: that crawl has no time limits and no crash isolation.
+    When the process pool cannot start, every file task fails with ``pool_unavailable`` and the
+    reason, and the log says so at CRITICAL level.
     """
     if kind == "inline":
         logger.warning("file tasks run INLINE on the crawl's event loop (LOOQTA_FILES_EXECUTOR=inline)")
@@ -245,13 +257,19 @@ def start_executor(
             factory()
             if factory
             else ProcessExecutor(
-                size, start_method=start_method, nice=nice, sched_idle=sched_idle, cpu_seconds=cpu_seconds
+                size,
+                start_method=start_method,
+                nice=nice,
+                sched_idle=sched_idle,
+                cpu_seconds=cpu_seconds,
+                memory_bytes=memory_bytes,
+                file_size_bytes=file_size_bytes,
             )
         )
         executor.start()
     except (PoolStartError, OSError, ValueError) as exc:
         if executor is not None:
             executor.shutdown()
-        return fallback_executor(f"the file worker pool could not start ({exc})")
+        return unavailable_executor(f"the file worker pool could not start ({exc})")
     logger.info("file worker pool started: %d %s workers", executor.size, start_method)
     return executor

@@ -12,10 +12,12 @@ image, pypdf parses the PDF); text is written out as it is extracted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import logging
 import os
+import resource
 import signal
 import warnings
 from datetime import datetime
@@ -47,17 +49,25 @@ _CHUNK = 1024 * 1024
 NO_STORE = "no_store"
 
 
-def init_worker(nice: int, sched_idle: bool = False) -> None:
-    """Pool initializer: lower the worker's CPU priority under the crawl's, quiet parser logs.
+def init_worker(nice: int, sched_idle: bool = False, memory_bytes: int = 0, file_size_bytes: int = 0) -> None:
+    """Pool initializer: lower the worker's CPU priority under the crawl's, bound its memory and
+    the files it writes, quiet parser logs.
 
     ``sched_idle``: the SCHED_IDLE policy (Linux), under which a crawl process that wakes up
     preempts the worker at once; the nice value stays, so the worker's time is still counted as
-    niced CPU (``/proc/stat``), which the throttle reads apart.
+    niced CPU (``/proc/stat``), which the throttle reads apart. ``memory_bytes`` (RLIMIT_AS) and
+    ``file_size_bytes`` (RLIMIT_FSIZE), 0 for none: a hostile file fails its task
+    (:func:`within_limits`) instead of taking the machine's memory or disk.
     """
     if nice:
         os.nice(nice)
     if sched_idle:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    if file_size_bytes:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_bytes, file_size_bytes))
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
@@ -84,6 +94,30 @@ def within_cpu(seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+
+
+class MemoryLimitExceeded(FileRejected):
+    """The task needed more memory than a worker may have (final: the same input would again)."""
+
+
+def within_limits(cpu_seconds: float | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker: within ``cpu_seconds`` of CPU (:func:`within_cpu`, None: no
+    limit); past the worker's memory or file-size limit, a final :class:`FileRejected` that
+    names it. The worker serves on: what the task held is freed as the error unwinds."""
+    try:
+        return fn(*args) if cpu_seconds is None else within_cpu(cpu_seconds, fn, *args)
+    except MemoryError as exc:
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        raise MemoryLimitExceeded("memory_limit", f"needed more than {_mib(limit)} of memory") from exc
+    except OSError as exc:
+        if exc.errno != errno.EFBIG:
+            raise
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        raise FileRejected("file_size_limit", f"wrote a file larger than {_mib(limit)}") from exc
+
+
+def _mib(limit: int) -> str:
+    return "the limit" if limit == resource.RLIM_INFINITY else f"{limit / _CHUNK:.0f} MiB"
 
 
 def ping() -> int:
@@ -115,7 +149,7 @@ def store(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
         sniffed = docx_or_zip(spool)
     mime, ext = check_type(payload["kind"], sniffed, payload.get("declared_type"))
     if mime == DOCX:
-        check_zip(spool, options.max_uncompressed_bytes)
+        check_zip(spool, options.max_uncompressed_bytes, options.max_docx_xml_bytes)
     checksum, size = sha256_file(spool)
     key = object_key(checksum, ext)
     atomic_place(spool, safe_path(options.objects_dir, key))
@@ -129,6 +163,7 @@ def thumbnail(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any]:
     source = safe_path(options.objects_dir, payload["path"])
     key = object_key(payload["checksum"], "jpg", "thumbs")
     size = (options.thumbnail_px, options.thumbnail_px)
+    Image.MAX_IMAGE_PIXELS = options.max_image_pixels  # over it: a warning, made an error below
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -178,8 +213,8 @@ def _pdf_text(path: Path) -> Iterator[str]:
         yield text + "\n"
 
 
-def _docx_text(path: Path, max_uncompressed_bytes: int) -> Iterator[str]:
-    check_zip(path, max_uncompressed_bytes)
+def _docx_text(path: Path, max_uncompressed_bytes: int, max_xml_bytes: int) -> Iterator[str]:
+    check_zip(path, max_uncompressed_bytes, max_xml_bytes)
     from docx import Document
 
     try:
@@ -199,7 +234,7 @@ def extract_text(payload: dict[str, Any], options: WorkOptions) -> dict[str, Any
     if mime == PDF:
         parts = _pdf_text(source)
     elif mime == DOCX:
-        parts = _docx_text(source, options.max_uncompressed_bytes)
+        parts = _docx_text(source, options.max_uncompressed_bytes, options.max_docx_xml_bytes)
     else:
         raise FileRejected("unsupported_type", f"no text extraction for {mime}")
     key = object_key(payload["checksum"], "txt", "text")

@@ -17,6 +17,7 @@ A ``429`` without ``Retry-After`` cools the slot down for
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -38,28 +39,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: delta-seconds (RFC 9110): ASCII digits only; ``str.isdigit`` also takes "²" and "٣".
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+
 #: Request meta key carrying the wait decided on arrival to ``process_response``.
 WAIT_META_KEY = "looqta_retry_after_seconds"
 
 
 def parse_retry_after(value: str | bytes | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
+    """Seconds to wait from a ``Retry-After`` value: ASCII delta-seconds or an HTTP date.
 
-    ``now`` is the current Unix time; None when the value is absent or unreadable.
+    ``now`` is the current Unix time; None when the value is absent or anything else.
     """
     if value is None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    text = text.strip()
-    if not text:
-        return None
-    if text.isdigit():
+    text = text.strip(" \t")
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
+    if not text.isascii():
+        return None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - now)
+    try:
+        return max(0.0, when.timestamp() - now)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "looqta"  # every site in one Scrapyd project: Scrapyd orders priorities per project
 
 
+#: The variables that hold Scrapyd's credentials: given to scrapyd-deploy, never to Scrapyd and
+#: its jobs (Scrapyd reads them from its config file; a crawl has no use for them).
+CREDENTIAL_VARIABLES: tuple[str, ...] = ("LOOQTA_SCRAPYD_USERNAME", "LOOQTA_SCRAPYD_PASSWORD")
+
+
 class OpsConfigError(ValueError):
     """A required environment variable is missing or invalid."""
+
+
+def _check_credential(name: str, value: str) -> None:
+    """One line of Scrapyd's config holds it: no line breaks or other control characters, and no
+    surrounding spaces (configparser would strip them)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise OpsConfigError(f"{name} must not contain control characters or line breaks")
+    if value != value.strip():
+        raise OpsConfigError(f"{name} must not start or end with spaces")
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,8 @@ class OpsConfig:
                 "set LOOQTA_SCRAPYD_USERNAME and LOOQTA_SCRAPYD_PASSWORD: "
                 "Scrapyd is never run without a password"
             )
+        _check_credential("LOOQTA_SCRAPYD_USERNAME", username)
+        _check_credential("LOOQTA_SCRAPYD_PASSWORD", password)
         return cls(
             data_dir=data_dir,
             port=port,
@@ -57,12 +73,20 @@ class OpsConfig:
         )
 
     def child_env(self) -> dict[str, str]:
-        """Environment for Scrapyd and the jobs it starts: absolute paths, nothing relative to a cwd."""
+        """Environment for Scrapyd and the jobs it starts: absolute paths, nothing relative to a
+        cwd, and no Scrapyd credentials (Scrapyd reads them from its 0600 config file)."""
+        env = {name: value for name, value in os.environ.items() if name not in CREDENTIAL_VARIABLES}
         return {
-            **os.environ,
+            **env,
             "LOOQTA_DATA_DIR": str(self.data_dir),
             "LOOQTA_SCRAPYD_PORT": str(self.port),
+            "PATH": f"{self.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+
+    def deploy_env(self) -> dict[str, str]:
+        """Environment for scrapyd-deploy: scrapy.cfg's ``[deploy]`` reads the credentials from it."""
+        return {
+            **self.child_env(),
             "LOOQTA_SCRAPYD_USERNAME": self.username,
             "LOOQTA_SCRAPYD_PASSWORD": self.password,
-            "PATH": f"{self.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         }

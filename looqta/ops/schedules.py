@@ -9,6 +9,7 @@ still has a pending or running job of that spider (skipped, not stacked), and
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,35 @@ class ScheduleError(ValueError):
     """The schedules file is invalid."""
 
 
+#: The shortest interval a schedules file may ask for: a site is not swept more often than this.
+MIN_INTERVAL_SECONDS = 60.0
+#: Names Scrapyd's schedule.json reads itself: as a spider argument they would change the job,
+#: not reach the spider (``_version`` picks the egg, ``setting`` overrides settings, ...).
+RESERVED_ARGS = frozenset({"project", "spider", "jobid", "setting", "_version", "priority", "version"})
+_KEYS = frozenset({"name", "spider", "every_minutes", "job", "priority", "args", "settings"})
+
+
+def _number(name: str, key: str, value: Any) -> float:
+    """A finite int or float from the file; TOML booleans, strings, nan and inf refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScheduleError(f"{name}: {key} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ScheduleError(f"{name}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _text(name: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ScheduleError(f"{name}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _table(name: str, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScheduleError(f"{name}: {key} must be a table, got {value!r}")
+    return dict(value)
+
+
 class JobSubmitter(Protocol):
     def active_spiders(self) -> set[str]: ...
 
@@ -49,28 +79,43 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schedule:
-        unknown = set(raw) - {"name", "spider", "every_minutes", "job", "priority", "args", "settings"}
+        """One ``[[schedule]]`` table, checked; :class:`ScheduleError` says what is wrong."""
+        unknown = set(raw) - _KEYS
         if unknown:
             raise ScheduleError(f"unknown schedule keys: {', '.join(sorted(unknown))}")
-        try:
-            schedule = cls(
-                name=str(raw.get("name") or raw["spider"]),
-                spider=str(raw["spider"]),
-                every_minutes=float(raw["every_minutes"]),
-                job=str(raw.get("job", "bulk")),
-                priority=float(raw.get("priority", 0)),
-                args=dict(raw.get("args", {})),
-                settings=dict(raw.get("settings", {})),
+        for key in ("spider", "every_minutes"):
+            if key not in raw:
+                raise ScheduleError(f"schedule {raw!r} lacks {key!r}")
+        spider = _text("schedule", "spider", raw["spider"])
+        name = _text(spider, "name", raw.get("name", spider))
+        every_minutes = _number(name, "every_minutes", raw["every_minutes"])
+        if every_minutes * 60 < MIN_INTERVAL_SECONDS:
+            raise ScheduleError(
+                f"{name}: every_minutes must be >= {MIN_INTERVAL_SECONDS / 60:g} "
+                f"(one run a minute at most), got {every_minutes:g}"
             )
-        except KeyError as exc:
-            raise ScheduleError(f"schedule {raw!r} lacks {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            raise ScheduleError(f"schedule {raw!r}: {exc}") from None
-        if schedule.every_minutes <= 0:
-            raise ScheduleError(f"{schedule.name}: every_minutes must be > 0")
-        if schedule.job not in REQUEST_PRIORITY_BY_JOB:
-            raise ScheduleError(f"{schedule.name}: job must be one of {', '.join(REQUEST_PRIORITY_BY_JOB)}")
-        return schedule
+        job = _text(name, "job", raw.get("job", "bulk"))
+        if job not in REQUEST_PRIORITY_BY_JOB:
+            raise ScheduleError(f"{name}: job must be one of {', '.join(REQUEST_PRIORITY_BY_JOB)}")
+        args = _table(name, "args", raw.get("args", {}))
+        reserved = sorted(set(args) & RESERVED_ARGS | {arg for arg in args if arg.startswith("_")})
+        if reserved:
+            raise ScheduleError(
+                f"{name}: args may not use Scrapyd's own names ({', '.join(reserved)}); "
+                f"reserved: {', '.join(sorted(RESERVED_ARGS))}"
+            )
+        for key, value in args.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ScheduleError(f"{name}: args.{key} must be a finite number, got {value!r}")
+        return cls(
+            name=name,
+            spider=spider,
+            every_minutes=every_minutes,
+            job=job,
+            priority=_number(name, "priority", raw.get("priority", 0)),
+            args=args,
+            settings=_table(name, "settings", raw.get("settings", {})),
+        )
 
     def spider_args(self) -> dict[str, Any]:
         return {**self.args, "job": self.job}

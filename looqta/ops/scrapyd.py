@@ -2,7 +2,8 @@
 
 Scrapyd runs each job with its own interpreter, environment and working
 directory, so it is started from ``.venv/bin`` with an environment carrying
-absolute paths (``OpsConfig.child_env``); jobs inherit both.
+absolute paths (``OpsConfig.child_env``); jobs inherit both. That environment has
+no Scrapyd credentials: Scrapyd reads them from its 0600 config file only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import psutil
 import requests
 from scrapyd_client.pyclient import ScrapydClient
 
+from looqta.datadir import PRIVATE_UMASK, private_dir
 from looqta.health.joblog import health_from_log
 from looqta.ops.config import PROJECT, PROJECT_ROOT
 
@@ -38,12 +40,17 @@ class ScrapydError(RuntimeError):
     """Scrapyd could not be started, reached or deployed to."""
 
 
+def conf_value(value: str) -> str:
+    """``value`` as Scrapyd's configparser reads it back: ``%`` starts an interpolation there."""
+    return value.replace("%", "%%")
+
+
 def render_conf(config: OpsConfig) -> str:
     """deploy/scrapyd.conf with its fields filled in."""
     return Template(CONF_TEMPLATE.read_text()).substitute(
         port=config.port,
-        username=config.username,
-        password=config.password,
+        username=conf_value(config.username),
+        password=conf_value(config.password),
         max_proc=psutil.cpu_count(logical=True) or 1,
         scrapyd_dir=config.scrapyd_dir,
     )
@@ -88,7 +95,8 @@ def start(config: OpsConfig) -> int:
     if pid is not None and answers(config):
         logger.info("Scrapyd already running (pid %d) at %s", pid, config.url)
         return pid
-    config.scrapyd_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
+    private_dir(config.scrapyd_dir)
     conf = config.scrapyd_dir / "scrapyd.conf"
     conf.touch(mode=0o600)
     conf.chmod(0o600)
@@ -106,6 +114,7 @@ def start(config: OpsConfig) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command; stopped with `scrapyd stop`
+            umask=PRIVATE_UMASK,  # its logs, items and eggs, and its jobs' files: owner-only
         )
     _pid_file(config).write_text(str(process.pid))
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -145,7 +154,7 @@ def deploy(config: OpsConfig, version: str | None = None) -> str:
     if version:
         command += ["--version", version]
     done = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=config.child_env(), capture_output=True, text=True, check=False
+        command, cwd=PROJECT_ROOT, env=config.deploy_env(), capture_output=True, text=True, check=False
     )
     output = done.stdout + done.stderr
     if done.returncode != 0 or '"status": "ok"' not in output:

@@ -27,7 +27,9 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 import looqta
+from looqta.datadir import private_dir, private_process
 from looqta.store.config import StoreConfig
+from looqta.store.secret import client_uri, read_password, require_auth
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sized
@@ -63,10 +65,11 @@ class ServerState:
     port: int
     storage_path: str
     started_at: str
+    password: str = ""  #: from server.secret (looqta/store/secret.py), never from server.json
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+        return client_uri(self.host, self.port, self.password)
 
 
 def read_state(data_dir: Path) -> ServerState | None:
@@ -83,6 +86,7 @@ def read_state(data_dir: Path) -> ServerState | None:
         port=int(raw["port"]),
         storage_path=str(raw["storage_path"]),
         started_at=str(raw["started_at"]),
+        password=read_password(data_dir),
     )
 
 
@@ -98,8 +102,7 @@ def ensure_server(
     data_dir: Path, start_timeout: float = 30.0, idle_seconds: float = IDLE_SECONDS
 ) -> ServerState:
     """Reuse the server of ``data_dir`` or start one (it exits after ``idle_seconds`` without a client)."""
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(data_dir.resolve())
     with _exclusive(data_dir, start_timeout):
         state = read_state(data_dir)
         if state is not None:
@@ -179,6 +182,7 @@ def _server_command(data_dir: Path, port: int, idle_seconds: float) -> tuple[lis
 
 def _start(data_dir: Path, timeout: float, idle_seconds: float) -> ServerState:
     log_path = data_dir / LOG_FILE
+    log_path.touch(mode=0o600)
     command, env = _server_command(data_dir, 0, idle_seconds)
     try:
         with log_path.open("ab") as log:
@@ -203,7 +207,7 @@ def _start(data_dir: Path, timeout: float, idle_seconds: float) -> ServerState:
     state = read_state(data_dir)
     if state is None or not answers(state.uri, timeout):
         raise EmbeddedServerError(f"the store server started but does not answer{_log_tail(log_path)}")
-    logger.info("Started the store server pid %d on %s (data in %s)", state.pid, state.uri, data_dir)
+    logger.info("Started the store server pid %d on port %d (data in %s)", state.pid, state.port, data_dir)
     return state
 
 
@@ -258,12 +262,12 @@ class ForegroundServer:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{LOOPBACK}:{self.port}/?directConnection=true"
+        return client_uri(LOOPBACK, self.port, read_password(self.data_dir))
 
     def start(self, timeout: float = 30.0) -> ForegroundServer:
         state_file = self.data_dir / STATE_FILE
         state_file.unlink(missing_ok=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         command, env = _server_command(self.data_dir, self.port, idle_seconds=0)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -288,15 +292,16 @@ def serve(data_dir: Path, port: int, idle_seconds: float) -> int:
     """Run SecantusDB until SIGTERM / SIGINT, or until ``idle_seconds`` pass without a client (0: never)."""
     from secantus import SecantusDBServer  # imported here: only the server process needs it
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / LOCK_FILE).touch()
+    (private_process(data_dir) / LOCK_FILE).touch()  # umask 077: storage, state, log owner-only
     server = SecantusDBServer(
         host=LOOPBACK,
         port=port,
         storage_path=str(data_dir / STORAGE_DIR),
         enable_test_commands=False,
         cache_size=CACHE_SIZE,
+        require_auth=True,
     )
+    require_auth(server, data_dir)
     stopping = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
