@@ -134,6 +134,8 @@ def test_server_start_status_stop(tmp_path: Path) -> None:
         status = cli(*options, "server", "status")
         assert status.returncode == 0
         assert status.stdout == started.stdout
+        password = (tmp_path / "mongo" / "server.secret").read_text().strip()
+        assert password not in status.stdout + started.stdout  # the URI is printed redacted
         stopped = cli(*options, "server", "stop")
         assert stopped.returncode == 0
         assert stopped.stdout.startswith("Stopped the store server pid ")
