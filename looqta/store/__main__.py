@@ -140,7 +140,9 @@ def server(config: StoreConfig, action: str) -> int:
             print(f"No store server is running for {config.data_dir}.")
             return 1
         state = found
-    print(f"running  pid {state.pid}  {redact(state.uri)}  since {state.started_at}  data {state.storage_path}")
+    print(
+        f"running  pid {state.pid}  {redact(state.uri)}  since {state.started_at}  data {state.storage_path}"
+    )
     return 0
 
 
