@@ -178,3 +178,16 @@ def test_a_missing_binary_says_how_to_install_it(data_dir: Path, monkeypatch: py
 
     with pytest.raises(server.RedisServerError, match=r"deploy/bootstrap\.sh"):
         ensure_server(data_dir)
+
+
+def test_a_server_running_without_its_state_is_never_doubled(data_dir: Path) -> None:
+    """Two servers on one append-only file would corrupt it: looqta refuses and says which pid to stop."""
+    state = ensure_server(data_dir)
+    (data_dir / STATE_FILE).unlink()
+
+    with pytest.raises(server.RedisServerError, match=rf"redis-server pid {state.pid} runs on"):
+        ensure_server(data_dir)
+
+    os.kill(state.pid, signal.SIGTERM)
+    wait_for(lambda: not process_running(state.pid))
+    assert ensure_server(data_dir).pid != state.pid
