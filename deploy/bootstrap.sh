@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up on a fresh Debian machine, as root: Debian's Chromium, the
+# Idempotent set-up on a fresh Debian machine, as root: Debian's Chromium and redis-server, the
 # looqta-browser user, a virtualenv in .venv, and the pinned requirements. Re-running it does nothing
 # when everything is already there. Never downloads a browser of its own.
 set -euo pipefail
@@ -10,6 +10,8 @@ say() { printf '[setup] %s\n' "$*"; }
 missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# looqta starts its own redis-server under LOOQTA_DATA_DIR when REDIS_URL is empty (docs/redis.md).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing Debian packages: ${missing[*]}; run this as root (apt-get install -y ${missing[*]})" >&2
@@ -19,6 +21,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package also starts a system Redis on 127.0.0.1:6379 with no password. looqta never uses
+  # it (it runs its own, with a password, under LOOQTA_DATA_DIR), so an open door nobody needs is
+  # closed: stopped and disabled, only when this script installed the package (a Redis that was
+  # already there is someone else's). On machines without systemd (containers) nothing started.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
+    say "stopping and disabling the package's own redis-server service (looqta runs its own)"
+    systemctl disable --now redis-server >/dev/null 2>&1 \
+      || say "could not disable redis-server.service; looqta never connects to it" >&2
+  fi
 fi
 
 # Chromium keeps its sandbox when the crawl runs as root by running as this user
@@ -45,4 +56,4 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   fi
   echo "$want" >"$stamp"
 fi
-say "ready: $(.venv/bin/python --version), $(chromium --version 2>/dev/null | head -n1)"
+say "ready: $(.venv/bin/python --version), $(chromium --version 2>/dev/null | head -n1), $(redis-server --version | cut -d' ' -f1-3)"

@@ -205,6 +205,14 @@ MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "looqta")
 LOOQTA_STORE_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "mongo")
 LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 
+# --- Redis: the searches' queue and stream (looqta/redisstore, docs/redis.md) ---
+# Production points REDIS_URL at its Redis (redis://:PASSWORD@HOST:PORT/0). Empty:
+# looqta starts and reuses Debian's redis-server on 127.0.0.1 with a password and
+# the append-only file, under LOOQTA_DATA_DIR/redis; stop it with
+# `python -m looqta.redisstore server stop`. The environment wins over this file.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+LOOQTA_REDIS_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "redis")
+
 # --- Files: durable queue + fixed pool of worker processes (looqta/files) ----
 # Images and documents of each item are downloaded by Scrapy (per-site cooldowns
 # apply), queued on disk and processed by LOOQTA_FILES_MAX_WORKERS processes

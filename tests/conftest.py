@@ -9,8 +9,8 @@ import pytest
 
 from looqta.sandbox.client import SandboxProcess
 
-# The MongoDB-wire test server (one per session) and its helpers.
-pytest_plugins = ("mongo_fixtures",)
+# The MongoDB-wire test server and the Redis server (one each per session), and their helpers.
+pytest_plugins = ("mongo_fixtures", "redis_fixtures")
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
