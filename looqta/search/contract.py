@@ -81,7 +81,8 @@ class SearchJob:
     @classmethod
     def new(cls, query: str, site: str, **fields: Any) -> SearchJob:
         fields.setdefault("search_id", uuid.uuid4().hex)
-        fields.setdefault("submitted_at", time.time())
+        # In milliseconds: Redis' Lua cjson keeps 14 digits when a job is delivered again.
+        fields.setdefault("submitted_at", round(time.time(), 3))
         return cls(query=query, site=site, **fields).checked()
 
     def checked(self) -> SearchJob:
