@@ -141,3 +141,26 @@ def test_a_manual_search_during_bulk_work_starts_within_one_page_time(
     assert end is not None
     assert end.event == "site-done"
     assert {o["source_id"] for o in offers} == set(expected_offers("iphone 15 pro max", 1))
+
+
+def test_a_site_that_blocks_every_request_is_reported_failed_and_the_crawler_stays_up(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("amazon", blocks={"captcha": 1.0})
+    settings = {"LOOQTA_BLOCKS_MAX_RETRIES": 1}
+    base = clean_sandbox.url("amazon")
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings) as crawler:
+        blocked = SearchJob.new("iphone", "amazon", max_pages=1)
+        queue.push(redis_client, blocked)
+        entries = [e for _, e in wait_for(lambda: ended(redis_client, blocked.search_id), 60, "site-failed")]
+        assert entries[-1] == contract.site_failed("amazon", "blocked", "1 requests failed")
+        clean_sandbox.clear_faults()
+        after = SearchJob.new("iphone", "amazon", max_pages=1)  # the same crawler takes the next search
+        queue.push(redis_client, after)
+        offers, end = contract.site_results(
+            [e for _, e in wait_for(lambda: ended(redis_client, after.search_id), 60, "site-done")], "amazon"
+        )
+        assert crawler.poll() is None
+    assert end is not None
+    assert end.event == "site-done"
+    assert {o["source_id"] for o in offers} == set(expected_offers("iphone", 1))
