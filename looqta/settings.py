@@ -117,7 +117,11 @@ DOWNLOADER_MIDDLEWARES = {
     "looqta.render.middleware.AdaptiveRenderMiddleware": 570,
     "looqta.middlewares.render.RenderMiddleware": 580,
 }
-SPIDER_MIDDLEWARES = {"looqta.render.middleware.PageCheckMiddleware": 450}
+SPIDER_MIDDLEWARES = {
+    "looqta.render.middleware.PageCheckMiddleware": 450,
+    # Nearest the engine: a warm crawler's searches counted from what the spider yields (looqta.search).
+    "looqta.search.middleware.SearchOutputMiddleware": 10,
+}
 
 # Block pages (looqta/blocks.py, looqta/middlewares/blocks.py): the site cools down for
 # 5 s doubled per block in a row (<= 300 s); a blocked request is retried 3 times.
@@ -212,6 +216,10 @@ LOOQTA_STORE_SPOOL_DIR = os.path.join(LOOQTA_DATA_DIR, "spool")
 # `python -m looqta.redisstore server stop`. The environment wins over this file.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 LOOQTA_REDIS_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "redis")
+# Warm crawlers (`scrapy crawl <site> -a warm=1`, docs/search.md): searches at once per crawler,
+# manual and bulk apart so a shopper's search is taken while bulk work fills the crawler.
+LOOQTA_WARM_MAX_MANUAL_SEARCHES = 4
+LOOQTA_WARM_MAX_BULK_SEARCHES = 2
 
 # --- Files: durable queue + fixed pool of worker processes (looqta/files) ----
 # Images and documents of each item are downloaded by Scrapy (per-site cooldowns

@@ -10,12 +10,12 @@ from looqta.spiders.noon import NoonSpider
 def test_defaults_point_at_the_real_sites() -> None:
     assert AmazonSpider(q="iphone").base_url == "https://www.amazon.ae"
     noon = NoonSpider(q="iphone")
-    assert noon.search_url(2) == "https://www.noon.com/uae-en/search/?q=iphone&page=2"
+    assert noon.search_url(noon.args, 2) == "https://www.noon.com/uae-en/search/?q=iphone&page=2"
 
 
 def test_base_url_argument_points_elsewhere() -> None:
     spider = AmazonSpider(q="usb c cable", base_url="http://127.0.0.1:8080/", max_pages="3")
-    assert spider.search_url(1) == "http://127.0.0.1:8080/s?k=usb+c+cable&page=1"
+    assert spider.search_url(spider.args, 1) == "http://127.0.0.1:8080/s?k=usb+c+cable&page=1"
     assert spider.origin == "http://127.0.0.1:8080"
     assert spider.args.allows_page(3)
     assert not spider.args.allows_page(4)

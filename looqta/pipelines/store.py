@@ -1,7 +1,8 @@
 """Store every valid offer in MongoDB (the embedded server when ``MONGO_URI`` is empty).
 
 The Scrapy side only: settings, item checks, duplicates within this crawl, stats. It runs
-before the files pipeline, and registers the store's file-records sink with it. Writing,
+before the files pipeline, and registers the store's file-records sink with it. In a warm crawler
+(looqta.search) "this crawl" is each search. Writing,
 batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s; nothing here
 blocks the reactor (pymongo's async client, disk work in a thread).
 """
@@ -17,6 +18,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
 from looqta.records import file_results_sink_wanted
+from looqta.search.tracker import search_tracker_opened
 from looqta.store.config import StoreConfig
 from looqta.store.connection import connect
 from looqta.store.documents import RejectedItem, to_document
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from twisted.internet.task import LoopingCall
 
     from looqta.records import FileResultsSink
+    from looqta.search.tracker import SearchTracker
     from looqta.store.connection import StoreConnection
 
 logger = logging.getLogger(__name__)
@@ -46,12 +49,17 @@ class MongoPipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self._seen: set[tuple[str, str]] = set()
+        self.tracker: SearchTracker | None = None
         self._connection: StoreConnection | None = None
         self._spool: Spool | None = None
         self._writer: StoreWriter | None = None
         self._ticker: AsyncioLoopingCall | LoopingCall | None = None
         self.sink = StoreSink(self.config, self.stats)
         crawler.signals.connect(self._sink_wanted, signal=file_results_sink_wanted)
+        crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
+
+    def _tracker_opened(self, tracker: SearchTracker) -> None:
+        self.tracker = tracker
 
     def _sink_wanted(self, register: Callable[[FileResultsSink], None]) -> None:
         register(self.sink)
@@ -98,12 +106,15 @@ class MongoPipeline:
             raise DropItem(
                 f"not stored: {adapter.get('source')}:{adapter.get('source_id')}: {rejected}"
             ) from None
-        if document.key in self._seen:
+        seen = None if self.tracker is None else self.tracker.seen(item, "store")
+        if seen is None:
+            seen = self._seen  # this crawl's (a warm crawler's: each search's, kept by its tracker)
+        if document.key in seen:
             self.stats.inc_value(f"{STATS_PREFIX}/duplicates")
             raise DropItem(
                 f"already stored in this crawl: {document.source}:{document.source_id}", log_level="DEBUG"
             )
-        self._seen.add(document.key)
+        seen.add(document.key)
         await self._writer.add(document)
         return item
 

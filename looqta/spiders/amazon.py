@@ -26,10 +26,10 @@ from looqta.extract import (
     parse_rating,
     value,
 )
-from looqta.spiders.base import PageType, SearchSpider
+from looqta.spiders.base import PageType, SearchArgs, SearchSpider
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
 
     import scrapy
     from scrapy.http import Response
@@ -158,13 +158,16 @@ class AmazonSpider(SearchSpider):
         BlockSignature("captcha", ("api-services-support@amazon.com",)),
     )
 
-    def search_url(self, page: int) -> str:
-        return f"{self.base_url}/s?{urlencode({'k': self.args.q, 'page': page})}"
+    def search_url(self, args: SearchArgs, page: int) -> str:
+        return f"{self.base_url}/s?{urlencode({'k': args.q, 'page': page})}"
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.page_request(self.search_url(1), "search", self.parse_search, cb_kwargs={"page": 1})
+    def search_start(self, args: SearchArgs) -> Iterator[scrapy.Request]:
+        yield self.page_request(
+            self.search_url(args, 1), "search", self.parse_search, args, cb_kwargs={"page": 1}
+        )
 
     def parse_search(self, response: Response, page: int) -> Iterator[Any]:
+        args = self.search_args(response)
         chains = {
             **SEARCH_CARD_FIELDS,
             "currency": (*SEARCH_CARD_FIELDS["currency"], value(self.site_currency, "site")),
@@ -177,11 +180,11 @@ class AmazonSpider(SearchSpider):
                 continue  # the site shows no offer for it: nothing to compare
             asin = found.get("source_id")
             url = f"{self.base_url}/dp/{asin}" if asin else None
-            yield self.item_or_details(self.result_item(found, url, response), self.parse_product)
+            yield self.item_or_details(self.result_item(found, url, response), self.parse_product, args)
         next_href = response.css(NEXT_PAGE).get()
-        if next_href and self.args.allows_page(page + 1):
+        if next_href and args.allows_page(page + 1):
             yield self.page_request(
-                response.urljoin(next_href), "search", self.parse_search, cb_kwargs={"page": page + 1}
+                response.urljoin(next_href), "search", self.parse_search, args, cb_kwargs={"page": page + 1}
             )
 
     def parse_product(self, response: Response, item: ProductItem) -> Iterator[ProductItem]:

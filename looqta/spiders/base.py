@@ -20,10 +20,12 @@ from looqta.guard.policy import SiteOrigins, origin_of
 from looqta.items import ProductItem
 from looqta.middlewares.slots import add_site_slot
 from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
+from looqta.search.warm import WarmSearchMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
@@ -35,6 +37,7 @@ JOB_KINDS: tuple[str, ...] = tuple(REQUEST_PRIORITY_BY_JOB)
 #: ``meta`` keys a spider's requests carry.
 PAGE_TYPE_META_KEY = "looqta_page_type"
 JOB_META_KEY = "looqta_job"
+SEARCH_ARGS_META_KEY = "looqta_search_args"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -68,11 +71,13 @@ class SearchArgs:
     details: bool = False
     #: ``-a cdn_url=URL[,URL...]``: the origins serving the site's files where ``base_url`` points.
     cdn_url: tuple[str, ...] = ()
+    #: The search this is (a warm crawler's job, looqta.search); "" for a crawl of its own.
+    search_id: str = ""
 
     @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any], default_base_url: str) -> SearchArgs:
+    def from_kwargs(cls, kwargs: dict[str, Any], default_base_url: str, *, warm: bool = False) -> SearchArgs:
         q = str(kwargs.get("q") or "").strip()
-        if not q:
+        if not q and not warm:
             raise SpiderArgumentError("the search query is missing: pass -a q=<words>")
         base_url = str(kwargs.get("base_url") or default_base_url).rstrip("/")
         parts = urlsplit(base_url)
@@ -108,8 +113,16 @@ class SearchArgs:
         return self.max_pages is None or page <= self.max_pages
 
 
-class SearchSpider(scrapy.Spider):
-    """Base of the per-site product search spiders."""
+def is_warm(kwargs: dict[str, Any]) -> bool:
+    """``-a warm=1``: the spider stays up and takes its searches from Redis (looqta.search)."""
+    raw = str(kwargs.get("warm") or "").strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise SpiderArgumentError(f"warm must be 1 or 0, got {kwargs.get('warm')!r}")
+    return raw in _TRUE
+
+
+class SearchSpider(WarmSearchMixin, scrapy.Spider):
+    """Base of the per-site product search spiders: one search (``-a q=``), or warm (``-a warm=1``)."""
 
     #: The real site's root; ``-a base_url=...`` points the spider elsewhere (the sandbox).
     default_base_url: ClassVar[str]
@@ -132,12 +145,34 @@ class SearchSpider(scrapy.Spider):
     @classmethod
     def check_arguments(cls, kwargs: dict[str, Any]) -> SearchArgs:
         """Validate ``-a`` arguments; raises :class:`SpiderArgumentError` with the reason."""
-        return SearchArgs.from_kwargs(kwargs, cls.default_base_url)
+        return SearchArgs.from_kwargs(kwargs, cls.default_base_url, warm=is_warm(kwargs))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SearchSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.warm:
+            spider.setup_warm(crawler)
+        return spider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = self.check_arguments(kwargs)
         super().__init__(*args, **kwargs)
+        self.warm = is_warm(kwargs)
         self.base_url = self.args.base_url
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        """The search of ``-a q=``; none when warm (searches come from Redis)."""
+        if not self.warm:
+            for request in self.search_start(self.args):
+                yield request
+
+    def search_start(self, args: SearchArgs) -> Iterator[scrapy.Request]:
+        """The first request(s) of the search ``args``."""
+        raise NotImplementedError
+
+    def search_args(self, response: Response) -> SearchArgs:
+        """The arguments of the search ``response`` belongs to."""
+        return response.meta.get(SEARCH_ARGS_META_KEY, self.args)
 
     @property
     def origin(self) -> str:
@@ -155,13 +190,27 @@ class SearchSpider(scrapy.Spider):
         return SiteOrigins(own=(self.origin,), cdn=cdn, configured=(self.origin, *cdn))
 
     def page_request(
-        self, url: str, page_type: str, callback: Callable[..., Any], **kwargs: Any
+        self,
+        url: str,
+        page_type: str,
+        callback: Callable[..., Any],
+        args: SearchArgs | None = None,
+        **kwargs: Any,
     ) -> scrapy.Request:
-        """A request for one of this spider's page types; rendering is decided elsewhere."""
+        """A request of search ``args`` (default: ``-a``'s) for one of this spider's page types;
+        rendering is decided elsewhere. A warm crawler fetches a page again for each search."""
         if page_type not in self.page_types:
             raise ValueError(f"{self.name} has no page type {page_type!r}")
-        meta = {JOB_META_KEY: self.args.job, PAGE_TYPE_META_KEY: page_type, **kwargs.pop("meta", {})}
-        kwargs.setdefault("priority", REQUEST_PRIORITY_BY_JOB[self.args.job])
+        args = args or self.args
+        meta = {
+            JOB_META_KEY: args.job,
+            PAGE_TYPE_META_KEY: page_type,
+            SEARCH_ARGS_META_KEY: args,
+            **kwargs.pop("meta", {}),
+        }
+        kwargs.setdefault("priority", REQUEST_PRIORITY_BY_JOB[args.job])
+        if self.warm:
+            kwargs.setdefault("dont_filter", True)
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 
     def scraped_at(self) -> str:
@@ -183,17 +232,17 @@ class SearchSpider(scrapy.Spider):
             url=url,
             image_urls=[response.urljoin(image)] if image else [],
             scraped_at=self.scraped_at(),
-            job=self.args.job,
+            job=self.search_args(response).job,
         )
 
     def item_or_details(
-        self, item: ProductItem, callback: Callable[..., Any]
+        self, item: ProductItem, callback: Callable[..., Any], args: SearchArgs
     ) -> ProductItem | scrapy.Request:
         """The item itself, or (``-a details=1``) the request of its product page carrying it."""
-        if not self.args.details or not item.url:
+        if not args.details or not item.url:
             return item
         return self.page_request(
-            item.url, "product", callback, cb_kwargs={"item": item}, errback=self.details_failed
+            item.url, "product", callback, args, cb_kwargs={"item": item}, errback=self.details_failed
         )
 
     def merge_details(self, item: ProductItem, found: Extraction, response: Response) -> ProductItem:

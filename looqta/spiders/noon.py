@@ -29,10 +29,10 @@ from looqta.extract import (
     parse_rating,
     value,
 )
-from looqta.spiders.base import PageType, SearchSpider, SpiderArgumentError
+from looqta.spiders.base import PageType, SearchArgs, SearchSpider, SpiderArgumentError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
 
     import scrapy
     from scrapy.http import Response
@@ -136,16 +136,19 @@ class NoonSpider(SearchSpider):
         super().__init__(*args, **kwargs)
         self.locale = locale
         self.site_currency = LOCALE_CURRENCY.get(locale.split("-")[0])
-        #: The SKUs each listing page showed (a page read again replaces its own entry).
-        self.page_skus: dict[int, frozenset[str]] = {}
+        #: The SKUs each listing page of each search showed (a page read again replaces its entry).
+        self.page_skus: dict[str, dict[int, frozenset[str]]] = {}
 
-    def search_url(self, page: int) -> str:
-        return f"{self.base_url}/{self.locale}/search/?{urlencode({'q': self.args.q, 'page': page})}"
+    def search_url(self, args: SearchArgs, page: int) -> str:
+        return f"{self.base_url}/{self.locale}/search/?{urlencode({'q': args.q, 'page': page})}"
 
-    async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.page_request(self.search_url(1), "search", self.parse_search, cb_kwargs={"page": 1})
+    def search_start(self, args: SearchArgs) -> Iterator[scrapy.Request]:
+        yield self.page_request(
+            self.search_url(args, 1), "search", self.parse_search, args, cb_kwargs={"page": 1}
+        )
 
     def parse_search(self, response: Response, page: int) -> Iterator[Any]:
+        args = self.search_args(response)
         chains = dict(BOX_FIELDS)
         if self.site_currency:
             chains["currency"] = (*BOX_FIELDS["currency"], value(self.site_currency, "locale"))
@@ -158,21 +161,30 @@ class NoonSpider(SearchSpider):
                 self.crawler.stats.inc_value("looqta/fields/search/no_offer")
                 continue  # out of stock: the box shows no price
             yield self.item_or_details(
-                self.result_item(found, self.canonical_url(found, response), response), self.parse_product
+                self.result_item(found, self.canonical_url(found, response), response),
+                self.parse_product,
+                args,
             )
-        if self.shows_new_products(page, skus) and self.args.allows_page(page + 1):
+        if self.shows_new_products(args, page, skus) and args.allows_page(page + 1):
             yield self.page_request(
-                self.search_url(page + 1), "search", self.parse_search, cb_kwargs={"page": page + 1}
+                self.search_url(args, page + 1),
+                "search",
+                self.parse_search,
+                args,
+                cb_kwargs={"page": page + 1},
             )
 
-    def shows_new_products(self, page: int, skus: set[str]) -> bool:
+    def shows_new_products(self, args: SearchArgs, page: int, skus: set[str]) -> bool:
         """Whether listing page ``page`` is worth a next one. There is no "next" link: the page
         after the last is empty, and a site that repeats its last page instead must not be
         followed forever, so a page with no SKU that the other pages lack ends the listing."""
-        self.page_skus[page] = frozenset(skus - {""})
-        others = set().union(*(seen for number, seen in self.page_skus.items() if number != page))
-        if not self.page_skus[page] - others:
+        pages = self.page_skus.setdefault(args.search_id, {})
+        pages[page] = frozenset(skus - {""})
+        others = set().union(*(seen for number, seen in pages.items() if number != page))
+        if not pages[page] - others:
             self.logger.info("listing page %d shows no new product: the last page", page)
+            if args.search_id:
+                del self.page_skus[args.search_id]  # a warm crawler's search ends here
             return False
         return True
 

@@ -44,7 +44,7 @@ class ManualDuringBulkSpider(AmazonSpider):
 
     async def start(self) -> AsyncIterator[scrapy.Request | dict[str, str]]:
         yield {"scheduler_priority_queue": self.settings["SCHEDULER_PRIORITY_QUEUE"]}
-        yield self.page_request(self.search_url(1), "search", self.parse_sweep)
+        yield self.page_request(self.search_url(self.args, 1), "search", self.parse_sweep)
 
     def parse_sweep(self, response: Response) -> Iterator[scrapy.Request]:
         """The bulk job's listing: all its product pages go to the scheduler at once (not lazily, as
