@@ -26,6 +26,7 @@ import socket
 import struct
 import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import bson
 from pymongo import MongoClient
@@ -65,7 +66,13 @@ class InsertRaceProxy:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{_LOOPBACK}:{self._listener.getsockname()[1]}/?directConnection=true"
+        """The proxy's address, with the server's credentials (they pass through the proxy)."""
+        parsed = parse_uri(self.server_uri)
+        userinfo, options = "", "directConnection=true"
+        if parsed["username"]:
+            userinfo = f"{quote(parsed['username'], safe='')}:{quote(parsed['password'] or '', safe='')}@"
+            options += f"&authSource={parsed['options'].get('authsource', 'admin')}"
+        return f"mongodb://{userinfo}{_LOOPBACK}:{self._listener.getsockname()[1]}/?{options}"
 
     @property
     def raced(self) -> bool:

@@ -113,6 +113,7 @@ def ensure_server(data_dir: Path, timeout: float = 10.0) -> ServerState:
                 )
             logger.info("Removing the state of a redis-server that is gone (pid %d)", state.pid)
             (data_dir / STATE_FILE).unlink(missing_ok=True)
+        _refuse_an_unknown_server(data_dir)
         return _start(data_dir, timeout)
 
 
@@ -125,8 +126,8 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> ServerState | None:
         state = read_state(data_dir)
         if state is None:
             return None
-        (data_dir / STATE_FILE).unlink()  # first: no crawl may pick a server that is going away
         if not process_running(state.pid, state.port):
+            (data_dir / STATE_FILE).unlink(missing_ok=True)
             return None
         os.kill(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -134,19 +135,21 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> ServerState | None:
             if time.monotonic() > deadline:
                 raise RedisServerError(f"redis-server pid {state.pid} did not stop within {timeout:.0f} s")
             time.sleep(_POLL_SECONDS)
+        (data_dir / STATE_FILE).unlink(missing_ok=True)  # only now: it names the server while it runs
         logger.info("Stopped redis-server pid %d", state.pid)
         return state
 
 
-def process_running(pid: int, port: int) -> bool:
-    """True if ``pid`` is a live (not zombie) redis-server listening on ``port`` (its process title)."""
+def process_running(pid: int, port: int | None = None) -> bool:
+    """True if ``pid`` is a live (not zombie) redis-server, listening on ``port`` if given (its title)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and REDIS_SERVER.encode() in cmdline and f":{port}".encode() in cmdline
+    on_port = port is None or f":{port}".encode() in cmdline
+    return state not in ("Z", "X") and REDIS_SERVER.encode() in cmdline and on_port
 
 
 def answers(url: str, timeout: float) -> bool:
@@ -188,6 +191,17 @@ def free_port() -> int:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _refuse_an_unknown_server(data_dir: Path) -> None:
+    """A second server must never share the append-only files of one that runs without ``server.json``."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        pid = int((data_dir / PID_FILE).read_text().strip())
+        if process_running(pid):
+            raise RedisServerError(
+                f"redis-server pid {pid} runs on {data_dir} but {STATE_FILE} is gone; "
+                f"stop it (kill {pid}) and try again"
+            )
 
 
 def _start(data_dir: Path, timeout: float) -> ServerState:
