@@ -147,8 +147,10 @@ def test_a_listing_that_repeats_its_last_page_is_not_followed_forever() -> None:
     from looqta.spiders.noon import NoonSpider
 
     spider = NoonSpider(q="x")
-    assert spider.shows_new_products(1, {"A", "B"})
-    assert spider.shows_new_products(2, {"C", "B"})
-    assert not spider.shows_new_products(3, {"C", "A"})  # nothing new: the last page
-    assert spider.shows_new_products(2, {"C", "D"})  # page 2 read again (in the browser): its own entry
-    assert not spider.shows_new_products(4, set())  # the empty page after the last
+    assert spider.shows_new_products(spider.args, 1, {"A", "B"})
+    assert spider.shows_new_products(spider.args, 2, {"C", "B"})
+    assert not spider.shows_new_products(spider.args, 3, {"C", "A"})  # nothing new: the last page
+    assert spider.shows_new_products(
+        spider.args, 2, {"C", "D"}
+    )  # page 2 read again (in the browser): its own entry
+    assert not spider.shows_new_products(spider.args, 4, set())  # the empty page after the last

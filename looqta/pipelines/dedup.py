@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class DedupPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
-        self._seen: set[tuple[Any, ...]] = set()
+        self._seen: set[tuple[Any, Any]] = set()
         self.tracker: SearchTracker | None = None
         crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
 
@@ -43,10 +43,11 @@ class DedupPipeline:
         key = (adapter.get("source"), adapter.get("source_id"))
         if key[1] is None:
             return item  # validation reports it
-        if self.tracker is not None:
-            key = (*key, self.tracker.search_of(item))
-        if key in self._seen:
+        seen = None if self.tracker is None else self.tracker.seen(item, "dedup")
+        if seen is None:
+            seen = self._seen  # this crawl's (a warm crawler's: each search's, kept by its tracker)
+        if key in seen:
             self.stats.inc_value("looqta/dedup/dropped")
             raise DropItem(f"{key[0]}:{key[1]} already yielded in this crawl", log_level="DEBUG")
-        self._seen.add(key)
+        seen.add(key)
         return item

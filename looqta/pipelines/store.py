@@ -48,7 +48,7 @@ class MongoPipeline:
             raise NotConfigured("LOOQTA_STORE_ENABLED is off")
         self.crawler = crawler
         self.stats = crawler.stats
-        self._seen: set[tuple[Any, ...]] = set()
+        self._seen: set[tuple[str, str]] = set()
         self.tracker: SearchTracker | None = None
         self._connection: StoreConnection | None = None
         self._spool: Spool | None = None
@@ -106,13 +106,15 @@ class MongoPipeline:
             raise DropItem(
                 f"not stored: {adapter.get('source')}:{adapter.get('source_id')}: {rejected}"
             ) from None
-        key = document.key if self.tracker is None else (*document.key, self.tracker.search_of(item))
-        if key in self._seen:
+        seen = None if self.tracker is None else self.tracker.seen(item, "store")
+        if seen is None:
+            seen = self._seen  # this crawl's (a warm crawler's: each search's, kept by its tracker)
+        if document.key in seen:
             self.stats.inc_value(f"{STATS_PREFIX}/duplicates")
             raise DropItem(
                 f"already stored in this crawl: {document.source}:{document.source_id}", log_level="DEBUG"
             )
-        self._seen.add(key)
+        seen.add(document.key)
         await self._writer.add(document)
         return item
 

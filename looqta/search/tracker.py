@@ -46,6 +46,8 @@ class SearchRun:
     offers: int = 0
     responses: int = 0
     failures: list[str] = field(default_factory=list)
+    #: What pipelines have seen in this search, by pipeline (forgotten with the search).
+    seen: dict[str, set[Any]] = field(default_factory=dict)
 
     def outcome(self, now: float) -> StreamEntry:
         """``site-done``, or ``site-failed`` when not one page was read and requests failed."""
@@ -133,6 +135,11 @@ class SearchTracker:
     def search_of(self, item: Any) -> str | None:
         entry = self._items.get(id(item))
         return entry[0] if entry is not None and entry[1] is item else None
+
+    def seen(self, item: Any, namespace: str) -> set[Any] | None:
+        """The set a pipeline keeps what it saw in ``item``'s search in; None if no search's."""
+        run = self.runs.get(self.search_of(item) or "")
+        return None if run is None else run.seen.setdefault(namespace, set())
 
     def item_finished(self, item: Any, *, scraped: bool) -> SearchRun | None:
         search_id = self.search_of(item)

@@ -114,6 +114,8 @@ class WarmSearchMixin(RedisMixin):
         self._tasks = [
             asyncio.ensure_future(c) for c in (self._take_loop(), self._heartbeat(), self._write())
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         self.logger.info(
             "warm crawler %s takes %s searches from %s", self.crawler_id, self.name, redact(self.redis_url)
         )
@@ -131,6 +133,20 @@ class WarmSearchMixin(RedisMixin):
         await self.client.aclose()
         self.server.close()
 
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop ended by a bug: a crawler that no longer takes or writes must not look alive."""
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("warm crawler task failed: closing", exc_info=task.exception())
+            self._closing = asyncio.ensure_future(
+                self.crawler.engine.close_spider_async(reason="warm_task_failed")
+            )
+
+    async def _redis_down(self, what: str, error: redis.RedisError) -> None:
+        """Redis is unreachable: wait a heartbeat and try again (what was taken stays taken)."""
+        self.crawler.stats.inc_value("looqta/search/redis_errors")
+        self.logger.warning("Redis %s failed (%s); retrying", what, error)
+        await asyncio.sleep(self.warm_config.heartbeat_seconds)
+
     # taking ----------------------------------------------------------------------------------
 
     def _room(self, kind: str) -> bool:
@@ -138,11 +154,14 @@ class WarmSearchMixin(RedisMixin):
         return self.tracker.active(kind) < limit[kind]
 
     async def _take_loop(self) -> None:
-        await self.queue.requeue_dead()
         while True:
             raw = None
-            if self._room("manual") or self._room("bulk"):
-                raw = await self.queue.take(manual=self._room("manual"), bulk=self._room("bulk"))
+            try:
+                if self._room("manual") or self._room("bulk"):
+                    raw = await self.queue.take(manual=self._room("manual"), bulk=self._room("bulk"))
+            except redis.RedisError as error:
+                await self._redis_down("take", error)
+                continue
             if raw is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -152,8 +171,12 @@ class WarmSearchMixin(RedisMixin):
 
     async def _heartbeat(self) -> None:
         while True:
-            await self.queue.heartbeat()
-            moved = await self.queue.requeue_dead()
+            try:
+                await self.queue.heartbeat()
+                moved = await self.queue.requeue_dead()
+            except redis.RedisError as error:
+                await self._redis_down("heartbeat", error)
+                continue
             if moved:
                 self.logger.warning("%d searches of dead %s crawlers back in the queue", moved, self.name)
             await asyncio.sleep(self.warm_config.heartbeat_seconds)
@@ -211,8 +234,13 @@ class WarmSearchMixin(RedisMixin):
         assert self._writes is not None
         while True:
             write = await self._writes.get()
-            if write[0] == "append":
-                await append(self.client, write[1], write[2])
-            else:
-                entry: StreamEntry = write[3]
-                await self.queue.finish(write[1], write[2], entry)
+            while True:  # until written: the next entry of the search must not overtake it
+                try:
+                    if write[0] == "append":
+                        await append(self.client, write[1], write[2])
+                    else:
+                        entry: StreamEntry = write[3]
+                        await self.queue.finish(write[1], write[2], entry)
+                    break
+                except redis.RedisError as error:
+                    await self._redis_down("stream write", error)

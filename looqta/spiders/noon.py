@@ -161,7 +161,9 @@ class NoonSpider(SearchSpider):
                 self.crawler.stats.inc_value("looqta/fields/search/no_offer")
                 continue  # out of stock: the box shows no price
             yield self.item_or_details(
-                self.result_item(found, self.canonical_url(found, response), response), self.parse_product
+                self.result_item(found, self.canonical_url(found, response), response),
+                self.parse_product,
+                args,
             )
         if self.shows_new_products(args, page, skus) and args.allows_page(page + 1):
             yield self.page_request(
