@@ -9,11 +9,14 @@ import crawling
 import httpx
 import pytest
 import redis
+from playwright.sync_api import sync_playwright
+from scrapy.settings import Settings
 from serving import read_sse, running_service
 from test_spider_amazon import expected_offers as amazon_offers
 from test_spider_noon import expected_offers as noon_offers
 from warm_crawlers import WARM_TEST_SETTINGS, wait_for
 
+from looqta.browser import BrowserConfig
 from looqta.redisstore.config import RedisConfig
 from looqta.serve import cache
 from looqta.serve.config import ServeConfig
@@ -212,3 +215,36 @@ def test_the_page_health_and_host_check(service: str) -> None:
     assert httpx.get(f"{service}/healthz", timeout=10).json() == {"ok": True, "sites": list(SITES)}
     rebound = httpx.get(f"{service}/healthz", headers={"Host": "evil.example"}, timeout=10)
     assert rebound.status_code == 400
+
+
+def test_the_page_in_chromium_shows_offers_before_the_slow_site_ends_and_reports_its_failure(
+    service_with: Callable[..., AbstractContextManager[str]], clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    settings = Settings()
+    settings.setmodule("looqta.settings", priority="project")
+    settings.set("LOOQTA_DATA_DIR", str(tmp_path), priority="cmdline")
+    options = BrowserConfig.from_settings(settings).launch_options({})
+    clean_sandbox.set_faults("noon", latency_ms=6000)
+    with service_with(site_timeout_seconds=3.0) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**options)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/")
+            page.fill("#q", "headphones")
+            page.press("#q", "Enter")
+            page.wait_for_selector(".offer", timeout=20_000)
+            noon_while_offers_shown = page.inner_text('.site[data-site="noon"]')
+            page.wait_for_selector('.site[data-site="noon"].failed', timeout=20_000)
+            noon_at_end = page.inner_text('.site[data-site="noon"]')
+            page.wait_for_selector('.site[data-site="amazon"].done', timeout=20_000)
+            prices = [
+                float(p) for p in page.eval_on_selector_all(".offer", "els => els.map(e => e.dataset.price)")
+            ]
+            sites = set(page.eval_on_selector_all(".offer .source", "els => els.map(e => e.textContent)"))
+        finally:
+            browser.close()
+    assert noon_while_offers_shown == "noon: searching"
+    assert noon_at_end == "noon: failed (timeout)"
+    assert sites == {"amazon"}
+    assert len(prices) == len(expected("headphones")["amazon"])
+    assert prices == sorted(prices)
