@@ -1,12 +1,16 @@
-"""The search service's pure parts: queries, cache freshness, results, settings, the command line."""
+"""The search service's pure parts (queries, cache freshness, results, settings) and its command line."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import crawling
+import httpx
+import psutil
 import pytest
 from scrapy.settings import Settings
+from test_spider_amazon import expected_offers as amazon_offers
 
 from looqta.serve import cache
 from looqta.serve.cache import CachedSearch
@@ -103,3 +107,30 @@ def test_the_service_refuses_a_non_loopback_host_unless_told() -> None:
     )
     assert result.returncode == 2
     assert "not loopback" in result.stderr
+
+
+def test_the_service_with_its_own_sandbox_and_crawlers_answers_and_stops_them(redis_url: str) -> None:
+    settings = {
+        "LOOQTA_FILES_ENABLED": "False",
+        "LOOQTA_THROTTLE_ENABLED": "False",
+        "LOOQTA_SEARCH_SITES": "amazon",
+    }
+    command = [sys.executable, "-m", "looqta.serve", "--port", "0", "--sandbox"]
+    command += [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
+    env = {**crawling.crawl_env(), "REDIS_URL": redis_url}
+    process = subprocess.Popen(command, cwd=crawling.PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("looqta search on http://127.0.0.1:"), line
+        base = line.split()[-1].rstrip("/")
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("warm=1" in " ".join(c.cmdline()) for c in children)
+        document = httpx.get(f"{base}/api/search.json", params={"q": "iphone"}, timeout=60).json()
+        assert document["sites"]["amazon"]["status"] == "done"
+        assert {o["source_id"] for o in document["offers"]} == set(amazon_offers("iphone", 1))
+    finally:
+        process.terminate()
+        code = process.wait(60)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [c.cmdline() for c in alive]  # the sandbox and the crawlers stopped with the service
+    assert code == 0

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import ipaddress
 import logging
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m looqta.serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -36,7 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sandbox", action="store_true", help="start the sandbox and a warm crawler per site"
     )
-    parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting (crawlers get it too)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,13 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     settings = get_project_settings()
-    settings.setdict(dict(pair.split("=", 1) for pair in args.set), priority="cmdline")
+    overrides = dict(pair.split("=", 1) for pair in args.set)
+    settings.setdict(overrides, priority="cmdline")
     config = ServeConfig.from_settings(settings)
+    # uvicorn raises the signal that stopped it again once it is done: exit through the stack below,
+    # so the sandbox and the crawlers are stopped too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit)
     with contextlib.ExitStack() as stack:
         if args.sandbox:
             url = server_url(config.redis)
             log_dir = Path(settings.get("LOOQTA_DATA_DIR")) / "serve"
-            stack.enter_context(sandboxed_crawlers(config.sites, url, log_dir))
+            stack.enter_context(sandboxed_crawlers(config.sites, url, log_dir, overrides))
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -38,9 +38,11 @@ def crawler_command(site: str, urls: dict[str, str], settings: dict[str, Any]) -
 
 
 @contextlib.contextmanager
-def sandboxed_crawlers(sites: tuple[str, ...], redis_url: str, log_dir: Path) -> Iterator[SandboxProcess]:
-    """The sandbox, and a warm crawler per site pointed at it; all stopped on exit."""
-    with SandboxProcess() as sandbox, warm_crawlers(sites, sandbox.urls, redis_url, log_dir):
+def sandboxed_crawlers(
+    sites: tuple[str, ...], redis_url: str, log_dir: Path, settings: dict[str, Any] | None = None
+) -> Iterator[SandboxProcess]:
+    """The sandbox, and a warm crawler per site pointed at it (with ``settings``); all stopped on exit."""
+    with SandboxProcess() as sandbox, warm_crawlers(sites, sandbox.urls, redis_url, log_dir, settings):
         yield sandbox
 
 
