@@ -95,3 +95,10 @@ def test_a_reader_keeps_a_sites_offers_from_its_last_start() -> None:
     assert [o["source_id"] for o in offers] == ["A", "B"]
     assert end == contract.site_done("amazon", 2, 1.0)
     assert contract.site_results(entries, "noon") == ([{"source_id": "N"}], None)
+
+
+def test_one_search_is_a_job_per_site_sharing_its_id_and_stream() -> None:
+    jobs = contract.jobs_for("iphone", ("amazon", "noon"), kind="manual", max_pages=1)
+    assert [job.site for job in jobs] == ["amazon", "noon"]
+    assert len({job.search_id for job in jobs}) == 1
+    assert len({contract.stream_key(job.search_id) for job in jobs}) == 1

@@ -92,3 +92,15 @@ def test_finishing_writes_the_end_and_drops_the_job_in_one_step(redis_client: re
     assert 0 < redis_client.ttl(contract.stream_key(job.search_id)) <= contract.STREAM_TTL_SECONDS
     first_id = queue.read(redis_client, job.search_id)[0][0]
     assert [f["event"] for _, f in queue.read(redis_client, job.search_id, after=first_id)] == ["site-done"]
+
+
+def test_a_crawler_stopping_cleanly_hands_its_own_jobs_back_at_once(redis_client: redis.Redis) -> None:
+    [job] = jobs(1, "manual")
+    queue.push(redis_client, job)
+    crawler = SiteQueue(redis_client, "amazon", "c1", lease_seconds=10)
+    crawler.take(manual=True, bulk=True)
+    assert crawler.requeue_dead() == 0  # alive
+    assert crawler.requeue_dead(including_self=True) == 1
+    assert (
+        SearchJob.decode(redis_client.lindex(contract.queue_key("amazon", "manual"), 0)) == job.redelivered()
+    )

@@ -6,6 +6,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+import test_spider_noon
 from test_spider_amazon import expected_offers
 from warm_crawlers import ended, entry_time, stream, wait_for, warm_crawler
 
@@ -42,6 +43,34 @@ def test_a_search_runs_through_the_site_spider_and_streams_its_offers(
             assert len(offers) == len({o["source_id"] for o in offers}) == end.data["count"]
             assert all(o["job"] == "manual" and o["source"] == "amazon" for o in offers)
         assert redis_client.keys("looqta:search:amazon:processing:*") == []  # nothing left taken
+
+
+def test_noon_and_amazon_with_product_pages_warm_side_by_side(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    noon_job = SearchJob.new("iphone", "noon", max_pages=2)
+    amazon_job = SearchJob.new("iphone 15 pro max", "amazon", max_pages=1, details=True)
+    with (
+        warm_crawler("noon", clean_sandbox.url("noon"), redis_client, redis_url, tmp_path / "noon.log"),
+        warm_crawler("amazon", clean_sandbox.url("amazon"), redis_client, redis_url, tmp_path / "amazon.log"),
+    ):
+        queue.push(redis_client, noon_job)
+        queue.push(redis_client, amazon_job)
+        noon_entries = wait_for(lambda: ended(redis_client, noon_job.search_id), 60, "noon done")
+        amazon_entries = wait_for(lambda: ended(redis_client, amazon_job.search_id), 60, "amazon done")
+    noon_offers, noon_end = contract.site_results([e for _, e in noon_entries], "noon")
+    assert noon_end is not None
+    assert noon_end.event == "site-done"
+    assert {o["source_id"] for o in noon_offers} == set(test_spider_noon.expected_offers("iphone", 2))
+    amazon_offers, amazon_end = contract.site_results([e for _, e in amazon_entries], "amazon")
+    assert amazon_end is not None
+    assert amazon_end.event == "site-done"
+    assert {o["source_id"] for o in amazon_offers} == set(expected_offers("iphone 15 pro max", 1))
+    assert all(o["availability"] == "in_stock" for o in amazon_offers)  # read from the product pages
+    # Every offer's product page read; a sponsored repeat's page is read again (requests of a warm
+    # search are not filtered by Scrapy's crawl-long dupefilter).
+    product_pages = {r["path_qs"] for r in clean_sandbox.requests("amazon") if "/dp/" in r["path_qs"]}
+    assert product_pages == {f"/dp/{o['source_id']}" for o in amazon_offers}
 
 
 def test_a_crawler_killed_mid_search_loses_nothing_and_no_search_runs_twice(
@@ -112,3 +141,26 @@ def test_a_manual_search_during_bulk_work_starts_within_one_page_time(
     assert end is not None
     assert end.event == "site-done"
     assert {o["source_id"] for o in offers} == set(expected_offers("iphone 15 pro max", 1))
+
+
+def test_a_site_that_blocks_every_request_is_reported_failed_and_the_crawler_stays_up(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    clean_sandbox.set_faults("amazon", blocks={"captcha": 1.0})
+    settings = {"LOOQTA_BLOCKS_MAX_RETRIES": 1}
+    base = clean_sandbox.url("amazon")
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings) as crawler:
+        blocked = SearchJob.new("iphone", "amazon", max_pages=1)
+        queue.push(redis_client, blocked)
+        entries = [e for _, e in wait_for(lambda: ended(redis_client, blocked.search_id), 60, "site-failed")]
+        assert entries[-1] == contract.site_failed("amazon", "blocked", "1 requests failed")
+        clean_sandbox.clear_faults()
+        after = SearchJob.new("iphone", "amazon", max_pages=1)  # the same crawler takes the next search
+        queue.push(redis_client, after)
+        offers, end = contract.site_results(
+            [e for _, e in wait_for(lambda: ended(redis_client, after.search_id), 60, "site-done")], "amazon"
+        )
+        assert crawler.poll() is None
+    assert end is not None
+    assert end.event == "site-done"
+    assert {o["source_id"] for o in offers} == set(expected_offers("iphone", 1))

@@ -110,6 +110,12 @@ class SearchJob:
         return replace(self, attempt=self.attempt + 1)
 
 
+def jobs_for(query: str, sites: tuple[str, ...], **fields: Any) -> list[SearchJob]:
+    """One search of ``query`` on every site: a job per site, one search id, one stream."""
+    fields.setdefault("search_id", uuid.uuid4().hex)
+    return [SearchJob.new(query, site, **fields) for site in sites]
+
+
 @dataclass(frozen=True)
 class StreamEntry:
     """One entry of a search's stream."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from looqta.search import contract, queue
-from looqta.search.contract import SearchJob, StreamEntry
+from looqta.search.contract import StreamEntry
 from looqta.serve import cache
 from looqta.serve.query import query_key
 from looqta.serve.results import Progress, kept
@@ -26,6 +26,7 @@ from looqta.serve.results import Progress, kept
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from looqta.search.contract import SearchJob
     from looqta.serve.cache import Entry
     from looqta.serve.config import ServeConfig
 
@@ -135,10 +136,9 @@ class SearchCoordinator:
             return other
         meta = {"query": query, "sites": list(config.sites), "started_at": now, "kind": kind}
         await self.client.set(meta_key(search_id), json.dumps(meta), ex=contract.STREAM_TTL_SECONDS)
-        jobs = [
-            SearchJob.new(query, site, search_id=search_id, kind=kind, max_pages=config.max_pages)
-            for site in config.sites
-        ]
+        jobs = contract.jobs_for(
+            query, config.sites, search_id=search_id, kind=kind, max_pages=config.max_pages
+        )
         pipe = self.client.pipeline(transaction=False)
         for job in jobs:
             queue.push(pipe, job)
