@@ -220,6 +220,14 @@ LOOQTA_REDIS_DATA_DIR = os.path.join(LOOQTA_DATA_DIR, "redis")
 # manual and bulk apart so a shopper's search is taken while bulk work fills the crawler.
 LOOQTA_WARM_MAX_MANUAL_SEARCHES = 4
 LOOQTA_WARM_MAX_BULK_SEARCHES = 2
+# The search service (`python -m looqta.serve`, looqta/serve/config.py, docs/search.md): the sites a
+# query goes to, how long a finished search is served from the cache (then served stale while it is
+# refreshed), how many searches may run at once (beyond: 429) and how long a site may take.
+LOOQTA_SEARCH_SITES = ["amazon", "noon"]
+LOOQTA_SEARCH_CACHE_SECONDS = 900
+LOOQTA_SEARCH_STALE_SECONDS = 3600
+LOOQTA_SEARCH_MAX_IN_FLIGHT = 8
+LOOQTA_SEARCH_SITE_TIMEOUT_SECONDS = 30
 
 # --- Files: durable queue + fixed pool of worker processes (looqta/files) ----
 # Images and documents of each item are downloaded by Scrapy (per-site cooldowns

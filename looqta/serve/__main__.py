@@ -1,0 +1,87 @@
+"""``python -m looqta.serve [--host 127.0.0.1] [--port 8080] [--sandbox] [-s NAME=VALUE]``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+from scrapy.utils.project import get_project_settings
+
+from looqta.redisstore.client import server_url
+from looqta.serve.app import create_app
+from looqta.serve.config import ServeConfig
+from looqta.serve.sandboxed import sandboxed_crawlers
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m looqta.serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0: any free port")
+    parser.add_argument("--allow-remote", action="store_true", help="serve on a non-loopback address")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="start the sandbox and a warm crawler per site"
+    )
+    parser.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting (crawlers get it too)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(f"refusing to serve on {args.host}: not loopback (add --allow-remote)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    settings = get_project_settings()
+    overrides = dict(pair.split("=", 1) for pair in args.set)
+    settings.setdict(overrides, priority="cmdline")
+    config = ServeConfig.from_settings(settings)
+    # uvicorn raises the signal that stopped it again once it is done: exit through the stack below,
+    # so the sandbox and the crawlers are stopped too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit)
+    with contextlib.ExitStack() as stack:
+        if args.sandbox:
+            url = server_url(config.redis)
+            log_dir = Path(settings.get("LOOQTA_DATA_DIR")) / "serve"
+            stack.enter_context(sandboxed_crawlers(config.sites, url, log_dir, overrides))
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+        print(f"looqta search on http://{host}:{sock.getsockname()[1]}/", flush=True)
+        app = create_app(config, allow_remote=args.allow_remote)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
+        server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The FastAPI application: routes only; the work is in coordinator, sse and results."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from looqta.redisstore.client import connect
+from looqta.serve import page
+from looqta.serve.coordinator import Opened, Overloaded, SearchCoordinator
+from looqta.serve.query import BadQuery, checked
+from looqta.serve.results import document
+from looqta.serve.sse import events
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from looqta.serve.config import ServeConfig
+
+#: The ``Host`` names a loopback-only service answers to (a rebound DNS name gets 400).
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+
+
+async def opened_search(
+    request: Request,
+    q: Annotated[str | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> tuple[Opened, str | None]:
+    config: ServeConfig = request.app.state.config
+    try:
+        query = checked(q, config.max_query_chars)
+    except BadQuery as exc:
+        raise HTTPException(400, str(exc)) from exc
+    coordinator: SearchCoordinator = request.app.state.coordinator
+    after = last_event_id if last_event_id and _is_entry_id(last_event_id) else None
+    try:
+        resumed = await coordinator.resume(query) if after else None
+        return (resumed or await coordinator.open(query)), (after if resumed else None)
+    except Overloaded as exc:
+        retry = str(config.retry_after_seconds)
+        raise HTTPException(429, f"too many searches: {exc}", headers={"Retry-After": retry}) from exc
+
+
+Search = Annotated[tuple[Opened, str | None], Depends(opened_search)]
+
+
+def _is_entry_id(value: str) -> bool:
+    ms, _, seq = value.partition("-")
+    return ms.isdigit() and seq.isdigit() and len(value) < 40
+
+
+def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = await connect(config.redis)
+        app.state.redis = client
+        app.state.coordinator = SearchCoordinator(config, client)
+        try:
+            yield
+        finally:
+            await app.state.coordinator.close()
+            await client.aclose()
+
+    app = FastAPI(title="looqta search", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if not allow_remote:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)
+    app.state.config = config
+
+    @app.get("/api/search", response_class=EventSourceResponse)
+    async def search(request: Request, opened: Search) -> AsyncIterator[ServerSentEvent]:
+        async for event in events(request.app.state.redis, opened[0], config, after=opened[1]):
+            yield event
+
+    @app.get("/api/search.json")
+    async def search_json(request: Request, opened: Search) -> dict[str, Any]:
+        collected = [
+            (event.event, event.data)
+            async for event in events(request.app.state.redis, opened[0], config)
+            if event.event
+        ]
+        return document(collected)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> str:
+        return page.HTML
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict[str, Any]:
+        await request.app.state.redis.ping()
+        return {"ok": True, "sites": list(config.sites)}
+
+    return app
