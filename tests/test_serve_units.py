@@ -134,3 +134,30 @@ def test_the_service_with_its_own_sandbox_and_crawlers_answers_and_stops_them(re
     alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [c.cmdline() for c in alive]  # the sandbox and the crawlers stopped with the service
     assert code == 0
+
+
+def test_the_service_socket_gets_tcp_nodelay_on_its_connections() -> None:
+    """asyncio sets TCP_NODELAY only on sockets created as TCP; without it each kept-alive answer
+    waited ~40 ms (found by benchmarks/search.py)."""
+    import asyncio
+    import socket
+
+    from looqta.serve.__main__ import listening_socket
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        with listening_socket("127.0.0.1", 0) as sock:
+            server = await asyncio.start_server(connected, sock=sock)
+            async with server:
+                _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+                value = await asyncio.wait_for(seen, 5)
+                writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0

@@ -71,18 +71,24 @@ def main(argv: list[str] | None = None) -> int:
             url = server_url(config.redis)
             log_dir = Path(settings.get("LOOQTA_DATA_DIR")) / "serve"
             stack.enter_context(sandboxed_crawlers(config.sites, url, log_dir, overrides))
-        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
-        # without it every answer on a kept-alive connection waited ~40 ms (delayed ACK).
-        sock = stack.enter_context(socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+        sock = stack.enter_context(listening_socket(args.host, args.port))
+        host = f"[{args.host}]" if sock.family == socket.AF_INET6 else args.host
         print(f"looqta search on http://{host}:{sock.getsockname()[1]}/", flush=True)
         app = create_app(config, allow_remote=args.allow_remote)
         server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
         server.run(sockets=[sock])
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The service's socket, bound. ``IPPROTO_TCP``, not 0: asyncio sets ``TCP_NODELAY`` only on
+    sockets that say they are TCP; without it every answer on a kept-alive connection waited ~40 ms
+    (Nagle and delayed ACKs; docs/BENCHMARKS.md, the search service)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
 
 
 if __name__ == "__main__":
