@@ -9,7 +9,6 @@ here blocks: call it from a thread in async code.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -21,21 +20,17 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 
 import redis
 
 from looqta.datadir import PRIVATE_UMASK, private_dir
+from looqta.localserver import POLL_SECONDS, exclusive, log_tail
 from looqta.store.secret import read_password, server_password
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "server.json"
-LOCK_FILE = "server.lock"
 CONFIG_FILE = "redis.conf"
 PID_FILE = "redis.pid"
 LOG_FILE = "server.log"
@@ -47,8 +42,6 @@ APPEND_ONLY = "yes"
 APPEND_FSYNC = "everysec"
 #: A free port is picked, then bound by redis-server: another process may take it in between.
 _PORT_ATTEMPTS = 3
-_POLL_SECONDS = 0.05
-_LOG_TAIL_BYTES = 2000
 _PORT_TAKEN = "Address already in use"
 
 
@@ -100,7 +93,7 @@ def running_server(data_dir: Path, timeout: float = 2.0) -> ServerState | None:
 def ensure_server(data_dir: Path, timeout: float = 10.0) -> ServerState:
     """Reuse the Redis of ``data_dir`` or start one; a server that died is started again on its files."""
     data_dir = private_dir(data_dir.resolve())
-    with _exclusive(data_dir, timeout):
+    with exclusive(data_dir, timeout, RedisServerError):
         state = read_state(data_dir)
         if state is not None:
             if process_running(state.pid, state.port):
@@ -122,7 +115,7 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> ServerState | None:
     data_dir = data_dir.resolve()
     if not data_dir.is_dir():
         return None
-    with _exclusive(data_dir, timeout):
+    with exclusive(data_dir, timeout, RedisServerError):
         state = read_state(data_dir)
         if state is None:
             return None
@@ -134,7 +127,7 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> ServerState | None:
         while process_running(state.pid, state.port):
             if time.monotonic() > deadline:
                 raise RedisServerError(f"redis-server pid {state.pid} did not stop within {timeout:.0f} s")
-            time.sleep(_POLL_SECONDS)
+            time.sleep(POLL_SECONDS)
         (data_dir / STATE_FILE).unlink(missing_ok=True)  # only now: it names the server while it runs
         logger.info("Stopped redis-server pid %d", state.pid)
         return state
@@ -231,7 +224,7 @@ def _start(data_dir: Path, timeout: float) -> ServerState:
             )
         if launcher.returncode != 0:
             raise RedisServerError(
-                f"cannot start redis-server (exit {launcher.returncode}){_log_tail(log_path)}"
+                f"cannot start redis-server (exit {launcher.returncode}){log_tail(log_path)}"
             )
         state = _await_ready(data_dir, port, password, log_offset, deadline)
         if state is not None:
@@ -259,10 +252,9 @@ def _await_ready(
             log.seek(log_offset)
             if _PORT_TAKEN.encode() in log.read():
                 return None
-        time.sleep(_POLL_SECONDS)
+        time.sleep(POLL_SECONDS)
     raise RedisServerError(
-        "redis-server did not answer in time (LOOQTA_REDIS_SERVER_START_TIMEOUT_SECONDS)"
-        + _log_tail(log_path)
+        "redis-server did not answer in time (LOOQTA_REDIS_SERVER_START_TIMEOUT_SECONDS)" + log_tail(log_path)
     )
 
 
@@ -278,39 +270,3 @@ def _write_private(path: Path, text: str) -> None:
 def _write_state(data_dir: Path, state: ServerState) -> None:
     raw = {"pid": state.pid, "host": state.host, "port": state.port, "started_at": state.started_at}
     _write_private(data_dir / STATE_FILE, json.dumps(raw))
-
-
-def _log_tail(log_path: Path) -> str:
-    try:
-        with log_path.open("rb") as log:
-            log.seek(max(0, log_path.stat().st_size - _LOG_TAIL_BYTES))
-            tail = log.read().decode("utf-8", errors="replace").strip()
-    except FileNotFoundError:
-        return ""
-    return f"; the end of {log_path}:\n{tail}" if tail else ""
-
-
-def _try_lock(data_dir: Path) -> IO[bytes] | None:
-    """``server.lock``, held, or None if another process holds it; closing the file releases it."""
-    fd = os.open(data_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    lock = os.fdopen(fd, "ab")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        return None
-    return lock
-
-
-@contextlib.contextmanager
-def _exclusive(data_dir: Path, timeout: float) -> Iterator[None]:
-    """Hold ``server.lock``: one process at a time looks for, starts or stops the server."""
-    deadline = time.monotonic() + timeout
-    while (lock := _try_lock(data_dir)) is None:
-        if time.monotonic() > deadline:
-            raise RedisServerError(
-                f"{data_dir / LOCK_FILE} stayed locked for {timeout:.0f} s by another looqta process"
-            )
-        time.sleep(_POLL_SECONDS)
-    with lock:
-        yield

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 import looqta
 from looqta.datadir import private_dir, private_process
+from looqta.localserver import LOCK_FILE, POLL_SECONDS, exclusive, log_tail, try_lock
 from looqta.store.config import StoreConfig
 from looqta.store.secret import client_uri, read_password, require_auth
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "server.json"
-LOCK_FILE = "server.lock"
 LOG_FILE = "server.log"
 STORAGE_DIR = "db"
 LOOPBACK = "127.0.0.1"
@@ -48,8 +47,6 @@ _SERVER_MODULE = "looqta.store.embedded"
 #: Command lines that mark a process as an embedded server (the second: servers started before the merge).
 _SERVER_MARKERS = (_SERVER_MODULE.encode(), b"looqta.store.serve")
 IDLE_SECONDS = StoreConfig.server_idle_seconds
-_POLL_SECONDS = 0.05
-_LOG_TAIL_BYTES = 2000
 
 
 class EmbeddedServerError(RuntimeError):
@@ -138,7 +135,7 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> ServerState | None:
                 raise EmbeddedServerError(
                     f"the store server pid {state.pid} did not stop within {timeout:.0f} s"
                 )
-            time.sleep(_POLL_SECONDS)
+            time.sleep(POLL_SECONDS)
         (data_dir / STATE_FILE).unlink(missing_ok=True)
         logger.info("Stopped the store server pid %d", state.pid)
         return state
@@ -198,51 +195,23 @@ def _start(data_dir: Path, timeout: float, idle_seconds: float) -> ServerState:
     except subprocess.TimeoutExpired:
         raise EmbeddedServerError(
             f"the store server did not start within {timeout:.0f} s "
-            f"(LOOQTA_STORE_SERVER_START_TIMEOUT_SECONDS){_log_tail(log_path)}"
+            f"(LOOQTA_STORE_SERVER_START_TIMEOUT_SECONDS){log_tail(log_path)}"
         ) from None
     if launcher.returncode != 0:
         raise EmbeddedServerError(
-            f"cannot start the store server (exit {launcher.returncode}){_log_tail(log_path)}"
+            f"cannot start the store server (exit {launcher.returncode}){log_tail(log_path)}"
         )
     state = read_state(data_dir)
     if state is None or not answers(state.uri, timeout):
-        raise EmbeddedServerError(f"the store server started but does not answer{_log_tail(log_path)}")
+        raise EmbeddedServerError(f"the store server started but does not answer{log_tail(log_path)}")
     logger.info("Started the store server pid %d on port %d (data in %s)", state.pid, state.port, data_dir)
     return state
-
-
-def _log_tail(log_path: Path) -> str:
-    try:
-        with log_path.open("rb") as log:
-            log.seek(max(0, log_path.stat().st_size - _LOG_TAIL_BYTES))
-            tail = log.read().decode("utf-8", errors="replace").strip()
-    except FileNotFoundError:
-        return ""
-    return f"; the end of {log_path}:\n{tail}" if tail else ""
-
-
-def _try_lock(data_dir: Path) -> IO[bytes] | None:
-    """``server.lock``, held, or None if another process holds it; closing the file releases it."""
-    lock = (data_dir / LOCK_FILE).open("ab")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        return None
-    return lock
 
 
 @contextlib.contextmanager
 def _exclusive(data_dir: Path, timeout: float) -> Iterator[None]:
     """Hold ``server.lock``: one process at a time looks for, starts or stops the server."""
-    deadline = time.monotonic() + timeout
-    while (lock := _try_lock(data_dir)) is None:
-        if time.monotonic() > deadline:
-            raise EmbeddedServerError(
-                f"{data_dir / LOCK_FILE} stayed locked for {timeout:.0f} s by another looqta process"
-            )
-        time.sleep(_POLL_SECONDS)
-    with lock:
+    with exclusive(data_dir, timeout, EmbeddedServerError):
         os.utime(data_dir / LOCK_FILE)  # tells an idle server that someone is about to use it
         yield
 
@@ -277,7 +246,7 @@ class ForegroundServer:
                 raise ForegroundServerError(f"the store server exited; see {self.log_path}")
             if time.monotonic() > deadline:
                 raise ForegroundServerError(f"the store server did not start within {timeout:.0f} s")
-            time.sleep(_POLL_SECONDS)
+            time.sleep(POLL_SECONDS)
         self.port = int(json.loads(state_file.read_text())["port"])
         return self
 
@@ -339,7 +308,7 @@ def _wait(connections: Sized, stop: threading.Event, data_dir: Path, idle_second
         idle_since = max(idle_since, (data_dir / LOCK_FILE).stat().st_mtime)
         if len(connections):
             idle_since = time.time()
-        elif time.time() - idle_since >= idle_seconds and (lock := _try_lock(data_dir)) is not None:
+        elif time.time() - idle_since >= idle_seconds and (lock := try_lock(data_dir)) is not None:
             if not len(connections):
                 logger.info("No client for %.0f s: stopping (LOOQTA_STORE_SERVER_IDLE_SECONDS)", idle_seconds)
                 return lock
@@ -376,7 +345,7 @@ def _await_child(data_dir: Path, child: int) -> int:
         with contextlib.suppress(FileNotFoundError):  # not published yet
             if json.loads((data_dir / STATE_FILE).read_text()).get("pid") == child:
                 return 0
-        time.sleep(_POLL_SECONDS)
+        time.sleep(POLL_SECONDS)
 
 
 def main(argv: list[str] | None = None) -> int:
