@@ -184,7 +184,10 @@ def test_a_crashed_or_hung_page_is_replaced_and_its_request_still_completes(
     assert stats["retries"] == 2
     assert "retry/count" not in result.stats  # recovered inside the handler, not by RetryMiddleware
     api_calls = [r for r in clean_sandbox.requests("noon") if r["path_qs"].startswith(SEARCH_API)]
-    assert len(api_calls) == 5  # pages 1 and 2 twice, page 3 once
+    # Pages 1 and 2 twice, page 3 once; page 1's renderer may crash before its script's request
+    # leaves (seen once in CI under load: 4), so that first attempt is not always on the wire.
+    assert 4 <= len(api_calls) <= 5
+    assert sum(r["path_qs"].endswith("page=2") for r in api_calls) == 2  # the hung page was asked again
 
 
 def test_set_page_limit_bounds_pages_rendering_at_once(clean_sandbox: SandboxProcess, tmp_path: Path) -> None:
