@@ -1,0 +1,1 @@
+"""Offers to products: the same product on every site (identifiers first, then fuzzy titles)."""
