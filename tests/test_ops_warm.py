@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 QUERY = "iphone 15 pro max"
 JOB_START_SECONDS = 90.0
 SEARCH_SECONDS = 60.0
+STORE_SECONDS = 30.0
 PER_SITE = {"amazon": 2, "noon": 1}
 
 
@@ -65,7 +66,17 @@ def warm_env(
         yield env
     finally:
         ops(env, "warm", "stop", check=False)
+        stop_jobs(config)  # Scrapyd's jobs outlive it: none may be left behind by a failed test
         scrapyd.stop(config)
+
+
+def stop_jobs(config: OpsConfig) -> None:
+    processes = [psutil.Process(job["pid"]) for job in running(config).values()]
+    for process in processes:
+        process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=30)
+    for process in alive:
+        process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +197,12 @@ def test_a_scheduled_tick_becomes_a_bulk_job_that_a_warm_crawler_runs(
     assert {offer["job"] for offer in offers} == {"bulk"}
     with MongoClient(warm_env["MONGO_URI"]) as mongo:
         products = mongo[warm_env["MONGO_DATABASE"]].products
-        stored = {doc["source_id"]: doc for doc in products.find({"source": "noon"})}
-    assert expected <= set(stored)  # through the pipelines to the store
+
+        def stored_all() -> dict[str, dict[str, Any]]:  # the store writes in batches, every flush interval
+            stored = {doc["source_id"]: doc for doc in products.find({"source": "noon"})}
+            return stored if expected <= set(stored) else {}
+
+        stored = wait_for(stored_all, STORE_SECONDS, "the items in the store", 0.2)  # through the pipelines
     assert {stored[source_id]["job"] for source_id in expected} == {"bulk"}
 
 
@@ -219,14 +234,18 @@ def test_more_warm_crawlers_than_scrapyd_slots_are_refused(warm_env: dict[str, s
 
 def test_warm_stop_cancels_them(warm_env: dict[str, str], redis_db: redis.Redis) -> None:
     config = config_of(warm_env)
-    job_ids = set(warm.load(config)["amazon"].jobs)
+    jobs = {job: site for site, entry in warm.load(config).items() for job in entry.jobs}
+    assert jobs
     done = ops(warm_env, "warm", "stop")
-    assert set(done.stdout.split(": ", 1)[1].split()) == job_ids
-    finished = lambda: job_ids <= {job["id"] for job in scrapyd.client(config).jobs(PROJECT)["finished"]}  # noqa: E731
+    assert set(done.stdout.split(": ", 1)[1].split()) == set(jobs)
+
+    def finished() -> bool:
+        return set(jobs) <= {job["id"] for job in scrapyd.client(config).jobs(PROJECT)["finished"]}
+
     wait_for(finished, JOB_START_SECONDS, "the warm jobs finished", 0.5)
     assert warm.load(config) == {}
     assert "no warm crawlers" in ops(warm_env, "warm", "status").stdout
-    wait_for(lambda: not crawlers(redis_db, "amazon"), 30, "the crawlers gone from Redis")  # closed cleanly
-    for job_id in job_ids:
-        log = scrapyd.job_log(config, "amazon", job_id).read_text()
-        assert "'finish_reason': 'shutdown'" in log
+    for site in set(jobs.values()):  # closed cleanly: each handed its searches back and left
+        wait_for(lambda s=site: not crawlers(redis_db, s), 30, f"the {site} crawlers gone from Redis")
+    for job_id, site in jobs.items():
+        assert "'finish_reason': 'shutdown'" in scrapyd.job_log(config, site, job_id).read_text()
