@@ -6,6 +6,7 @@ used by the next ones, in file order: two amazon crawlers and one noon crawler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,9 +72,11 @@ def warm_env(
 
 
 def stop_jobs(config: OpsConfig) -> None:
-    processes = [psutil.Process(job["pid"]) for job in running(config).values()]
-    for process in processes:
-        process.terminate()
+    processes = []
+    for job in running(config).values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            processes.append(psutil.Process(job["pid"]))
+            processes[-1].terminate()
     _, alive = psutil.wait_procs(processes, timeout=30)
     for process in alive:
         process.kill()

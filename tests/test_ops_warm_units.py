@@ -16,14 +16,20 @@ from looqta.ops.config import OpsConfig, OpsConfigError
 from looqta.ops.queued import QueueSubmitter
 from looqta.ops.schedules import BySchedule, Schedule, ScheduleError, build_scheduler, load_schedules, tick
 from looqta.ops.warm import WarmError, check_request, check_slots
+from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
 from looqta.redisstore.config import RedisConfig
 from looqta.search import contract
 from looqta.search.queue import SiteQueue
+from looqta.spiders.amazon import AmazonSpider
+from looqta.spiders.base import JOB_META_KEY
+from looqta.spiders.noon import NoonSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import redis
+
+    from looqta.spiders.base import SearchSpider
 
 ENV = {"LOOQTA_SCRAPYD_USERNAME": "u", "LOOQTA_SCRAPYD_PASSWORD": "p"}
 
@@ -107,6 +113,19 @@ def test_a_warm_schedule_becomes_a_bulk_search_job() -> None:
         True,
     )
     assert warm_schedule(job="manual").search_job("s2").kind == "manual"
+
+
+@pytest.mark.parametrize("spider_cls", [AmazonSpider, NoonSpider])
+@pytest.mark.parametrize("kind", ["bulk", "manual"])
+def test_a_warm_schedules_requests_carry_its_job_kind_and_priority(
+    spider_cls: type[SearchSpider], kind: str
+) -> None:
+    job = warm_schedule(spider=spider_cls.name, job=kind).search_job("s1")
+    spider = spider_cls(warm="1", base_url="http://127.0.0.1:1")
+    requests = list(spider.search_start(spider.warm_search_args(job)))  # what a warm crawler runs for it
+    assert requests
+    assert {request.meta[JOB_META_KEY] for request in requests} == {kind}
+    assert {request.priority for request in requests} == {REQUEST_PRIORITY_BY_JOB[kind]}
 
 
 @pytest.mark.parametrize(
