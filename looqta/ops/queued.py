@@ -74,6 +74,14 @@ class QueueSubmitter:
     def submit(self, schedule: Schedule) -> str:
         job = schedule.search_job(f"{search_id_prefix(schedule.name)}{uuid.uuid4().hex}")
         queue.push(self.client, job)
+        if not self.client.scard(contract.crawlers_key(job.site)):
+            logger.warning(
+                "%s: no warm %s crawler is running; the job waits in the queue "
+                "(python -m looqta.ops warm start --sites %s)",
+                schedule.name,
+                job.site,
+                job.site,
+            )
         logger.info(
             "%s: %s job %s queued for the %s crawlers", schedule.name, job.kind, job.search_id, job.site
         )
