@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -23,7 +25,7 @@ from test_spider_noon import expected_offers as noon_offers
 from warm_crawlers import WARM_TEST_SETTINGS, stream, wait_for
 
 from looqta.ops import scrapyd, warm
-from looqta.ops.config import PROJECT, OpsConfig
+from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig
 from looqta.search import contract, queue
 
 if TYPE_CHECKING:
@@ -210,19 +212,42 @@ def test_a_scheduled_tick_becomes_a_bulk_job_that_a_warm_crawler_runs(
 
 
 def test_a_warm_crawler_killed_in_scrapyd_is_started_again_by_the_keeper(
-    warm_env: dict[str, str], redis_db: redis.Redis
+    warm_env: dict[str, str], redis_db: redis.Redis, tmp_path: Path
 ) -> None:
     config = config_of(warm_env)
     victim, survivor = warm.load(config)["amazon"].jobs
-    os.kill(running(config)[victim]["pid"], signal.SIGKILL)
-    wait_for(lambda: victim not in running(config), JOB_START_SECONDS, "the killed job gone", 0.5)
-    started = warm.keep(config)  # what `schedule` runs every LOOQTA_OPS_WARM_CHECK_SECONDS
-    assert len(started) == 1
-    assert started[0].startswith("warm-amazon-")
-    assert warm.load(config)["amazon"].jobs == [survivor, started[0]]
-    wait_for(lambda: started[0] in running(config), JOB_START_SECONDS, "the new job running", 0.5)
+    amazon_crawlers = crawlers(redis_db, "amazon")
+    path = tmp_path / "schedules.toml"  # `schedule` wants one; its first tick queues one noon search
+    path.write_text('[[schedule]]\nspider = "noon"\nevery_minutes = 60\nwarm = true\nargs = { q = "tv" }\n')
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "looqta.ops", "schedule", "--file", str(path)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **warm_env, "PYTHONPATH": str(PROJECT_ROOT), "LOOQTA_OPS_WARM_CHECK_SECONDS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "schedule.log").open("wb"),
+    )
+    try:
+        os.kill(running(config)[victim]["pid"], signal.SIGKILL)
+
+        def replaced() -> list[str]:
+            jobs = warm.load(config)["amazon"].jobs
+            return jobs if victim not in jobs and len(jobs) == 2 else []
+
+        jobs = wait_for(replaced, JOB_START_SECONDS, "the keeper's new job", 0.5)  # on the scheduler's tick
+    finally:
+        scheduler.terminate()
+        scheduler.wait(30)
+    assert jobs[0] == survivor
+    assert jobs[1].startswith("warm-amazon-")
+    wait_for(lambda: jobs[1] in running(config), JOB_START_SECONDS, "the new job running", 0.5)
+    new_crawler = wait_for(
+        lambda: crawlers(redis_db, "amazon") - amazon_crawlers, JOB_START_SECONDS, "in Redis"
+    )
+    assert len(new_crawler) == 1  # a crawler taking searches again
     assert warm.keep(config) == []  # nothing missing any more
-    assert warm.load(config)["amazon"].jobs == [survivor, started[0]]
+    assert warm.load(config)["amazon"].jobs == jobs
+    log = (tmp_path / "schedule.log").read_text()
+    assert f"warm amazon crawler scheduled as Scrapyd job {jobs[1]}" in log, log[-3000:]
 
 
 def test_more_warm_crawlers_than_scrapyd_slots_are_refused(warm_env: dict[str, str]) -> None:
