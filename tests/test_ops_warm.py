@@ -275,5 +275,9 @@ def test_warm_stop_cancels_them(warm_env: dict[str, str], redis_db: redis.Redis)
     assert "no warm crawlers" in ops(warm_env, "warm", "status").stdout
     for site in set(jobs.values()):  # closed cleanly: each handed its searches back and left
         wait_for(lambda s=site: not crawlers(redis_db, s), 30, f"the {site} crawlers gone from Redis")
+    password = urlsplit(warm_env["REDIS_URL"]).password
+    assert password
     for job_id, site in jobs.items():
-        assert "'finish_reason': 'shutdown'" in scrapyd.job_log(config, site, job_id).read_text()
+        log = scrapyd.job_log(config, site, job_id).read_text()
+        assert "'finish_reason': 'shutdown'" in log
+        assert password not in log

@@ -102,8 +102,10 @@ def _locked(config: OpsConfig) -> Iterator[dict[str, WarmSite]]:
     directory = _ops_dir(config)
     with exclusive(directory, LOCK_TIMEOUT_SECONDS, WarmError):
         sites = load(config)
-        yield sites
-        _write_private(directory / "warm.json", json.dumps({s: asdict(w) for s, w in sites.items()}))
+        try:
+            yield sites
+        finally:  # saved even when Scrapyd failed midway: the jobs already scheduled stay known
+            _write_private(directory / "warm.json", json.dumps({s: asdict(w) for s, w in sites.items()}))
 
 
 def load(config: OpsConfig) -> dict[str, WarmSite]:
