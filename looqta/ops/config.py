@@ -57,7 +57,7 @@ class OpsConfig:
     username: str
     password: str
     venv_bin: Path
-    #: Scrapyd's ``max_proc`` (``LOOQTA_SCRAPYD_MAX_PROC``; default: one per CPU).
+    #: Scrapyd's ``max_proc`` (``LOOQTA_SCRAPYD_MAX_PROC``; default: two per CPU: one crawl and one warm crawler).
     max_proc: int = 1
     #: ``REDIS_URL`` as ops sees it; empty: the embedded server under ``data_dir/redis``.
     redis_url: str = ""
@@ -94,7 +94,7 @@ class OpsConfig:
             )
         _check_credential("LOOQTA_SCRAPYD_USERNAME", username)
         _check_credential("LOOQTA_SCRAPYD_PASSWORD", password)
-        max_proc = _positive(env, "LOOQTA_SCRAPYD_MAX_PROC", psutil.cpu_count(logical=True) or 1, int)
+        max_proc = _positive(env, "LOOQTA_SCRAPYD_MAX_PROC", 2 * (psutil.cpu_count(logical=True) or 1), int)
         return cls(
             data_dir=data_dir,
             port=port,
