@@ -1,9 +1,8 @@
 """Blocking: which offers are ever compared, and the deterministic product ids.
 
-An offer is filed under its GTINs, its model codes and its brand + each model token ("apple:15",
-"samsung:s24"); an offer without model tokens under its brand and first name word. Only offers
-sharing a key are compared, so the work grows with the size of a block, not with the square of
-the offer count.
+An offer is filed under its brand (read from the title when not given), its GTINs and its model
+codes. Only offers sharing a key are compared, so the work grows with the square of a brand's
+share, never with all pairs; pairs are judged as they are generated, not stored.
 """
 
 from __future__ import annotations
@@ -25,14 +24,9 @@ def offer_features(offer: Offer) -> Features:
 
 
 def keys_of(feats: Features) -> frozenset[str]:
-    brand = feats.brand or "?"
-    keys = {f"gtin:{g}" for g in feats.gtins} | {f"code:{c}" for c in feats.codes}
-    if feats.model_tokens:
-        keys |= {f"model:{brand}:{token}" for token in feats.model_tokens}
-    else:
-        words = feats.name.split()
-        first = next((w for w in words if w != feats.brand), "")
-        keys.add(f"name:{brand}:{first}")
+    """Brand (``?`` when unknown), each GTIN and each model code."""
+    keys = {f"brand:{feats.brand or '?'}"}
+    keys |= {f"gtin:{g}" for g in feats.gtins} | {f"code:{c}" for c in feats.codes}
     return frozenset(keys)
 
 

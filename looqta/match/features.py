@@ -16,6 +16,7 @@ _MM_RE = re.compile(r"^(\d+)mm$")
 _PACK_RE = re.compile(r"^pack(\d+)$")
 _YEAR_RE = re.compile(r"^20[1-3]\d$")
 _UNIT_RE = re.compile(r"^\d+(?:\.\d+)?(?:gb|tb|mb|mm|cm|in|hz|w|mah|mp|k|p|x|v|fps|nits)$")
+_COUNTED = frozenset({"hours", "hour", "hrs", "days", "years", "year", "months", "watts", "pcs", "x"})
 _CONNECTORS = (("lightning", "lightning"), ("usbc", "usb c"), ("usbc", "type c"))
 _HEAD_STOP = frozenset({"5g", "4g", "lte", "3g", "wi", "dual", "with", "for", "compatible", "esim"})
 _ALIASES: list[tuple[tuple[str, ...], str]] = sorted(
@@ -39,12 +40,17 @@ class Features:
     pack: int
     year: str | None
     connectors: frozenset[str]
+    network: frozenset[str]
+    cellular: bool
+    head_name: frozenset[str]
+    all_words: frozenset[str]
     tiers: frozenset[str]
+    all_tiers: frozenset[str]
     model_tokens: frozenset[str]
     name: str
     refurbished: bool
-    accessory: bool
-    bundle: bool
+    accessory: frozenset[str]
+    bundle: frozenset[str]
 
 
 def brand_of(given: str | None, words: list[str]) -> str | None:
@@ -83,37 +89,41 @@ def colours(words: list[str]) -> frozenset[str]:
     return frozenset(plain or (found & lexicon.COLOURS))
 
 
-def is_accessory(text: str, words: list[str]) -> bool:
-    """An accessory for something else: "case for iPhone 15", "compatible with", a charger."""
-    if any(phrase in text for phrase in lexicon.ACCESSORY_PHRASES):
-        return True
+def accessory_nouns(text: str, words: list[str]) -> frozenset[str]:
+    """What accessory the title sells ("case", "charger"...), empty for a product itself; a title
+    "for"/"compatible with" another product with no such noun is an accessory ("for")."""
+    found: set[str] = set()
     for i, word in enumerate(words):
         pair = " ".join(words[i : i + 2])
-        if word not in lexicon.ACCESSORY_NOUNS and pair not in lexicon.ACCESSORY_NOUNS:
+        noun = pair if pair in lexicon.ACCESSORY_NOUNS else word
+        if noun not in lexicon.ACCESSORY_NOUNS:
             continue
         before = words[max(0, i - 3) : i]
         if {"with", "and", "includes", "including", "plus"} & set(before):
             continue  # part of what is sold: "with Sport Band", "with MagSafe Charging Case"
         if word == "case" and before and before[-1] in lexicon.CASE_MATERIALS:
             continue  # a watch's "Aluminium Case", AirPods' "Charging Case"
-        return True
-    for i, word in enumerate(words[:-1]):
-        if word == "for" and any(w in _BRAND_NAMES for w in words[i + 1 : i + 3]):
-            return True
-    return False
+        found.add(noun)
+    pointed = any(phrase in text for phrase in lexicon.ACCESSORY_PHRASES) or any(
+        word == "for" and any(w in _BRAND_NAMES for w in words[i + 1 : i + 3]) for i, word in enumerate(words)
+    )
+    return frozenset(found or ({"for"} if pointed else ()))
 
 
-def is_bundle(text: str, words: list[str]) -> bool:
-    if "body only" in text:
-        return False
-    if lexicon.BUNDLE_WORDS & set(words):
-        return True
-    return bool(re.search(r"(?:\bwith\b|\+)[^,()]*\b(?:lens|game|games|controllers?)\b", text))
+def bundled(text: str, words: list[str]) -> frozenset[str]:
+    """What comes with the product: "bundle" (the word, "combo", "kit") and the lens, game or
+    controller a title says it comes with; empty for the bare product ("Body Only")."""
+    found = {"bundle"} if lexicon.BUNDLE_WORDS & set(words) else set()
+    for extra in re.findall(r"\bwith\b[^,()]*?\b(lens|game|controller)", text):
+        found.add(extra)
+    return frozenset(found)
 
 
-def model_tokens(head_words: list[str], words: list[str]) -> frozenset[str]:
-    """Tokens that name the model: letter-digit mixes anywhere (s24, 1000xm5, gen2) that are no unit,
-    and bare numbers in the head ("iPhone 15", "Watch 6")."""
+def model_tokens(head_words: list[str], words: list[str], codes: frozenset[str]) -> frozenset[str]:
+    """Tokens that name the model: letter-digit mixes (s24, a52s, gen2, zve10) that are no unit, in
+    the head or anywhere but a part code (codes have their own rules), bare numbers in the head
+    ("iPhone 15", "Watch 6") that count no hours or years, and a lone letter there (Series X)."""
+    head = set(head_words)
     found = {
         w
         for w in words
@@ -123,8 +133,14 @@ def model_tokens(head_words: list[str], words: list[str]) -> frozenset[str]:
         and not _PACK_RE.match(w)
         and not re.match(r"^ip[x\d]\d$", w)
         and w not in lexicon.NOISE
+        and (w in head or not any(w in code for code in codes))
     }
-    found.update(w for w in head_words if w.isdigit() and len(w) <= 4 and not _YEAR_RE.match(w))
+    found.update(
+        w
+        for w, after in zip(head_words, [*head_words[1:], ""], strict=True)
+        if w.isdigit() and len(w) <= 6 and not _YEAR_RE.match(w) and after not in _COUNTED
+    )
+    found.update(w for w in head_words if len(w) == 1 and w.isalpha() and w not in {"a", "i"})
     return frozenset(found)
 
 
@@ -134,7 +150,7 @@ def features(
     text = fold(title)
     words = tokens(text)
     first = tokens(head(text))
-    accessory = is_accessory(text, words)
+    accessory = accessory_nouns(text, words)
     # An accessory's head runs on past "for"/"with": "Case for iPhone 15 Pro" names the Pro.
     stops = _HEAD_STOP - {"for", "compatible", "with"} if accessory else _HEAD_STOP
     cut = next((i for i, w in enumerate(first) if w in stops or _UNIT_RE.match(w)), len(first))
@@ -145,6 +161,7 @@ def features(
     packs = [int(m.group(1)) for w in words if (m := _PACK_RE.match(w))]
     years = sorted(w for w in words if _YEAR_RE.match(w))
     found_brand = brand_of(brand, words)
+    codes = identifiers.model_codes(model, title)
     found_colours = colours(words)
     name_words = [
         w
@@ -155,6 +172,7 @@ def features(
         and not _UNIT_RE.match(w)
         and not _PACK_RE.match(w)
         and w != found_brand
+        and (w in head_words or not (len(w) > 1 and any(w in code for code in codes)))
     ]
     if found_brand:
         name_words.insert(0, found_brand)
@@ -163,7 +181,7 @@ def features(
         key=key,
         brand=found_brand,
         gtins=identifiers.gtins(gtin, title),
-        codes=identifiers.model_codes(model, title),
+        codes=codes,
         storage_gb=storage,
         memory_gb=memory,
         colours=found_colours,
@@ -172,10 +190,22 @@ def features(
         pack=max(packs) if packs else 1,
         year=years[-1] if years else None,
         connectors=frozenset(c for c, needle in _CONNECTORS if needle in joined),
+        network=frozenset({"5g"} & set(words)) | frozenset({"4g"} if {"4g", "lte"} & set(words) else ()),
+        cellular="cellular" in words,
+        head_name=frozenset(
+            w
+            for w in head_words
+            if w in name_words
+            and w != found_brand
+            and w not in lexicon.DESCRIPTORS
+            and w not in lexicon.TIERS
+        ),
+        all_words=frozenset(words),
         tiers=frozenset(w for w in head_words if w in lexicon.TIERS),
-        model_tokens=model_tokens(head_words, words),
+        all_tiers=frozenset(w for w in words if w in lexicon.TIERS),
+        model_tokens=model_tokens(head_words, words, codes),
         name=" ".join(dict.fromkeys(name_words)),
         refurbished=any(re.search(rf"\b{word}\b", text) for word in lexicon.CONDITION_WORDS),
         accessory=accessory,
-        bundle=is_bundle(text, words),
+        bundle=bundled(text, words),
     )

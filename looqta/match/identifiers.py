@@ -81,12 +81,16 @@ def codes_compatible(left: str, right: str) -> bool:
 
 
 def codes_conflict(left: frozenset[str], right: frozenset[str]) -> bool:
-    """Both sides give a code of the same kind (same length and first two characters) and none of
-    them agree: ``sms928b`` vs ``sms921b``. Codes of different kinds (a series and a part number)
-    say nothing about each other."""
-    if any(codes_compatible(a, b) for a in left for b in right):
+    """Both sides give codes and none of them agree (``sms928b`` vs ``sms921b``, ``zve10`` vs
+    ``a6400``), or two codes of the same kind (length and first two characters) disagree even
+    though another pair agrees (a part number beside a shared series code)."""
+    if not left or not right:
         return False
-    return any(len(a) == len(b) and a[:2] == b[:2] for a in left for b in right)
+    if not any(codes_compatible(a, b) for a in left for b in right):
+        return True
+    return any(
+        len(a) == len(b) and a[:2] == b[:2] and not codes_compatible(a, b) for a in left for b in right
+    )
 
 
 def codes_agree(left: frozenset[str], right: frozenset[str]) -> str | None:

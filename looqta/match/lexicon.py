@@ -71,7 +71,7 @@ COLOURS = words(
     "black white silver gray gold rose blue green red pink purple yellow orange violet lavender "
     "mint cream beige brown graphite natural midnight starlight teal aqua turquoise navy "
     "charcoal obsidian porcelain hazel sandstone ivory coral cyan bronze copper platinum jade "
-    "onyx lime titanium desert ultramarine sage"
+    "onyx lime titanium desert ultramarine sage bay oat whitestone"
 )
 COLOUR_MODIFIERS = frozenset({"titanium", "space", "deep", "light", "dark", "matte", "metallic", "glossy"})
 #: Spelling variants folded before anything else.
@@ -84,10 +84,11 @@ SPELLINGS: dict[str, str] = {
     "powerbank": "power bank",
     "wifi": "wi fi",
     "e sim": "esim",
+    "digital edition": "digitaledition",
 }
 
 #: Sibling words: a product with one of these is another product than its line without it.
-TIERS = words("pro plus max ultra mini lite fe air se slim classic edge neo ce xl digital oled")
+TIERS = words("pro plus max ultra mini lite fe air se slim classic edge neo ce xl digitaledition oled")
 
 #: Condition: refurbished, renewed, used or open box is not new.
 CONDITION_WORDS = (
@@ -148,5 +149,14 @@ NOISE = words(
     "uae version middle east ksa gcc international global with and the a an of new latest "
     "original genuine official warranty year years local brand facetime smartphone smart phone "
     "mobile unlocked android ai dual sim esim 5g 4g lte 3g in by on to edition model storage "
-    "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb"
+    "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb for compatible designed fits"
+)
+
+#: Words that say what kind of thing it is, not which one: sites word these differently
+#: ("Smartwatch" / "Smart Watch", "Wireless Headphones" / "Over-Ear Headphones").
+DESCRIPTORS = words(
+    "laptop notebook ultrabook headphones headphone earphones earbuds headset speaker camera tablet "
+    "console gaming smartwatch tv television display monitor wireless bluetooth portable thin light "
+    "mirrorless noise cancelling canceling over on ear true hd uhd 4k 8k hdr led oled qled "
+    "touchscreen business device"
 )

@@ -55,7 +55,7 @@ def _unmatched(mine: frozenset[str], theirs: frozenset[str]) -> set[str]:
 
 VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("condition", lambda a, b: a.refurbished != b.refurbished),
-    ("accessory", lambda a, b: a.accessory != b.accessory),
+    ("accessory", lambda a, b: bool(a.accessory) != bool(b.accessory) or _disjoint(a.accessory, b.accessory)),
     ("bundle", lambda a, b: a.bundle != b.bundle),
     ("brand", lambda a, b: _differ(a.brand, b.brand)),
     ("gtin", lambda a, b: bool(a.gtins) and bool(b.gtins) and not (a.gtins & b.gtins)),
@@ -65,9 +65,11 @@ VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("size", lambda a, b: _differ(a.size_in, b.size_in) or _differ(a.size_mm, b.size_mm)),
     ("pack", lambda a, b: a.pack != b.pack),
     ("year", lambda a, b: _differ(a.year, b.year)),
+    ("network", lambda a, b: _disjoint(a.network, b.network) or a.cellular != b.cellular),
     ("connector", lambda a, b: _disjoint(a.connectors, b.connectors)),
     ("model_code", lambda a, b: identifiers.codes_conflict(a.codes, b.codes)),
-    ("tier", lambda a, b: a.tiers != b.tiers),
+    ("name", lambda a, b: bool(a.head_name - b.all_words) and bool(b.head_name - a.all_words)),
+    ("tier", lambda a, b: bool(a.tiers - b.all_tiers) or bool(b.tiers - a.all_tiers)),
     (
         "model",
         lambda a, b: (

@@ -43,7 +43,7 @@ def fold(title: str) -> str:
     text = _INCH_RE.sub(r"\1in ", text)
     text = _MM_RE.sub(r"\1mm", text)
     text = _PACK_RE.sub(lambda m: f" pack{next(g for g in m.groups() if g)} ", text)
-    text = _PLUS_RE.sub(" plus", text)
+    text = _PLUS_RE.sub(" plus", text).replace(" + ", " with ")
     return _HYPHEN_CODE_RE.sub(r"\1", text)
 
 
