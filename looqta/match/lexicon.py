@@ -149,7 +149,8 @@ NOISE = words(
     "uae version middle east ksa gcc international global with and the a an of new latest "
     "original genuine official warranty year years local brand facetime smartphone smart phone "
     "mobile unlocked android ai dual sim esim 5g 4g lte 3g in by on to edition model storage "
-    "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb for compatible designed fits"
+    "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb for compatible "
+    "designed fits"
 )
 
 #: Words that say what kind of thing it is, not which one: sites word these differently

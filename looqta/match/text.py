@@ -28,7 +28,7 @@ _PACK_RE = re.compile(
 _PLUS_RE = re.compile(r"(?<=[a-z0-9])\+(?=\s|$|[,)])")
 _HYPHEN_CODE_RE = re.compile(r"\b([a-z0-9]*\d[a-z0-9]*|[a-z]{1,3})-(?=[a-z0-9]*\d)")
 _SEPARATOR_RE = re.compile(r",|\(|\)|\[|\]|\|| - | – | — |;")
-_TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.\d+)?")
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.\d+[a-z]*)?")
 
 
 def fold(title: str) -> str:
