@@ -135,6 +135,28 @@ def _capacity(text: str, rng: random.Random) -> str:
     return text
 
 
+#: How one model name is spelled differently on the real sites: "Z Flip5" / "Z Flip 5", "Pro Plus" /
+#: "Pro+", "WH 1000XM5" / "WH-1000XM5", "5th Gen" / "5th Generation", "Mark II" / "II".
+_SPELLINGS = (
+    (re.compile(r"\b([A-Za-z]{3,})(\d{1,2})\b"), r"\1 \2"),
+    (re.compile(r" Plus\b"), "+"),
+    (re.compile(r"^([A-Z]{1,3}) (\d+[A-Z]+\d*)\b"), r"\1-\2"),
+    (re.compile(r"\bGen\b"), "Generation"),
+    (re.compile(r"\bMark II\b"), "II"),
+)
+
+
+def _model_name(name: str, rng: random.Random) -> str:
+    """The model's name, respelled the way another site writes it (about a third of the time)."""
+    if rng.random() >= 0.35:
+        return name
+    for pattern, replacement in rng.sample(_SPELLINGS, len(_SPELLINGS)):  # the first that applies
+        changed = pattern.sub(replacement, name, count=1)
+        if changed != name:
+            return changed
+    return name
+
+
 def _colour(text: str, rng: random.Random) -> str:
     return text.replace("Grey", "Gray") if rng.random() < 0.5 else text
 
@@ -143,10 +165,12 @@ def render(identity: Identity, side: str, rng: random.Random) -> tuple[str, str 
     """A title for ``identity`` as ``side`` prints it, the brand field (or None) and what was varied."""
     family = FAMILIES[identity.family]
     variant = _fixed(family.variants, identity.family, identity.model, "variant")
-    name = f"{family.line} {identity.model}"
+    name = _model_name(f"{family.line} {identity.model}", rng)
     capacity, colour = _capacity(identity.capacity, rng), _colour(identity.colour, rng)
     marketing = rng.choice(_MARKETING[family.category])
     done: list[str] = []
+    if name != f"{family.line} {identity.model}":
+        done.append("model_spelling")
     if capacity != identity.capacity:
         done.append("unit_spacing")
     if colour != identity.colour:
@@ -155,11 +179,16 @@ def render(identity: Identity, side: str, rng: random.Random) -> tuple[str, str 
     if side == "amazon":
         if rng.random() < 0.2:
             brand_shown = family.brand.upper()
+        if rng.random() < 0.15:
+            brand_shown = f"New {brand_shown}"
+            done.append("marketing")
         style = rng.randrange(3)
         if style == 0:
             title = f"{brand_shown} {name} {variant} ({capacity}) - {colour}"
         elif style == 1:
-            title = f"{brand_shown} {name} {variant}, {capacity}, {colour} (UAE Version)"
+            title = (
+                f"{brand_shown} {name} {variant}, {capacity}, {colour} (UAE Version) - 1 Year Local Warranty"
+            )
         else:
             title = f"{brand_shown} {name} {marketing}, {variant}, {capacity}, {colour}, UAE Version"
             done.append("marketing")

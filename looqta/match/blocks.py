@@ -8,13 +8,12 @@ share, never with all pairs; pairs are judged as they are generated, not stored.
 from __future__ import annotations
 
 import hashlib
-from itertools import combinations
 from typing import TYPE_CHECKING
 
 from looqta.match.features import Features, features
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from looqta.match.model import Offer
 
@@ -50,24 +49,46 @@ def product_ids(groups: Sequence[Sequence[Features]]) -> list[str]:
     return ids
 
 
+def _bucket(feats: Features) -> tuple[bool, bool, frozenset[str]]:
+    """What two offers must share exactly to match (condition, accessory or not, what is bundled);
+    used to skip pairs the vetoes would refuse anyway."""
+    return (feats.refurbished, bool(feats.accessory), feats.bundle)
+
+
 class Blocks:
-    """Offers sorted by key (duplicates of a key dropped), their features and the key index."""
+    """Offers sorted by key (duplicates of a key dropped), their features and the key index.
+
+    Within a key, offers are bucketed by what must be equal to match and by storage (an offer
+    without a storage size is looked up in every storage bucket), so a lookup returns fewer
+    offers the vetoes would refuse; the result is the same as comparing the whole block.
+    """
 
     def __init__(self, offers: Iterable[Offer]) -> None:
         unique = {offer.key: offer for offer in sorted(offers, key=lambda o: (o.key, o.title))}
         self.features: list[Features] = [offer_features(unique[key]) for key in sorted(unique)]
-        self.index: dict[str, list[int]] = {}
+        self.keys: list[frozenset[str]] = [keys_of(feats) for feats in self.features]
+        self._index: dict[tuple[str, tuple[bool, bool, frozenset[str]]], dict[float | None, list[int]]] = {}
         for position, feats in enumerate(self.features):
-            for key in sorted(keys_of(feats)):
-                self.index.setdefault(key, []).append(position)
+            for key in sorted(self.keys[position]):
+                by_storage = self._index.setdefault((key, _bucket(feats)), {})
+                by_storage.setdefault(feats.storage_gb, []).append(position)
 
-    def lookup(self, keys: Iterable[str]) -> list[int]:
-        """Positions of offers filed under any of ``keys``, ascending."""
-        return sorted({p for key in keys for p in self.index.get(key, ())})
+    def lookup(self, feats: Features, keys: Iterable[str]) -> list[int]:
+        """Positions of offers filed under any of ``keys`` that ``feats`` could match, ascending."""
+        found: set[int] = set()
+        for key in keys:
+            by_storage = self._index.get((key, _bucket(feats)), {})
+            if feats.storage_gb is None:
+                for positions in by_storage.values():
+                    found.update(positions)
+            else:
+                found.update(by_storage.get(feats.storage_gb, ()))
+                found.update(by_storage.get(None, ()))
+        return sorted(found)
 
-    def candidate_pairs(self) -> list[tuple[int, int]]:
-        """Each pair of positions that share a key, once, ascending."""
-        pairs: set[tuple[int, int]] = set()
-        for positions in self.index.values():
-            pairs.update(combinations(positions, 2))
-        return sorted(pairs)
+    def candidate_pairs(self) -> Iterator[tuple[int, int]]:
+        """Each pair of positions that could match, once, ascending (generated, not stored)."""
+        for i, feats in enumerate(self.features):
+            for j in self.lookup(feats, self.keys[i]):
+                if j > i:
+                    yield i, j

@@ -38,14 +38,16 @@ def blocking_keys(offer: Offer) -> frozenset[str]:
 
 
 def _match(left: Features, right: Features) -> Match | None:
-    if left.key == right.key or not (keys_of(left) & keys_of(right)):
+    """The pair's match by the rules (the caller has checked that they share a blocking key)."""
+    if left.key == right.key:
         return None
     verdict = judge(left, right)
     return Match(left.key, right.key, verdict.score, verdict.rule) if verdict.accepted else None
 
 
 def decide(left: Offer, right: Offer) -> Match | None:
-    return _match(offer_features(left), offer_features(right))
+    mine, theirs = offer_features(left), offer_features(right)
+    return _match(mine, theirs) if keys_of(mine) & keys_of(theirs) else None
 
 
 def _vetoed(verdict: Verdict) -> bool:
@@ -62,7 +64,7 @@ def assign(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> tuple[str
         members = [offer_features(member) for member in candidates[product_id]]
         if any(_vetoed(judge(mine, member)) for member in members):
             continue
-        matches = [m for member in members if (m := _match(mine, member))]
+        matches = [m for member in members if keys_of(mine) & keys_of(member) and (m := _match(mine, member))]
         if not matches:
             continue
         top = max(matches, key=lambda m: (m.score, m.right))
@@ -111,7 +113,7 @@ def match_pairs(left: Sequence[Offer], right: Sequence[Offer]) -> list[Match]:
     rights = Blocks(right)
     edges: list[tuple[Match, int, int]] = []
     for i, mine in enumerate(lefts.features):
-        for j in rights.lookup(keys_of(mine)):
+        for j in rights.lookup(mine, lefts.keys[i]):
             if match := _match(mine, rights.features[j]):
                 edges.append((match, i, j))
     edges.sort(key=lambda e: (-e[0].score, e[0].left, e[0].right))

@@ -167,6 +167,8 @@ def features(
         w
         for w in words
         if w not in lexicon.NOISE
+        and w not in lexicon.DESCRIPTORS
+        and w not in lexicon.CONDITION_WORDS
         and w not in found_colours
         and w not in lexicon.COLOUR_MODIFIERS
         and not _UNIT_RE.match(w)

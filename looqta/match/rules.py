@@ -53,6 +53,17 @@ def _unmatched(mine: frozenset[str], theirs: frozenset[str]) -> set[str]:
     }
 
 
+def _absent(names: frozenset[str], words: frozenset[str]) -> set[str]:
+    """Name words of one side the other does not have, alone or inside a longer word (``wh`` and
+    ``1000xm5`` are in ``wh1000xm5``; ``wh1000xm5`` is made of ``wh`` and ``1000xm5``)."""
+    missing = names - words
+    return {
+        n
+        for n in missing
+        if not any(n in w or (len(w) >= 2 and w in n) for w in words if len(n) >= 2 or len(w) <= len(n))
+    }
+
+
 VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("condition", lambda a, b: a.refurbished != b.refurbished),
     ("accessory", lambda a, b: bool(a.accessory) != bool(b.accessory) or _disjoint(a.accessory, b.accessory)),
@@ -68,7 +79,10 @@ VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("network", lambda a, b: _disjoint(a.network, b.network) or a.cellular != b.cellular),
     ("connector", lambda a, b: _disjoint(a.connectors, b.connectors)),
     ("model_code", lambda a, b: identifiers.codes_conflict(a.codes, b.codes)),
-    ("name", lambda a, b: bool(a.head_name - b.all_words) and bool(b.head_name - a.all_words)),
+    (
+        "name",
+        lambda a, b: bool(_absent(a.head_name, b.all_words)) and bool(_absent(b.head_name, a.all_words)),
+    ),
     ("tier", lambda a, b: bool(a.tiers - b.all_tiers) or bool(b.tiers - a.all_tiers)),
     (
         "model",

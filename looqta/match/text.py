@@ -17,8 +17,10 @@ from looqta.match.lexicon import words as word_set
 _SPELLING_RE = re.compile(r"\b(" + "|".join(map(re.escape, SPELLINGS)) + r")\b")
 _ORDINAL_GEN_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th)\s*-?\s*gen(?:eration)?\b")
 _GEN_NUMBER_RE = re.compile(r"\bgen(?:eration)?\s*-?\s*(\d+)\b")
-_MARK_RE = re.compile(r"\b(?:mark|mk)\s*(ii|iii|iv|v|2|3|4|5)\b")
-_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_MARK_RE = re.compile(r"\b(?:mark|mk)\s*(ii|iii|iv|v|2|3|4|5)\b|(?<=\w )(ii|iii|iv|vi)\b")
+_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+#: A word of 3+ letters glued to a short number is two words: "Flip5" is "Flip 5", "Note20" "Note 20".
+_GLUED_RE = re.compile(r"^(?!gen|mk)([a-z]{3,})(\d{1,3})$")
 _CAPACITY_RE = re.compile(r"\b(\d+(?:\.\d+)?)\s*-?\s*(gb|tb)\b")
 _INCH_RE = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:-\s*)?(?:inches|inch|in\b|\"|”|'')")
 _MM_RE = re.compile(r"(?<![\d-])\b(\d+(?:\.\d+)?)\s*-?\s*mm\b")
@@ -36,7 +38,7 @@ def fold(title: str) -> str:
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
     text = text.replace("&", " and ")
     text = _SPELLING_RE.sub(lambda m: SPELLINGS[m.group(1)], text)
-    text = _MARK_RE.sub(lambda m: f"mk{_ROMAN.get(m.group(1), m.group(1))}", text)
+    text = _MARK_RE.sub(lambda m: f"mk{_ROMAN.get(n := m.group(1) or m.group(2), n)}", text)
     text = _ORDINAL_GEN_RE.sub(r"gen\1", text)
     text = _GEN_NUMBER_RE.sub(r"gen\1", text)
     text = _CAPACITY_RE.sub(r"\1\2", text)
@@ -49,7 +51,7 @@ def fold(title: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Words of folded text; a 1-3 letter word before a bare number joins it ("ce 3" -> ``ce3``)."""
-    words = _TOKEN_RE.findall(text)
+    words = [part for word in _TOKEN_RE.findall(text) for part in _split_glued(word)]
     out: list[str] = []
     for word in words:
         last = out[-1] if out else ""
@@ -58,6 +60,11 @@ def tokens(text: str) -> list[str]:
             continue
         out.append(word)
     return out
+
+
+def _split_glued(word: str) -> tuple[str, ...]:
+    glued = _GLUED_RE.match(word)
+    return glued.groups() if glued else (word,)
 
 
 #: Short words that stay apart from the number after them ("pro 2" is pro + 2, "se 2" too).
