@@ -20,7 +20,7 @@ _GEN_NUMBER_RE = re.compile(r"\bgen(?:eration)?\s*-?\s*(\d+)\b")
 _MARK_RE = re.compile(r"\b(?:mark|mk)\s*(ii|iii|iv|v|2|3|4|5)\b|(?<=\w )(ii|iii|iv|vi)\b")
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 #: A word of 3+ letters glued to a short number is two words: "Flip5" is "Flip 5", "Note20" "Note 20".
-_GLUED_RE = re.compile(r"^(?!gen|mk)([a-z]{3,})(\d{1,3})$")
+_GLUED_RE = re.compile(r"^(?!gen|mk|pack)([a-z]{3,})(\d{1,3})$")
 _CAPACITY_RE = re.compile(r"\b(\d+(?:\.\d+)?)\s*-?\s*(gb|tb)\b")
 _INCH_RE = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:-\s*)?(?:inches|inch|in\b|\"|”|'')")
 _MM_RE = re.compile(r"(?<![\d-])\b(\d+(?:\.\d+)?)\s*-?\s*mm\b")
