@@ -159,5 +159,5 @@ DESCRIPTORS = words(
     "laptop notebook ultrabook headphones headphone earphones earbuds headset speaker camera tablet "
     "console gaming smartwatch tv television display monitor wireless bluetooth portable thin light "
     "mirrorless noise cancelling canceling over on ear true hd uhd 4k 8k hdr led oled qled "
-    "touchscreen business device"
+    "touchscreen business device digital"
 )

@@ -55,13 +55,14 @@ def _unmatched(mine: frozenset[str], theirs: frozenset[str]) -> set[str]:
 
 def _absent(names: frozenset[str], words: frozenset[str]) -> set[str]:
     """Name words of one side the other does not have, alone or inside a longer word (``wh`` and
-    ``1000xm5`` are in ``wh1000xm5``; ``wh1000xm5`` is made of ``wh`` and ``1000xm5``)."""
-    missing = names - words
-    return {
-        n
-        for n in missing
-        if not any(n in w or (len(w) >= 2 and w in n) for w in words if len(n) >= 2 or len(w) <= len(n))
-    }
+    ``1000xm5`` are in ``wh1000xm5``; ``x`` leads ``x100vi``)."""
+    return {n for n in names - words if not any(_inside(n, w) for w in words)}
+
+
+def _inside(name: str, word: str) -> bool:
+    if len(name) == 1:
+        return word.startswith(name) and word[1:2].isdigit()
+    return name in word or (len(word) >= 2 and word in name)
 
 
 VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
