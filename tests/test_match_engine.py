@@ -129,6 +129,10 @@ def test_one_product_titled_by_both_sites_matches_on_the_title() -> None:
             "Canon EOS R6 Mark II Mirrorless Camera Body, Black",
             "Canon EOS R6 II Mirrorless Camera Body Black",
         ),
+        (
+            "Fujifilm X-100VI Digital Camera, Body Only, 40.2MP, Black",
+            "Fujifilm X 100VI 40.2MP Body Only Black",
+        ),
     ],
 )
 def test_the_ways_the_two_sites_word_one_product_still_match(left: str, right: str) -> None:
