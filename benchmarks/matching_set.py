@@ -157,23 +157,54 @@ def _model_name(name: str, rng: random.Random) -> str:
     return name
 
 
+#: A seller's plain colour for a maker's colour name ("Obsidian" sold as "Black"): added after the
+#: rules were written, to measure what they were not built for.
+_PLAIN_COLOURS = {
+    "Obsidian": "Black",
+    "Porcelain": "White",
+    "Bay": "Blue",
+    "Midnight": "Black",
+    "Starlight": "White",
+    "Graphite": "Grey",
+    "Sandstone": "Beige",
+    "Charcoal": "Black",
+    "Whitestone": "White",
+    "Natural Titanium": "Silver",
+    "Jade Black": "Black",
+    "Ponder Blue": "Blue",
+}
+
+
 def _colour(text: str, rng: random.Random) -> str:
     return text.replace("Grey", "Gray") if rng.random() < 0.5 else text
+
+
+def _tidy(title: str) -> str:
+    """No empty brackets, doubled commas or spaces where a part was left out."""
+    title = re.sub(r"\(\s*\)", "", title)
+    title = re.sub(r"\s*,(\s*,)+", ",", title)
+    return re.sub(r"\s{2,}", " ", title).replace(" ,", ",").strip()
 
 
 def render(identity: Identity, side: str, rng: random.Random) -> tuple[str, str | None, tuple[str, ...]]:
     """A title for ``identity`` as ``side`` prints it, the brand field (or None) and what was varied."""
     family = FAMILIES[identity.family]
+    done: list[str] = []
     variant = _fixed(family.variants, identity.family, identity.model, "variant")
     name = _model_name(f"{family.line} {identity.model}", rng)
     capacity, colour = _capacity(identity.capacity, rng), _colour(identity.colour, rng)
+    if side == "noon" and colour in _PLAIN_COLOURS and rng.random() < 0.3:
+        colour = _PLAIN_COLOURS[colour]
+        done.append("colour_plain")
+    if re.search(r"\d\s*(?:GB|TB)", capacity) and rng.random() < 0.08:
+        capacity = ""
+        done.append("storage_missing")
     marketing = rng.choice(_MARKETING[family.category])
-    done: list[str] = []
     if name != f"{family.line} {identity.model}":
         done.append("model_spelling")
-    if capacity != identity.capacity:
+    if capacity and capacity != identity.capacity:
         done.append("unit_spacing")
-    if colour != identity.colour:
+    if colour != identity.colour and "colour_plain" not in done:
         done.append("colour_spelling")
     brand_shown = family.brand
     if side == "amazon":
@@ -207,11 +238,10 @@ def render(identity: Identity, side: str, rng: random.Random) -> tuple[str, str 
         else:
             title = f"{lead} {capacity} {variant} {marketing} {colour}".replace("  ", " ")
             done += ["marketing"]
-    roll = rng.random()
-    if roll < 0.25:
+    if rng.random() < 0.25:
         title += f" {model_code(identity)}" if side == "amazon" else f" ({model_code(identity)})"
         done.append("model_code_one_side")
-    return title, (family.brand if side == "amazon" and rng.random() < 0.7 else None), tuple(done)
+    return _tidy(title), (family.brand if side == "amazon" and rng.random() < 0.7 else None), tuple(done)
 
 
 def render_offer(
