@@ -8,6 +8,7 @@ share, never with all pairs; pairs are judged as they are generated, not stored.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from looqta.match.features import Features, features
@@ -18,8 +19,18 @@ if TYPE_CHECKING:
     from looqta.match.model import Offer
 
 
+#: Offers whose features are remembered: ``assign`` reads a product's offers again for every
+#: newcomer. A pure function of the offer's fields, so a memo and nothing more.
+FEATURES_MEMO_SIZE = 50_000
+
+
+@lru_cache(maxsize=FEATURES_MEMO_SIZE)
+def _features(key: str, title: str, brand: str | None, gtin: str | None, model: str | None) -> Features:
+    return features(key, title, brand, gtin, model)
+
+
 def offer_features(offer: Offer) -> Features:
-    return features(offer.key, offer.title, offer.brand, offer.gtin, offer.model)
+    return _features(offer.key, offer.title, offer.brand, offer.gtin, offer.model)
 
 
 def keys_of(feats: Features) -> frozenset[str]:
