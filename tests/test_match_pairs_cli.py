@@ -119,3 +119,19 @@ def test_pairs_works_without_the_rebuild_module(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 2
+
+
+def test_rebuild_is_handed_to_the_store_sides_module_with_its_arguments() -> None:
+    code = (
+        "import sys, types\n"
+        "fake = types.ModuleType('looqta.match.rebuild')\n"
+        "fake.main = lambda argv: print('rebuild got', argv) or 3\n"
+        "sys.modules['looqta.match.rebuild'] = fake\n"
+        "from looqta.match.__main__ import main\n"
+        "sys.exit(main(['rebuild', '--dry-run', '-s', 'X=1']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.strip() == "rebuild got ['--dry-run', '-s', 'X=1']"
