@@ -1,6 +1,6 @@
 """The matcher: pure decisions over :class:`~looqta.match.model.Offer` values.
 
-* :func:`blocking_keys` - the keys an offer is looked up by (identifiers, brand + model tokens); two
+* :func:`blocking_keys` - the keys an offer is looked up by (brand, GTINs, model codes); two
   offers can only match when they share one. Store side indexes these.
 * :func:`decide` - one pair: a :class:`Match` (rule + score) or ``None``. Precision first.
 * :func:`assign` - one new offer against candidate products (id -> their offers, found
