@@ -1,9 +1,6 @@
 """The matcher: pure decisions over :class:`~looqta.match.model.Offer` values.
 
-Contract (implemented by the matching work; signatures fixed so the store side can be
-built against them at the same time):
-
-* :func:`blocking_keys` - the keys an offer is looked up by (brand, identifiers); two
+* :func:`blocking_keys` - the keys an offer is looked up by (brand, GTINs, model codes); two
   offers can only match when they share one. Store side indexes these.
 * :func:`decide` - one pair: a :class:`Match` (rule + score) or ``None``. Precision first.
 * :func:`assign` - one new offer against candidate products (id -> their offers, found
@@ -13,37 +10,134 @@ built against them at the same time):
 * :func:`group` - every offer into products; the canonical result that
   ``python -m looqta.match rebuild`` writes (order of the input does not matter).
 * :func:`match_pairs` - two lists of offers into matched pairs (``python -m looqta.match pairs``).
+
+The rules themselves are in :mod:`looqta.match.rules`; docs/matching.md explains them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from looqta.match.blocks import Blocks, keys_of, offer_features, product_ids
+from looqta.match.model import Match, Product
+from looqta.match.rules import judge
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from looqta.match.model import Match, Offer, Product
+    from looqta.match.features import Features
+    from looqta.match.model import Offer
+    from looqta.match.rules import Verdict
+
+#: Two candidates of one offer this close in score, and different products: too close to call.
+AMBIGUOUS_SCORE_GAP = 0.02
 
 
 def blocking_keys(offer: Offer) -> frozenset[str]:
-    raise NotImplementedError
+    return keys_of(offer_features(offer))
+
+
+def _match(left: Features, right: Features) -> Match | None:
+    """The pair's match by the rules (the caller has checked that they share a blocking key)."""
+    if left.key == right.key:
+        return None
+    verdict = judge(left, right)
+    return Match(left.key, right.key, verdict.score, verdict.rule) if verdict.accepted else None
 
 
 def decide(left: Offer, right: Offer) -> Match | None:
-    raise NotImplementedError
+    mine, theirs = offer_features(left), offer_features(right)
+    return _match(mine, theirs) if keys_of(mine) & keys_of(theirs) else None
+
+
+def _vetoed(verdict: Verdict) -> bool:
+    """A veto (attribute, tier, condition...) as opposed to a title that scored too low."""
+    return not verdict.accepted and verdict.rule != "title"
 
 
 def assign(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> tuple[str, Match] | None:
-    raise NotImplementedError
+    """The product whose offers this one matches best, none of them vetoing it; ties go to the
+    smallest product id."""
+    mine = offer_features(offer)
+    best: tuple[float, str, Match] | None = None
+    for product_id in sorted(candidates):
+        members = [offer_features(member) for member in candidates[product_id]]
+        if any(_vetoed(judge(mine, member)) for member in members):
+            continue
+        matches = [m for member in members if keys_of(mine) & keys_of(member) and (m := _match(mine, member))]
+        if not matches:
+            continue
+        top = max(matches, key=lambda m: (m.score, m.right))
+        if best is None or top.score > best[0]:
+            best = (top.score, product_id, top)
+    return (best[1], best[2]) if best else None
 
 
 def new_product_id(offer: Offer) -> str:
-    raise NotImplementedError
+    return product_ids([[offer_features(offer)]])[0]
 
 
 def group(offers: Iterable[Offer]) -> list[Product]:
-    raise NotImplementedError
+    """Offers into products: matched pairs within blocks, merged best score first while no offer of
+    one group vetoes an offer of the other (so A~B, B~C never pulls in a C that differs from A)."""
+    blocks = Blocks(offers)
+    feats = blocks.features
+    edges = sorted(
+        ((m, i, j) for i, j in blocks.candidate_pairs() if (m := _match(feats[i], feats[j]))),
+        key=lambda e: (-e[0].score, e[0].left, e[0].right),
+    )
+    cluster = list(range(len(feats)))
+    members: dict[int, list[int]] = {i: [i] for i in range(len(feats))}
+    joined: dict[int, list[Match]] = {i: [] for i in range(len(feats))}
+    for match, i, j in edges:
+        a, b = cluster[i], cluster[j]
+        if a == b or any(_vetoed(judge(feats[x], feats[y])) for x in members[a] for y in members[b]):
+            continue
+        keep, gone = min(a, b), max(a, b)
+        for x in members[gone]:
+            cluster[x] = keep
+        members[keep] += members.pop(gone)
+        joined[keep] += [*joined.pop(gone), match]
+    groups = [sorted(members[c]) for c in sorted(members)]
+    ids = product_ids([[feats[i] for i in g] for g in groups])
+    return [
+        Product(id=pid, offers=tuple(feats[i].key for i in g), matches=tuple(joined[g[0]]))
+        for pid, g in zip(ids, groups, strict=True)
+    ]
 
 
 def match_pairs(left: Sequence[Offer], right: Sequence[Offer]) -> list[Match]:
-    raise NotImplementedError
+    """A 1:1 assignment, best score first; an offer whose best candidates are near-tied and differ
+    from each other stays unmatched (a title without its colour against two colours)."""
+    lefts = Blocks(left)
+    rights = Blocks(right)
+    edges: list[tuple[Match, int, int]] = []
+    for i, mine in enumerate(lefts.features):
+        for j in rights.lookup(mine, lefts.keys[i]):
+            if match := _match(mine, rights.features[j]):
+                edges.append((match, i, j))
+    edges.sort(key=lambda e: (-e[0].score, e[0].left, e[0].right))
+    by_left: dict[int, list[tuple[float, int]]] = {}
+    by_right: dict[int, list[tuple[float, int]]] = {}
+    for match, i, j in edges:
+        by_left.setdefault(i, []).append((match.score, j))
+        by_right.setdefault(j, []).append((match.score, i))
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    pairs: list[Match] = []
+    for match, i, j in edges:
+        if i in used_left or j in used_right:
+            continue
+        close = match.score - AMBIGUOUS_SCORE_GAP
+        rivals_r = [r for s, r in by_left[i] if r != j and r not in used_right and s >= close]
+        rivals_l = [r for s, r in by_right[j] if r != i and r not in used_left and s >= close]
+        left_torn = any(_vetoed(judge(rights.features[j], rights.features[r])) for r in rivals_r)
+        right_torn = any(_vetoed(judge(lefts.features[i], lefts.features[r])) for r in rivals_l)
+        if left_torn or right_torn:
+            used_left.update([i] if left_torn else [])
+            used_right.update([j] if right_torn else [])
+            continue
+        used_left.add(i)
+        used_right.add(j)
+        pairs.append(match)
+    return sorted(pairs, key=lambda m: (m.left, m.right))

@@ -1,0 +1,213 @@
+"""What the rules compare, read once per offer: brand, identifiers, attributes, name tokens, flags."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from looqta.match import identifiers, lexicon
+from looqta.match.text import fold, head, tokens
+
+_CAPACITY_TOKEN_RE = re.compile(r"^(\d+(?:\.\d+)?)(gb|tb)$")
+_RAM_PAIR_RE = re.compile(r"\b(\d+)(?:gb)?\s*[+/]\s*(\d+(?:\.\d+)?)(gb|tb)\b")
+_RAM_AFTER_RE = re.compile(r"\b(\d+)gb\s*(?:of\s+)?(?:ram|memory|unified memory|lpddr\w*|ddr\w*)\b")
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)in$")
+_MM_RE = re.compile(r"^(\d+)mm$")
+_PACK_RE = re.compile(r"^pack(\d+)$")
+_YEAR_RE = re.compile(r"^20[1-3]\d$")
+_UNIT_RE = re.compile(r"^\d+(?:\.\d+)?(?:gb|tb|mb|mm|cm|in|hz|w|mah|mp|k|p|x|v|fps|nits)$")
+_COUNTED = frozenset({"hours", "hour", "hrs", "days", "years", "year", "months", "watts", "pcs", "x"})
+_CONNECTORS = (("lightning", "lightning"), ("usbc", "usb c"), ("usbc", "type c"))
+_HEAD_STOP = frozenset({"5g", "4g", "lte", "3g", "wi", "dual", "with", "for", "compatible", "esim"})
+_ALIASES: list[tuple[tuple[str, ...], str]] = sorted(
+    ((tuple(alias.split()), brand) for brand, names in lexicon.BRANDS.items() for alias in names),
+    key=lambda pair: -len(pair[0]),
+)
+_BRAND_NAMES = {alias: brand for brand, names in lexicon.BRANDS.items() for alias in names}
+
+
+@dataclass(frozen=True)
+class Features:
+    key: str
+    brand: str | None
+    gtins: frozenset[str]
+    codes: frozenset[str]
+    storage_gb: float | None
+    memory_gb: float | None
+    colours: frozenset[str]
+    size_in: int | None
+    size_mm: int | None
+    pack: int
+    year: str | None
+    connectors: frozenset[str]
+    network: frozenset[str]
+    cellular: bool
+    head_name: frozenset[str]
+    all_words: frozenset[str]
+    tiers: frozenset[str]
+    all_tiers: frozenset[str]
+    model_tokens: frozenset[str]
+    name: str
+    refurbished: bool
+    accessory: frozenset[str]
+    bundle: frozenset[str]
+
+
+def brand_of(given: str | None, words: list[str]) -> str | None:
+    """The given brand (through the lexicon's aliases), else the first brand or line word in the title."""
+    if given:
+        folded = " ".join(tokens(fold(given)))
+        if folded in lexicon.NO_BRAND:
+            given = None
+        else:
+            return _BRAND_NAMES.get(folded, folded)
+    for start in range(len(words)):
+        for alias, brand in _ALIASES:
+            if tuple(words[start : start + len(alias)]) == alias:
+                return brand
+    return None
+
+
+def _gb(number: str, unit: str) -> float:
+    return float(number) * (1024 if unit == "tb" else 1)
+
+
+def capacities(text: str, words: list[str]) -> tuple[float | None, float | None]:
+    """(storage, memory) in GB: memory is a size next to "RAM" or the first of "8GB+256GB"; storage
+    is the largest other size."""
+    memory = {float(m) for m in _RAM_AFTER_RE.findall(text)}
+    memory.update(float(m[0]) for m in _RAM_PAIR_RE.findall(text))
+    sizes = [_gb(*m.groups()) for w in words if (m := _CAPACITY_TOKEN_RE.match(w))]
+    storage = [size for size in sizes if size not in memory]
+    storage += [_gb(m[1], m[2]) for m in _RAM_PAIR_RE.findall(text)]
+    return (max(storage) if storage else None, max(memory) if memory else None)
+
+
+def colours(words: list[str]) -> frozenset[str]:
+    found = {w for w in words if w in lexicon.COLOURS or w in lexicon.COLOUR_MODIFIERS}
+    plain = found - lexicon.COLOUR_MODIFIERS
+    return frozenset(plain or (found & lexicon.COLOURS))
+
+
+def accessory_nouns(text: str, words: list[str]) -> frozenset[str]:
+    """What accessory the title sells ("case", "charger"...), empty for a product itself; a title
+    "for"/"compatible with" another product with no such noun is an accessory ("for")."""
+    found: set[str] = set()
+    for i, word in enumerate(words):
+        pair = " ".join(words[i : i + 2])
+        noun = pair if pair in lexicon.ACCESSORY_NOUNS else word
+        if noun not in lexicon.ACCESSORY_NOUNS:
+            continue
+        before = words[max(0, i - 3) : i]
+        if {"with", "and", "includes", "including", "plus"} & set(before):
+            continue  # part of what is sold: "with Sport Band", "with MagSafe Charging Case"
+        if word == "case" and before and before[-1] in lexicon.CASE_MATERIALS:
+            continue  # a watch's "Aluminium Case", AirPods' "Charging Case"
+        found.add(noun)
+    pointed = any(phrase in text for phrase in lexicon.ACCESSORY_PHRASES) or any(
+        word == "for" and any(w in _BRAND_NAMES for w in words[i + 1 : i + 3]) for i, word in enumerate(words)
+    )
+    return frozenset(found or ({"for"} if pointed else ()))
+
+
+def bundled(text: str, words: list[str]) -> frozenset[str]:
+    """What comes with the product: "bundle" (the word, "combo", "kit") and the lens, game or
+    controller a title says it comes with; empty for the bare product ("Body Only")."""
+    found = {"bundle"} if lexicon.BUNDLE_WORDS & set(words) else set()
+    for extra in re.findall(r"\bwith\b[^,()]*?\b(lens|game|controller)", text):
+        found.add(extra)
+    return frozenset(found)
+
+
+def model_tokens(head_words: list[str], words: list[str], codes: frozenset[str]) -> frozenset[str]:
+    """Tokens that name the model: letter-digit mixes (s24, a52s, gen2, zve10) that are no unit, in
+    the head or anywhere but a part code (codes have their own rules), bare numbers in the head
+    ("iPhone 15", "Watch 6") that count no hours or years, and a lone letter there (Series X)."""
+    head = set(head_words)
+    found = {
+        w
+        for w in words
+        if any(c.isdigit() for c in w)
+        and any(c.isalpha() for c in w)
+        and not _UNIT_RE.match(w)
+        and not _PACK_RE.match(w)
+        and not re.match(r"^ip[x\d]\d$", w)
+        and w not in lexicon.NOISE
+        and (w in head or not any(w in code for code in codes))
+    }
+    found.update(
+        w
+        for w, after in zip(head_words, [*head_words[1:], ""], strict=True)
+        if w.isdigit() and len(w) <= 6 and not _YEAR_RE.match(w) and after not in _COUNTED
+    )
+    found.update(w for w in head_words if len(w) == 1 and w.isalpha() and w not in {"a", "i"})
+    return frozenset(found)
+
+
+def features(
+    key: str, title: str, brand: str | None = None, gtin: str | None = None, model: str | None = None
+) -> Features:
+    text = fold(title)
+    words = tokens(text)
+    first = tokens(head(text))
+    accessory = accessory_nouns(text, words)
+    # An accessory's head runs on past "for"/"with": "Case for iPhone 15 Pro" names the Pro.
+    stops = _HEAD_STOP - {"for", "compatible", "with"} if accessory else _HEAD_STOP
+    cut = next((i for i, w in enumerate(first) if w in stops or _UNIT_RE.match(w)), len(first))
+    head_words = first[:cut]
+    storage, memory = capacities(text, words)
+    size_in = [float(m.group(1)) for w in words if (m := _SIZE_RE.match(w))]
+    size_mm = [int(m.group(1)) for w in words if (m := _MM_RE.match(w))]
+    packs = [int(m.group(1)) for w in words if (m := _PACK_RE.match(w))]
+    years = sorted(w for w in words if _YEAR_RE.match(w))
+    found_brand = brand_of(brand, words)
+    codes = identifiers.model_codes(model, title)
+    found_colours = colours(words)
+    name_words = [
+        w
+        for w in words
+        if w not in lexicon.NOISE
+        and w not in lexicon.DESCRIPTORS
+        and w not in lexicon.CONDITION_WORDS
+        and w not in found_colours
+        and w not in lexicon.COLOUR_MODIFIERS
+        and not _UNIT_RE.match(w)
+        and not _PACK_RE.match(w)
+        and w != found_brand
+        and (w in head_words or not (len(w) > 1 and any(w in code for code in codes)))
+    ]
+    if found_brand:
+        name_words.insert(0, found_brand)
+    joined = " ".join(words)
+    return Features(
+        key=key,
+        brand=found_brand,
+        gtins=identifiers.gtins(gtin, title),
+        codes=codes,
+        storage_gb=storage,
+        memory_gb=memory,
+        colours=found_colours,
+        size_in=int(max(size_in)) if size_in else None,
+        size_mm=max(size_mm) if size_mm else None,
+        pack=max(packs) if packs else 1,
+        year=years[-1] if years else None,
+        connectors=frozenset(c for c, needle in _CONNECTORS if needle in joined),
+        network=frozenset({"5g"} & set(words)) | frozenset({"4g"} if {"4g", "lte"} & set(words) else ()),
+        cellular="cellular" in words,
+        head_name=frozenset(
+            w
+            for w in head_words
+            if w in name_words
+            and w != found_brand
+            and w not in lexicon.DESCRIPTORS
+            and w not in lexicon.TIERS
+        ),
+        all_words=frozenset(words),
+        tiers=frozenset(w for w in head_words if w in lexicon.TIERS),
+        all_tiers=frozenset(w for w in words if w in lexicon.TIERS),
+        model_tokens=model_tokens(head_words, words, codes),
+        name=" ".join(dict.fromkeys(name_words)),
+        refurbished=any(re.search(rf"\b{word}\b", text) for word in lexicon.CONDITION_WORDS),
+        accessory=accessory,
+        bundle=bundled(text, words),
+    )

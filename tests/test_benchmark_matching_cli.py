@@ -1,0 +1,80 @@
+"""The matching benchmark's command line: bad arguments refused, and a tiny run scores the labelled
+set, writes its JSON and the set itself (which ``python -m looqta.match pairs`` reads)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from benchmarks import matching
+from benchmarks.matching_set import NEGATIVE_KINDS, build
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ROOT = matching.ROOT
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--offers", "3"], "--offers: must be >= 10, got 3"),
+        (["--memory-offers", "a,b"], "--memory-offers: comma-separated integers"),
+        (["--memory-offers", "5"], "--memory-offers: each size must be >= 10"),
+        (["--json", "/no/such/dir/x.json"], "--json: no directory /no/such/dir"),
+    ],
+)
+def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        matching.main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_set_is_the_same_for_the_same_seed_and_has_every_negative_kind() -> None:
+    first, again = build(400, seed=5), build(400, seed=5)
+    assert [(o.id, o.title) for o in first.offers] == [(o.id, o.title) for o in again.offers]
+    assert {o.negative for o in first.offers} >= set(NEGATIVE_KINDS)
+    assert 0 < first.possible_pairs() < len(first.offers) / 2
+    singles = [o for o in first.offers if sum(x.identity == o.identity for x in first.offers) == 1]
+    assert singles  # products on one site only
+
+
+def test_a_tiny_run_completes(tmp_path: Path) -> None:
+    out, sets = tmp_path / "r.json", tmp_path / "set"
+    argv = ["--offers", "300", "--memory-offers", "100,200", "--json", str(out), "--write-set", str(sets)]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.matching", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| all |" in done.stdout
+    assert "| hard negative | offers | wrongly matched |" in done.stdout
+    result = json.loads(out.read_text())
+    overall = result["quality"]["overall"]
+    assert overall["possible"] > 50
+    assert overall["precision"] >= matching.GOAL_PRECISION
+    assert overall["recall"] >= matching.GOAL_RECALL
+    assert set(result["quality"]["negatives"]) == set(NEGATIVE_KINDS)
+    assert [round(m["offers"], -2) for m in result["memory"]] == [100, 200]
+    assert all(m["peak_mib"] > 0 for m in result["memory"])
+    assert result["speed"]["offers_per_second"] > 0
+    assert set(result["goals"]) == {"precision", "recall"}
+    # The written set, through the pairs command, gives the benchmark's own pair count.
+    pairs = subprocess.run(
+        [sys.executable, "-m", "looqta.match", "pairs", str(sets / "amazon.jsonl"), str(sets / "noon.jsonl")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert len(pairs.stdout.splitlines()) == overall["predicted"]
