@@ -57,7 +57,7 @@ class OpsConfig:
     username: str
     password: str
     venv_bin: Path
-    #: Scrapyd's ``max_proc`` (``LOOQTA_SCRAPYD_MAX_PROC``; default: two per CPU: one crawl and one warm crawler).
+    #: Scrapyd's ``max_proc`` (``LOOQTA_SCRAPYD_MAX_PROC``; default: two per CPU, a crawl + a warm crawler).
     max_proc: int = 1
     #: ``REDIS_URL`` as ops sees it; empty: the embedded server under ``data_dir/redis``.
     redis_url: str = ""
