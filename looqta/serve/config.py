@@ -111,4 +111,5 @@ def _number(settings: BaseSettings, name: str, default: float, kind: type[float]
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise ServeConfigError(f"{name} must be a {kind.__name__} number, got {value!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ServeConfigError(f"{name} must be {what}, got {value!r}") from None

@@ -119,10 +119,12 @@ class Refresher:
         self._task = asyncio.create_task(self.run(), name="looqta-refresh")
 
     async def stop(self) -> None:
+        """Cancel the rounds and hand the lock back (another process's refresher takes it at once)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._release()
 
     async def asked(self, query: str) -> None:
         """Count one shopper's ask of ``query`` (nothing when the refresh is off)."""
@@ -139,15 +141,12 @@ class Refresher:
             self.config.refresh_interval_seconds / 60,
             self.config.refresh_concurrency,
         )
-        try:
-            while True:
-                try:
-                    await self.round()
-                except redis.RedisError as error:
-                    logger.warning("background refresh round failed (%s); trying again", error)
-                await asyncio.sleep(self.tick)
-        finally:
-            await asyncio.shield(self._release())
+        while True:
+            try:
+                await self.round()
+            except redis.RedisError as error:
+                logger.warning("background refresh round failed (%s); trying again", error)
+            await asyncio.sleep(self.tick)
 
     async def round(self) -> list[str]:
         """One round if this process holds the lock; the search ids of the refreshes it started."""
