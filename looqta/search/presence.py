@@ -81,7 +81,7 @@ class CrawlerPresence:
         self.started_at = time.time()
         self.tracker: SearchTracker | None = None
         self.client: redis.asyncio.Redis | None = None
-        self.key = ""
+        self.site = self.crawler_id = self.key = ""  # known once the warm spider opens
         self._task: asyncio.Task[None] | None = None
         crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
