@@ -23,8 +23,8 @@ class FakeScrapyd:
         self.submitted: list[tuple[str, float]] = []
         self.release = threading.Event()
 
-    def active_spiders(self) -> set[str]:
-        return set(self.active)
+    def is_active(self, schedule: Schedule) -> bool:
+        return schedule.spider in self.active
 
     def submit(self, schedule: Schedule) -> str:
         self.submitted.append((schedule.spider, time.monotonic()))

@@ -122,7 +122,7 @@ def test_generated_scrapyd_conf_is_loopback_private_and_absolute(ops_env: dict[s
     conf = config.scrapyd_dir / "scrapyd.conf"
     text = conf.read_text()
     assert "bind_address     = 127.0.0.1" in text
-    assert f"max_proc         = {psutil.cpu_count(logical=True)}" in text
+    assert f"max_proc         = {2 * psutil.cpu_count(logical=True)}" in text
     assert f"eggs_dir         = {config.scrapyd_dir}/eggs" in text
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the password
     assert "password         = test-%%(pw)s-100%%\n" in text  # escaped for configparser

@@ -4,17 +4,23 @@
     python -m looqta.ops scrapyd start|stop|status
     python -m looqta.ops deploy [--version V]
     python -m looqta.ops schedule [--file deploy/schedules.toml] [--once]
+    python -m looqta.ops warm start [--sites amazon,noon] [--per-site N] [-a NAME=VALUE] [-s NAME=VALUE]
+    python -m looqta.ops warm status|stop [--sites amazon,noon]
     python -m looqta.ops run-now amazon -a q=iphone [-a max_pages=2] [-s NAME=VALUE]
     python -m looqta.ops jobs                    # finished jobs say "health": "green" / "RED (...)"
     python -m looqta.ops status
 
 Scrapyd credentials come from LOOQTA_SCRAPYD_USERNAME / LOOQTA_SCRAPYD_PASSWORD,
-its port from LOOQTA_SCRAPYD_PORT (6800), state from LOOQTA_DATA_DIR (.looqta).
+its port from LOOQTA_SCRAPYD_PORT (6800), its process slots from LOOQTA_SCRAPYD_MAX_PROC (one per
+CPU), state from LOOQTA_DATA_DIR (.looqta); Redis (warm crawlers, warm schedules) from REDIS_URL
+or the embedded server. `schedule` starts again, every LOOQTA_OPS_WARM_CHECK_SECONDS (30), the
+warm crawlers that exited.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -24,11 +30,14 @@ from typing import Any
 import requests
 from scrapyd_client.exceptions import ErrorResponse, MalformedResponse
 
-from looqta.ops import scrapyd
+from looqta.ops import scrapyd, warm
 from looqta.ops.config import PROJECT, PROJECT_ROOT, OpsConfig, OpsConfigError
-from looqta.ops.schedules import Schedule, ScheduleError, build_scheduler, load_schedules, tick
+from looqta.ops.queued import QueueSubmitter
+from looqta.ops.schedules import BySchedule, Schedule, ScheduleError, build_scheduler, load_schedules, tick
 from looqta.ops.status import running_crawls
 from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
+from looqta.redisstore.client import connect_sync
+from looqta.redisstore.config import RedisConfig
 
 MANUAL_PRIORITY = float(REQUEST_PRIORITY_BY_JOB["manual"])
 
@@ -39,8 +48,8 @@ class ScrapydSubmitter:
     def __init__(self, config: OpsConfig) -> None:
         self.config = config
 
-    def active_spiders(self) -> set[str]:
-        return scrapyd.active_spiders(self.config)
+    def is_active(self, schedule: Schedule) -> bool:
+        return schedule.spider in scrapyd.active_spiders(self.config)
 
     def submit(self, schedule: Schedule) -> str:
         return scrapyd.schedule(
@@ -62,6 +71,35 @@ def pairs(values: list[str], flag: str) -> dict[str, str]:
     return result
 
 
+def submitter_for(config: OpsConfig, schedules: list[Schedule]) -> BySchedule:
+    """Scrapyd for plain schedules; the search queue in Redis (REDIS_URL or the embedded server under
+    the data dir, the one the warm jobs find) when any schedule is warm."""
+    queue = None
+    if any(schedule.warm for schedule in schedules):
+        redis_config = RedisConfig(url=config.redis_url, data_dir=config.data_dir / "redis")
+        queue = QueueSubmitter(connect_sync(redis_config))
+    return BySchedule(ScrapydSubmitter(config), queue)
+
+
+def run_warm(config: OpsConfig, options: argparse.Namespace) -> int:
+    names = [name for name in (options.sites or "").split(",") if name]
+    if options.action == "start":
+        names = names or scrapyd.client(config).spiders(PROJECT)
+        args, settings = pairs(options.args, "-a"), pairs(options.settings, "-s")
+        started = warm.start(config, names, options.per_site, args, settings)
+        print(f"warm crawlers scheduled in Scrapyd: {' '.join(started)}")
+    elif options.action == "stop":
+        cancelled = warm.stop(config, names or None)
+        print(f"warm crawlers cancelled: {' '.join(cancelled) or 'none running'}")
+    else:
+        rows = warm.status(config)
+        for row in rows:
+            print(f"{row['site']:<10} {row['job']:<32} {row['state']:<9} pid {row['pid'] or '-'}")
+        if not rows:
+            print("no warm crawlers (`python -m looqta.ops warm start`)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m looqta.ops", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -78,6 +116,12 @@ def parser() -> argparse.ArgumentParser:
     run_now.add_argument("-a", dest="args", action="append", default=[], metavar="NAME=VALUE")
     run_now.add_argument("-s", dest="settings", action="append", default=[], metavar="NAME=VALUE")
     run_now.add_argument("--priority", type=float, default=MANUAL_PRIORITY)
+    warm_cmd = commands.add_parser("warm", help="the warm crawlers, as Scrapyd jobs kept running")
+    warm_cmd.add_argument("action", choices=("start", "status", "stop"))
+    warm_cmd.add_argument("--sites", help="comma-separated spiders (default: every deployed one)")
+    warm_cmd.add_argument("--per-site", type=int, default=1, help="crawler processes per site (start)")
+    warm_cmd.add_argument("-a", dest="args", action="append", default=[], metavar="NAME=VALUE")
+    warm_cmd.add_argument("-s", dest="settings", action="append", default=[], metavar="NAME=VALUE")
     commands.add_parser("jobs", help="Scrapyd's pending, running and finished jobs (with run health)")
     commands.add_parser("status", help="live status of the crawls running on this machine")
     return main
@@ -106,14 +150,20 @@ def run(options: argparse.Namespace) -> int:
         print(scrapyd.deploy(config, options.version).strip())
     elif options.command == "schedule":
         schedules = load_schedules(options.file)
-        submitter = ScrapydSubmitter(config)
+        submitter = submitter_for(config, schedules)
         if options.once:
             for schedule in schedules:
                 job_id = tick(schedule, submitter)
                 print(f"{schedule.name}: {job_id or 'skipped (still pending or running)'}")
+            restarted = warm.keep(config)
+            if restarted:
+                print(f"warm crawlers started again: {' '.join(restarted)}")
             return 0
         print(f"scheduling {len(schedules)} site(s) from {options.file}; Ctrl-C to stop", flush=True)
-        build_scheduler(schedules, submitter).start()
+        keeper = functools.partial(warm.keep, config)
+        build_scheduler(schedules, submitter, keeper=keeper, keeper_seconds=config.warm_check_seconds).start()
+    elif options.command == "warm":
+        return run_warm(config, options)
     elif options.command == "run-now":
         args: dict[str, Any] = {**pairs(options.args, "-a"), "job": "manual"}
         job_id = scrapyd.schedule(
@@ -132,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     try:
         return run(options)
-    except (OpsConfigError, ScheduleError, scrapyd.ScrapydError) as exc:
+    except (OpsConfigError, ScheduleError, scrapyd.ScrapydError, warm.WarmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except requests.RequestException as exc:

@@ -1,9 +1,11 @@
-"""Independent per-site schedules: APScheduler interval jobs that submit Scrapyd jobs.
+"""Independent per-site schedules: APScheduler interval jobs that submit Scrapyd jobs or search jobs.
 
 Each schedule is its own APScheduler job with its own ``IntervalTrigger``, so a
-slow site never holds a fast one back. A tick submits nothing when Scrapyd
-still has a pending or running job of that spider (skipped, not stacked), and
+slow site never holds a fast one back. A tick submits nothing while the schedule's
+previous run is still pending or running (skipped, not stacked), and
 ``max_instances=1`` + ``coalesce`` keep a slow tick from piling up behind itself.
+A schedule with ``warm = true`` becomes a search job on the warm crawlers' queue
+(looqta/ops/queued.py) instead of a Scrapyd job.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from looqta.pqueues import REQUEST_PRIORITY_BY_JOB
+from looqta.search.contract import ContractError, SearchJob
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from apscheduler.schedulers.base import BaseScheduler
@@ -37,7 +41,10 @@ MIN_INTERVAL_SECONDS = 60.0
 #: Names Scrapyd's schedule.json reads itself: as a spider argument they would change the job,
 #: not reach the spider (``_version`` picks the egg, ``setting`` overrides settings, ...).
 RESERVED_ARGS = frozenset({"project", "spider", "jobid", "setting", "_version", "priority", "version"})
-_KEYS = frozenset({"name", "spider", "every_minutes", "job", "priority", "args", "settings"})
+_KEYS = frozenset({"name", "spider", "every_minutes", "job", "priority", "args", "settings", "warm"})
+#: What a search job carries of a schedule's args (looqta.search.contract.SearchJob); the site's own
+#: arguments (base_url, ...) are the warm crawlers' (``warm start -a``).
+SEARCH_JOB_ARGS = {"q": "query", "max_pages": "max_pages", "details": "details"}
 
 
 def _number(name: str, key: str, value: Any) -> float:
@@ -62,7 +69,9 @@ def _table(name: str, key: str, value: Any) -> dict[str, Any]:
 
 
 class JobSubmitter(Protocol):
-    def active_spiders(self) -> set[str]: ...
+    def is_active(self, schedule: Schedule) -> bool:
+        """Whether the schedule's previous run is still pending or running."""
+        ...
 
     def submit(self, schedule: Schedule) -> str: ...
 
@@ -76,6 +85,8 @@ class Schedule:
     priority: float = 0.0
     args: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Run as a bulk (or manual) search job on the site's warm crawlers, not as a Scrapyd job.
+    warm: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schedule:
@@ -107,7 +118,10 @@ class Schedule:
         for key, value in args.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ScheduleError(f"{name}: args.{key} must be a finite number, got {value!r}")
-        return cls(
+        warm = raw.get("warm", False)
+        if not isinstance(warm, bool):
+            raise ScheduleError(f"{name}: warm must be true or false, got {warm!r}")
+        schedule = cls(
             name=name,
             spider=spider,
             every_minutes=every_minutes,
@@ -115,10 +129,36 @@ class Schedule:
             priority=_number(name, "priority", raw.get("priority", 0)),
             args=args,
             settings=_table(name, "settings", raw.get("settings", {})),
+            warm=warm,
         )
+        if warm:
+            schedule.search_job("check")  # what a search job cannot carry is an error now, not a drop
+        return schedule
 
     def spider_args(self) -> dict[str, Any]:
         return {**self.args, "job": self.job}
+
+    def search_job(self, search_id: str) -> SearchJob:
+        """This schedule as one search job on its site's queue; :class:`ScheduleError` if it cannot be."""
+        extra = sorted(set(self.args) - set(SEARCH_JOB_ARGS))
+        if extra:
+            raise ScheduleError(
+                f"{self.name}: a warm schedule's args are {', '.join(SEARCH_JOB_ARGS)}; "
+                f"{', '.join(extra)} belong to the warm crawlers (`warm start -a NAME=VALUE`)"
+            )
+        if self.settings:
+            raise ScheduleError(f"{self.name}: a warm schedule has no settings (they are the warm crawlers')")
+        if self.priority:
+            raise ScheduleError(f"{self.name}: priority is Scrapyd's; a warm schedule's job kind orders it")
+        fields = {SEARCH_JOB_ARGS[key]: value for key, value in self.args.items()}
+        if "query" not in fields or not isinstance(fields["query"], str):
+            raise ScheduleError(f"{self.name}: a warm schedule needs args.q, the search's query (a string)")
+        if not isinstance(fields.get("details", False), bool):
+            raise ScheduleError(f"{self.name}: args.details must be true or false")
+        try:
+            return SearchJob.new(site=self.spider, kind=self.job, search_id=search_id, **fields)
+        except ContractError as exc:
+            raise ScheduleError(f"{self.name}: {exc}") from None
 
 
 def load_schedules(path: Path) -> list[Schedule]:
@@ -136,9 +176,11 @@ def load_schedules(path: Path) -> list[Schedule]:
 
 
 def tick(schedule: Schedule, submitter: JobSubmitter) -> str | None:
-    """Submit one run of ``schedule`` unless its spider is still pending or running; the job id or None."""
-    if schedule.spider in submitter.active_spiders():
-        logger.info("%s: %s still pending or running in Scrapyd; skipped", schedule.name, schedule.spider)
+    """Submit one run of ``schedule`` unless its last one is still pending or running; its id or None."""
+    if submitter.is_active(schedule):
+        logger.info(
+            "%s: its last run of %s is still pending or running; skipped", schedule.name, schedule.spider
+        )
         return None
     job_id = submitter.submit(schedule)
     logger.info("%s: scheduled %s as job %s", schedule.name, schedule.spider, job_id)
@@ -149,9 +191,22 @@ def build_scheduler(
     schedules: list[Schedule],
     submitter: JobSubmitter,
     scheduler_cls: type[BaseScheduler] = BlockingScheduler,
+    *,
+    keeper: Callable[[], object] | None = None,
+    keeper_seconds: float = 30.0,
 ) -> BaseScheduler:
-    """One interval job per schedule; each runs on its own timer in the scheduler's thread pool."""
+    """One interval job per schedule, each on its own timer in the scheduler's thread pool; and
+    ``keeper`` (starts again the warm crawlers that exited) every ``keeper_seconds``."""
     scheduler = scheduler_cls(timezone="UTC")
+    if keeper is not None:
+        scheduler.add_job(
+            keeper,
+            IntervalTrigger(seconds=keeper_seconds, timezone="UTC"),
+            id="warm-keeper",
+            name=f"warm crawlers kept running, every {keeper_seconds:g} s",
+            max_instances=1,
+            coalesce=True,
+        )
     for schedule in schedules:
         scheduler.add_job(
             tick,
@@ -164,3 +219,24 @@ def build_scheduler(
             next_run_time=datetime.now(UTC),  # first run at start, then every interval
         )
     return scheduler
+
+
+class BySchedule:
+    """Warm schedules to the queue, the others to Scrapyd."""
+
+    def __init__(self, scrapyd: JobSubmitter, queue: JobSubmitter | None) -> None:
+        self.scrapyd = scrapyd
+        self.queue = queue
+
+    def _for(self, schedule: Schedule) -> JobSubmitter:
+        if not schedule.warm:
+            return self.scrapyd
+        if self.queue is None:
+            raise ScheduleError(f"{schedule.name}: a warm schedule needs Redis")
+        return self.queue
+
+    def is_active(self, schedule: Schedule) -> bool:
+        return self._for(schedule).is_active(schedule)
+
+    def submit(self, schedule: Schedule) -> str:
+        return self._for(schedule).submit(schedule)

@@ -8,6 +8,7 @@ no Scrapyd credentials: Scrapyd reads them from its 0600 config file only.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import signal
@@ -51,7 +52,7 @@ def render_conf(config: OpsConfig) -> str:
         port=config.port,
         username=conf_value(config.username),
         password=conf_value(config.password),
-        max_proc=psutil.cpu_count(logical=True) or 1,
+        max_proc=config.max_proc,
         scrapyd_dir=config.scrapyd_dir,
     )
 
@@ -169,9 +170,12 @@ def schedule(
     *,
     priority: float = 0.0,
     settings: dict[str, Any] | None = None,
+    jobid: str | None = None,
 ) -> str:
-    """POST schedule.json; return the job id."""
+    """POST schedule.json; return the job id (``jobid``, when given, names the job)."""
     data: list[tuple[str, str]] = [("priority", str(priority))]
+    if jobid:
+        data.append(("jobid", jobid))
     data += [("setting", f"{name}={value}") for name, value in (settings or {}).items()]
     data += [(name, str(value)) for name, value in args.items()]
     return client(config).schedule(PROJECT, spider, data)
@@ -194,3 +198,20 @@ def active_spiders(config: OpsConfig) -> set[str]:
     """Spiders with a job pending or running in the project."""
     jobs = client(config).jobs(PROJECT)
     return {job["spider"] for state in ("pending", "running") for job in jobs.get(state, [])}
+
+
+def cancel(config: OpsConfig, job_id: str) -> str:
+    """cancel.json (SIGINT to a running job: Scrapy stops cleanly); the job's previous state."""
+    return str(client(config).cancel(PROJECT, job_id).get("prevstate"))
+
+
+def max_proc(config: OpsConfig) -> int:
+    """``max_proc`` of the Scrapyd config ops rendered (Scrapyd's own rule for 0: per CPU)."""
+    parser = configparser.ConfigParser()
+    if not parser.read(config.scrapyd_dir / "scrapyd.conf"):
+        raise ScrapydError(f"{config.scrapyd_dir / 'scrapyd.conf'} not found: start Scrapyd with looqta.ops")
+    section = parser["scrapyd"]
+    value = section.getint("max_proc", 0)
+    if value > 0:
+        return value
+    return (psutil.cpu_count(logical=True) or 1) * section.getint("max_proc_per_cpu", 4)

@@ -36,7 +36,7 @@ class RedisConfig:
     def from_settings(cls, settings: BaseSettings) -> RedisConfig:
         defaults = cls()
         config = cls(
-            url=str(settings.get("REDIS_URL") or "").strip(),
+            url=str(settings.get("REDIS_URL") or "").strip() or _url_from_file(settings),
             data_dir=Path(settings.get("LOOQTA_REDIS_DATA_DIR") or defaults.data_dir),
             server_start_timeout_seconds=settings.getfloat(
                 "LOOQTA_REDIS_SERVER_START_TIMEOUT_SECONDS", defaults.server_start_timeout_seconds
@@ -61,3 +61,10 @@ class RedisConfig:
                 problems.append(f"{name} must be > 0, got {value}")
         if problems:
             raise RedisConfigError("invalid Redis settings: " + "; ".join(problems))
+
+
+def _url_from_file(settings: BaseSettings) -> str:
+    """``LOOQTA_REDIS_URL_FILE``: a 0600 file holding the URL, so that a password in it is neither on a
+    command line nor in an environment (how looqta.ops hands Redis to its Scrapyd jobs)."""
+    path = settings.get("LOOQTA_REDIS_URL_FILE")
+    return Path(path).read_text().strip() if path else ""
