@@ -193,15 +193,20 @@ class Refresher:
         await self.client.zremrangebyscore(
             STARTED_KEY, "-inf", now - 2 * self.config.refresh_interval_seconds
         )
+        keys = [query_key(query) for query, _ in top]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:  # one round trip for every candidate's cache entry, last refresh and search
+            pipe.get(cache.cache_key(key))
+            pipe.zscore(STARTED_KEY, key)
+            pipe.exists(running_key(key))
+        found = await pipe.execute()
+        rows = [found[i : i + 3] for i in range(0, len(found), 3)]
         candidates = []
-        for query, count in top:
-            key = query_key(query)
-            cached = await cache.load(self.client, key)
-            refreshed_at = await self.client.zscore(STARTED_KEY, key)
-            running = bool(await self.client.exists(running_key(key)))
+        for (query, count), key, (raw, refreshed_at, running) in zip(top, keys, rows, strict=True):
+            cached = None if raw is None else cache.CachedSearch.decode(raw)
             shown = cached.query if cached is not None else query
             finished_at = cached.finished_at if cached is not None else None
-            candidates.append(Candidate(key, shown, count, finished_at, refreshed_at, running))
+            candidates.append(Candidate(key, shown, count, finished_at, refreshed_at, bool(running)))
         return candidates
 
     async def _start(self, candidate: Candidate) -> str | None:
