@@ -117,6 +117,12 @@ class Refresher:
     def start(self) -> None:
         """Run the rounds as a task of the service (its lifespan calls this, then :meth:`stop`)."""
         self._task = asyncio.create_task(self.run(), name="looqta-refresh")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A round that failed on anything but Redis is a bug: said loudly, not lost with the task."""
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background refresh stopped", exc_info=task.exception())
 
     async def stop(self) -> None:
         """Cancel the rounds and hand the lock back (another process's refresher takes it at once)."""
