@@ -68,6 +68,8 @@ EXTENSIONS = {
     "looqta.extensions.loglevels.ThirdPartyLogLevels": 0,
     # Run health at spider close; before MetricsEndpoint (800) and StatsFile (900), which report it.
     "spidermon.contrib.scrapy.extensions.Spidermon": 500,
+    # A warm crawler's live snapshot in Redis for the search service (inert in other crawls).
+    "looqta.search.presence.CrawlerPresence": 0,
 }
 # Objects alive at engine start are frozen out of full garbage collections, which
 # otherwise stall the event loop 40-200 ms each (looqta/extensions/gcfreeze.py).

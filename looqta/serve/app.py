@@ -11,9 +11,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from looqta.redisstore.client import connect
-from looqta.serve import page
+from looqta.serve import crawlers, page
 from looqta.serve.coordinator import Opened, Overloaded, SearchCoordinator
 from looqta.serve.query import BadQuery, checked
+from looqta.serve.refresh import Refresher
 from looqta.serve.results import document
 from looqta.serve.sse import events
 
@@ -38,6 +39,8 @@ async def opened_search(
         raise HTTPException(400, str(exc)) from exc
     coordinator: SearchCoordinator = request.app.state.coordinator
     after = last_event_id if last_event_id and _is_entry_id(last_event_id) else None
+    if after is None:  # a shopper's ask (a reconnect is not another), for the background refresh
+        await request.app.state.refresher.asked(query)
     try:
         resumed = await coordinator.resume(query) if after else None
         return (resumed or await coordinator.open(query)), (after if resumed else None)
@@ -60,9 +63,12 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
         client = await connect(config.redis)
         app.state.redis = client
         app.state.coordinator = SearchCoordinator(config, client)
+        app.state.refresher = Refresher(config, client, app.state.coordinator)
+        app.state.refresher.start()
         try:
             yield
         finally:
+            await app.state.refresher.stop()
             await app.state.coordinator.close()
             await client.aclose()
 
@@ -92,6 +98,18 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
         await request.app.state.redis.ping()
-        return {"ok": True, "sites": list(config.sites)}
+        alive = crawlers.counts(await crawlers.alive(request.app.state.redis, config.sites))
+        refresh = await request.app.state.refresher.status()
+        summary = {name: refresh[name] for name in ("enabled", "refresher", "last_round")}
+        return {"ok": True, "sites": list(config.sites), "crawlers": alive, "refresh": summary}
+
+    # The warm crawlers' live snapshots (looqta/search/presence.py) and the background refresh.
+    @app.get("/api/crawlers")
+    async def live_crawlers(request: Request) -> dict[str, Any]:
+        return {"sites": await crawlers.alive(request.app.state.redis, config.sites)}
+
+    @app.get("/api/refresh")
+    async def refresh_status(request: Request) -> dict[str, Any]:
+        return await request.app.state.refresher.status()
 
     return app

@@ -29,6 +29,11 @@ class ServeConfig:
     retry_after_seconds: int = 5
     max_pages: int = 1
     max_query_chars: int = 200
+    #: The background refresh (looqta/serve/refresh.py): ``LOOQTA_REFRESH_*``; the interval in seconds.
+    refresh_enabled: bool = True
+    refresh_interval_seconds: float = 3600.0
+    refresh_concurrency: int = 2
+    refresh_top: int = 20
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ServeConfig:
@@ -49,6 +54,13 @@ class ServeConfig:
                 "LOOQTA_SEARCH_RETRY_AFTER_SECONDS", defaults.retry_after_seconds
             ),
             max_pages=settings.getint("LOOQTA_SEARCH_MAX_PAGES", defaults.max_pages),
+            refresh_enabled=settings.getbool("LOOQTA_REFRESH_ENABLED", defaults.refresh_enabled),
+            refresh_interval_seconds=60
+            * _number(settings, "LOOQTA_REFRESH_MINUTES", defaults.refresh_interval_seconds / 60, float),
+            refresh_concurrency=int(
+                _number(settings, "LOOQTA_REFRESH_CONCURRENCY", defaults.refresh_concurrency, int)
+            ),
+            refresh_top=int(_number(settings, "LOOQTA_REFRESH_TOP", defaults.refresh_top, int)),
         )
         config.validate()
         return config
@@ -68,5 +80,36 @@ class ServeConfig:
                 problems.append(f"{name} must be > 0, got {value}")
         if self.stale_seconds < 0:
             problems.append(f"LOOQTA_SEARCH_STALE_SECONDS must be >= 0, got {self.stale_seconds}")
+        if self.refresh_enabled:
+            problems += self._refresh_problems()
         if problems:
             raise ServeConfigError("invalid search service settings: " + "; ".join(problems))
+
+    def _refresh_problems(self) -> list[str]:
+        problems = [
+            f"{name} must be > 0, got {value}"
+            for name, value in (
+                ("LOOQTA_REFRESH_MINUTES", self.refresh_interval_seconds / 60),
+                ("LOOQTA_REFRESH_CONCURRENCY", self.refresh_concurrency),
+                ("LOOQTA_REFRESH_TOP", self.refresh_top),
+            )
+            if not value > 0
+        ]
+        kept_seconds = self.cache_seconds + self.stale_seconds
+        if self.refresh_interval_seconds >= kept_seconds:
+            problems.append(
+                f"LOOQTA_REFRESH_MINUTES ({self.refresh_interval_seconds / 60:g}) must be shorter than "
+                f"LOOQTA_SEARCH_CACHE_SECONDS + LOOQTA_SEARCH_STALE_SECONDS ({kept_seconds:g} s): a cached "
+                "search would expire before its refresh is due (or set LOOQTA_REFRESH_ENABLED = False)"
+            )
+        return problems
+
+
+def _number(settings: BaseSettings, name: str, default: float, kind: type[float] | type[int]) -> float:
+    """``settings[name]`` as ``kind``, or :class:`ServeConfigError` naming the setting and the value."""
+    value = settings.get(name, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise ServeConfigError(f"{name} must be {what}, got {value!r}") from None

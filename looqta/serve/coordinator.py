@@ -191,3 +191,6 @@ class SearchCoordinator:
             detail = f"no answer within {self.config.site_timeout_seconds:g} s"
             await queue.append(self.client, job.search_id, contract.site_failed(job.site, "timeout", detail))
             logger.warning("search %s: %s timed out", job.search_id, job.site)
+
+    #: A search of ``kind`` for ``(query, query key)``, admitted as any other (looqta.serve.refresh).
+    start = _start
