@@ -121,7 +121,7 @@ def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_sto
         await manager.close_spider_async()
 
     run(main())
-    assert db.products.count_documents({}) == 1
+    assert db.offers.count_documents({}) == 1
     path = list(dict.fromkeys(crossed))
     assert len(path) <= MAX_ITEM_PATH_MODULES, path
     assert path[-1] == "looqta.store.repository", path  # the write itself was traced
