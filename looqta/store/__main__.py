@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from scrapy.utils.project import get_project_settings
 
+from looqta.store.cli_options import add_store_options, check_store_options, load_config
 from looqta.store.config import StoreConfig, StoreConfigError
 from looqta.store.connection import connect, describe, redact
 from looqta.store.embedded import EmbeddedServerError, ensure_server, running_server, stop_server
@@ -33,19 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m looqta.store",
         description="Search looqta's store and manage its embedded server.",
     )
-    parser.add_argument("--uri", help="MongoDB URI (default: MONGO_URI; empty: the embedded server)")
-    parser.add_argument("--database", help="database name (default: MONGO_DATABASE)")
-    parser.add_argument(
-        "--data-dir", type=Path, help="embedded server directory (default: LOOQTA_STORE_DATA_DIR)"
-    )
-    parser.add_argument(
-        "-s",
-        "--set",
-        metavar="NAME=VALUE",
-        action="append",
-        default=[],
-        help="set a setting, as with scrapy (e.g. -s LOOQTA_STORE_CONNECT_TIMEOUT_SECONDS=1)",
-    )
+    add_store_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     search = commands.add_parser("search", help="cheapest offers whose title holds every word")
     search.add_argument("words", nargs="+")
@@ -58,22 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "search" and args.limit < 1:
         parser.error("--limit must be >= 1")
-    if any("=" not in pair for pair in args.set):
-        parser.error("-s takes NAME=VALUE")
+    check_store_options(parser, args)
     return args
-
-
-def load_config(args: argparse.Namespace) -> StoreConfig:
-    settings = get_project_settings()
-    settings.setdict(dict(pair.split("=", 1) for pair in args.set), priority="cmdline")
-    overrides = {
-        "MONGO_URI": args.uri,
-        "MONGO_DATABASE": args.database,
-        "LOOQTA_STORE_DATA_DIR": args.data_dir,
-    }
-    given = {name: value for name, value in overrides.items() if value is not None}
-    settings.setdict(given, priority="cmdline")
-    return StoreConfig.from_settings(settings)
 
 
 def format_price(value: Any) -> str:
