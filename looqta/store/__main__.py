@@ -1,7 +1,9 @@
 """Look at the store from a terminal.
 
     python -m looqta.store search iphone 15 [--limit 20]   cheapest offers across sites
-    python -m looqta.store history amazon B0CHX1W1XY        a product's price history
+    python -m looqta.store history amazon B0CHX1W1XY        an offer's price history
+    python -m looqta.store products iphone 15 [--limit 20]  products: each site's price, the cheapest (*),
+                                                            the change since the previous price
     python -m looqta.store server status|start|stop         the embedded server (MONGO_URI empty)
 
 Settings come from the Scrapy project (``MONGO_URI``, ``MONGO_DATABASE``,
@@ -19,6 +21,8 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from looqta.match.products import ProductStore
+from looqta.store import product_table
 from looqta.store.cli_options import add_store_options, check_store_options, load_config
 from looqta.store.config import StoreConfig, StoreConfigError
 from looqta.store.connection import connect, describe, redact
@@ -37,13 +41,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     search = commands.add_parser("search", help="cheapest offers whose title holds every word")
     search.add_argument("words", nargs="+")
     search.add_argument("--limit", type=int, default=20, help="most offers to show (default: 20)")
-    history = commands.add_parser("history", help="price history of one product")
+    products = commands.add_parser(
+        "products", help="products whose titles hold every word, every site's price"
+    )
+    products.add_argument("words", nargs="+")
+    products.add_argument("--limit", type=int, default=20, help="most products to show (default: 20)")
+    history = commands.add_parser("history", help="price history of one offer")
     history.add_argument("source", help="site, e.g. amazon")
     history.add_argument("source_id", help="the site's product id")
     server = commands.add_parser("server", help="the embedded server")
     server.add_argument("action", choices=("status", "start", "stop"))
     args = parser.parse_args(argv)
-    if args.command == "search" and args.limit < 1:
+    if args.command in ("search", "products") and args.limit < 1:
         parser.error("--limit must be >= 1")
     check_store_options(parser, args)
     return args
@@ -72,6 +81,21 @@ async def search(config: StoreConfig, words: list[str], limit: int) -> int:
             f"{format_price(offer['price']):>12}  {offer['currency']:<4} {offer['source']:<8} "
             f"{offer['source_id']:<14} {shorten(offer['title'], TITLE_WIDTH):<{TITLE_WIDTH}}  {offer['url']}"
         )
+    return 0
+
+
+async def products(config: StoreConfig, words: list[str], limit: int) -> int:
+    connection = await connect(config)
+    try:
+        await connection.repository.migrate()
+        found = await ProductStore(connection.repository.database).search(" ".join(words), limit)
+    finally:
+        await connection.close()
+    if not found:
+        print(f"No product matches {' '.join(words)!r}.", file=sys.stderr)
+        return 1
+    for line in product_table.lines(found):
+        print(line)
     return 0
 
 
@@ -127,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return server(config, args.action)
         if args.command == "search":
             return asyncio.run(search(config, args.words, args.limit))
+        if args.command == "products":
+            return asyncio.run(products(config, args.words, args.limit))
         return asyncio.run(history(config, args.source, args.source_id))
     except (StoreConfigError, EmbeddedServerError, ValueError) as error:
         print(f"looqta.store: {error}", file=sys.stderr)
