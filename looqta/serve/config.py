@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from looqta.redisstore.config import RedisConfig
+from looqta.store.config import StoreConfig
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -29,6 +30,8 @@ class ServeConfig:
     retry_after_seconds: int = 5
     max_pages: int = 1
     max_query_chars: int = 200
+    #: The store ``GET /api/products/{id}`` reads: the crawl's settings (``MONGO_URI``, ``MONGO_*``).
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ServeConfig:
@@ -49,6 +52,7 @@ class ServeConfig:
                 "LOOQTA_SEARCH_RETRY_AFTER_SECONDS", defaults.retry_after_seconds
             ),
             max_pages=settings.getint("LOOQTA_SEARCH_MAX_PAGES", defaults.max_pages),
+            store=StoreConfig.from_settings(settings),
         )
         config.validate()
         return config
