@@ -71,7 +71,9 @@ function row(members, cheapestKey) {
   title.textContent = first.title || first.source_id;
   const prices = document.createElement("span"); prices.className = "prices";
   for (const o of members) prices.append(sitePrice(o, members.length > 1 && keyOf(o) === cheapestKey));
-  li.append(img, title, prices); return li;
+  const sites = document.createElement("span"); sites.className = "source";
+  sites.textContent = [...new Set(members.map((o) => o.site))].join(" · ");
+  li.append(img, title, prices, sites); return li;
 }
 function render() {
   const rows = [];
