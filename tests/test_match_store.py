@@ -229,3 +229,16 @@ def engine_offer(key: str) -> Any:
     from looqta.match.model import Offer
 
     return Offer(key=key, site=key.split(":")[0], title=PHONE)
+
+
+def test_an_offer_whose_product_id_is_taken_by_another_product_gets_one_of_its_own(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "new_product_id", lambda offer: "g-same")  # e.g. from a shared GTIN
+    crawler = crawl(
+        store_settings(mongo_uri, mongo_db, tmp_path),
+        [offer("amazon", "A1", PHONE, "3199"), offer("amazon", "A2", WATCH, "1499")],
+    )
+    assert product_of(db, "amazon:A1")["_id"] == "g-same"
+    assert product_of(db, "amazon:A2")["_id"].startswith("g-same~")
+    assert (stat(crawler, "created"), stat(crawler, "failed")) == (2, 0)

@@ -18,6 +18,7 @@ another process is redone from a fresh read. A batch that still fails is counted
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
@@ -107,6 +108,7 @@ class IncrementalMatcher:
     async def _place(self, offer_entry: dict[str, Any], summary: MatchSummary) -> None:
         offer = to_offer(offer_entry)
         keys = engine.blocking_keys(offer)
+        taken: set[str] = set()  # ids whose insert failed: held by another product
         for _attempt in range(self.attempts):
             candidates = {doc["_id"]: doc for doc in await self.store.candidates(keys)}
             if any(offer.key in doc["offer_keys"] for doc in candidates.values()):
@@ -126,6 +128,9 @@ class IncrementalMatcher:
                     return
             else:
                 product_id = engine.new_product_id(offer)
+                if product_id in taken:  # a product this offer does not belong to has that id
+                    product_id = f"{product_id}~{hashlib.sha256(offer.key.encode()).hexdigest()[:12]}"
+                taken.add(product_id)
                 if not valid_product_id(product_id):
                     raise ValueError(f"the matcher gave {offer.key} the product id {product_id!r}")
                 if await self.store.insert(product_document(product_id, [offer_entry], [], keys)):
