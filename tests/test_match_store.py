@@ -242,3 +242,26 @@ def test_an_offer_whose_product_id_is_taken_by_another_product_gets_one_of_its_o
     assert product_of(db, "amazon:A1")["_id"] == "g-same"
     assert product_of(db, "amazon:A2")["_id"].startswith("g-same~")
     assert (stat(crawler, "created"), stat(crawler, "failed")) == (2, 0)
+
+
+def test_an_offer_that_stays_contended_is_left_for_the_rebuild_and_the_rest_of_its_batch_is_matched(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ProductStore.insert
+
+    async def refused_for_a2(self: ProductStore, doc: dict[str, Any]) -> bool:
+        return False if "amazon:A2" in doc["offer_keys"] else await real(self, doc)
+
+    monkeypatch.setattr(ProductStore, "insert", refused_for_a2)  # as if another product always held its id
+    crawler = crawl(
+        store_settings(mongo_uri, mongo_db, tmp_path),
+        [
+            offer("amazon", "A1", PHONE, "3199"),
+            offer("amazon", "A2", WATCH, "1499"),
+            offer("noon", "N1", PHONE, "9"),
+        ],
+    )
+    assert db.offers.count_documents({}) == 3
+    assert product_of(db, "amazon:A1")["offer_keys"] == ["amazon:A1", "noon:N1"]
+    assert db.products.count_documents({"offer_keys": "amazon:A2"}) == 0
+    assert (stat(crawler, "failed"), stat(crawler, "created"), stat(crawler, "joined")) == (1, 1, 1)

@@ -56,6 +56,7 @@ class MatchSummary:
     refreshed: int = 0  # offers already in a product: their entry updated
     merged: int = 0  # products merged into another after a race between processes
     conflicts: int = 0  # writes lost to another process (redone)
+    failed: int = 0  # offers still contended after every try: left for the rebuild
 
     def count(self, stats: StatsSink) -> None:
         for name in (f.name for f in fields(self)):
@@ -82,10 +83,23 @@ class IncrementalMatcher:
         for product in await self.store.holding(entries):
             held[product["_id"]] = [key for key in product["offer_keys"] if key in entries]
         for product_id, keys_held in sorted(held.items()):
-            await self._refresh(product_id, {key: entries.pop(key) for key in keys_held}, summary)
+            fresh = {key: entries.pop(key) for key in keys_held}
+            try:
+                await self._refresh(product_id, fresh, summary)
+            except MatchConflict as conflict:
+                self._gave_up(conflict, len(fresh), summary)
         for offer_entry in entries.values():
-            await self._place(offer_entry, summary)
+            try:
+                await self._place(offer_entry, summary)
+            except MatchConflict as conflict:
+                self._gave_up(conflict, 1, summary)
         return summary
+
+    @staticmethod
+    def _gave_up(conflict: MatchConflict, offers: int, summary: MatchSummary) -> None:
+        """One contended offer (or product) does not stop the batch: it is left for the rebuild."""
+        summary.failed += offers
+        logger.warning("%s; left for `python -m looqta.match rebuild`", conflict)
 
     async def _refresh(
         self, product_id: str, fresh: dict[str, dict[str, Any]], summary: MatchSummary
