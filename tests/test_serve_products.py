@@ -256,3 +256,20 @@ def test_the_page_in_chromium_shows_one_row_per_product_with_the_cheapest_marked
         [["noon:N2", False, "noon: 2599.00 AED"]],
         [["noon:N1", True, "★ noon: 2949.00 AED"], ["amazon:A1", False, "amazon: 3199.00 AED"]],
     ]
+
+
+def test_the_service_reads_the_store_with_the_crawls_settings_and_says_when_it_does_not_answer(
+    redis_url: str,
+) -> None:
+    settings = Settings({"MONGO_URI": "mongodb://127.0.0.1:9", "MONGO_DATABASE": "shop"})
+    settings.set("LOOQTA_STORE_CONNECT_TIMEOUT_SECONDS", 0.3)
+    store = ServeConfig.from_settings(settings).store
+    assert (store.uri, store.database, store.connect_timeout_seconds) == (
+        "mongodb://127.0.0.1:9",
+        "shop",
+        0.3,
+    )
+    with running_service(ServeConfig(redis=RedisConfig(url=redis_url), store=store)) as base:
+        answer = httpx.get(f"{base}/api/products/o-1", timeout=30)
+    assert answer.status_code == 503
+    assert answer.json()["detail"].startswith("the store did not answer: 127.0.0.1:9")
