@@ -2,9 +2,10 @@
 the products they match converge (one product per thing, every offer in exactly one).
 
 The matcher is the tests' STAND-IN (installed by the spider, ``tests/spiders/match_offers.py``).
-What this cannot show on the embedded SecantusDB: it runs each command alone, one after the other,
-so two processes interleave only between commands, never inside one; the narrowest race (both
-insert a product before either looks again) is forced by ``test_match_store.py`` instead.
+What this cannot show on the embedded SecantusDB: a real server's timing and topology (one Python
+process on this host, a thread per connection under one interpreter lock; no replica set). The
+narrowest race (both insert a product before either looks again) is forced by
+``test_match_store.py`` instead; here it happens in most runs, not all.
 """
 
 from __future__ import annotations
