@@ -16,7 +16,7 @@ import pytest
 from bson.decimal128 import Decimal128
 from itemadapter import ItemAdapter
 from mongo_fixtures import make_item, run, store_settings
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from scrapy.utils.test import get_crawler
 
 from looqta.match import engine
@@ -28,6 +28,7 @@ from looqta.pipelines.store import MongoPipeline
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from mongo_fixtures import ServerProcess
     from scrapy.crawler import Crawler
 
 PHONE = "Apple iPhone 15 128GB Black"
@@ -265,3 +266,29 @@ def test_an_offer_that_stays_contended_is_left_for_the_rebuild_and_the_rest_of_i
     assert product_of(db, "amazon:A1")["offer_keys"] == ["amazon:A1", "noon:N1"]
     assert db.products.count_documents({"offer_keys": "amazon:A2"}) == 0
     assert (stat(crawler, "failed"), stat(crawler, "created"), stat(crawler, "joined")) == (1, 1, 1)
+
+
+def test_offers_replayed_from_the_spool_are_matched_too(own_server: ServerProcess, tmp_path: Path) -> None:
+    settings = store_settings(own_server.uri, "replayed", tmp_path)
+
+    async def crawl_while_down() -> None:
+        crawler = get_crawler(settings_dict=settings)
+        crawler.stats.open_spider()
+        pipeline = MongoPipeline.from_crawler(crawler)
+        await pipeline.open_spider()
+        await asyncio.to_thread(own_server.stop)
+        for item in (offer("amazon", "A1", PHONE, "3199"), offer("noon", "N1", PHONE, "2949")):
+            await pipeline.process_item(item)
+        await pipeline.close_spider()
+
+    run(crawl_while_down())
+    own_server.start()
+    later = crawl(settings, [])  # opening replays the spool, then matches what it wrote
+    assert int(later.stats.get_value("looqta/store/replayed", 0)) == 2
+    client: MongoClient[dict[str, Any]] = MongoClient(own_server.uri)
+    try:
+        [product] = list(client.replayed.products.find())
+    finally:
+        client.close()
+    assert product["offer_keys"] == ["amazon:A1", "noon:N1"]
+    assert (stat(later, "created"), stat(later, "joined")) == (1, 1)
