@@ -292,3 +292,36 @@ def test_offers_replayed_from_the_spool_are_matched_too(own_server: ServerProces
         client.close()
     assert product["offer_keys"] == ["amazon:A1", "noon:N1"]
     assert (stat(later, "created"), stat(later, "joined")) == (1, 1)
+
+
+def test_slow_matching_never_delays_the_offer_writes(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = store_settings(mongo_uri, mongo_db, tmp_path, LOOQTA_STORE_BATCH_SIZE=1)
+    crawl(settings, [offer("amazon", f"A{n}", f"{PHONE} {n}", "100") for n in range(5)])
+    real = match_standin.assign
+
+    def slow(offer: Any, candidates: Any) -> Any:
+        time.sleep(0.3)
+        return real(offer, candidates)
+
+    monkeypatch.setattr(engine, "assign", slow)
+
+    async def main() -> tuple[float, int]:
+        crawler = get_crawler(settings_dict=settings)
+        crawler.stats.open_spider()
+        pipeline = MongoPipeline.from_crawler(crawler)
+        await pipeline.open_spider()
+        started = time.monotonic()
+        for n in range(5):  # each joins the amazon offer of the same title: 0.3 s of matching each
+            await pipeline.process_item(offer("noon", f"N{n}", f"{PHONE} {n}", "90"))
+        written = time.monotonic() - started
+        matched_then = db.products.count_documents({"offer_keys": {"$regex": "^noon:"}})
+        await pipeline.close_spider()  # waits for the matching
+        return written, matched_then
+
+    written, matched_then = run(main())
+    assert db.offers.count_documents({"source": "noon"}) == 5
+    assert written < 0.75, f"the offers waited {written:.2f} s for the matcher"
+    assert matched_then < 5  # matching was still running when the last offer had been written
+    assert db.products.count_documents({"sites": ["amazon", "noon"]}) == 5  # and it finished
