@@ -151,7 +151,7 @@ async def blocking_reference(uri: str, database: str, items: list[ProductItem], 
     from looqta.store.repository import _upsert_operations
 
     client: MongoClient[dict[str, Any]] = MongoClient(uri)
-    products = client[database].products
+    products = client[database].offers
     products.create_index([("source", ASCENDING), ("source_id", ASCENDING)], unique=True)
 
     async def work() -> None:
@@ -204,8 +204,8 @@ async def outage(server: Server, spool: Path, outage_seconds: float, rate: float
     seconds, lags = await probed(work)
     client: MongoClient[dict[str, Any]] = MongoClient(server.uri)
     try:
-        stored = client[database].products.count_documents({})
-        distinct = len(client[database].products.distinct("source_id"))
+        stored = client[database].offers.count_documents({})
+        distinct = len(client[database].offers.distinct("source_id"))
     finally:
         client.close()
     stats = crawler.stats

@@ -1,6 +1,6 @@
 """The shape issue 18 asks the code to keep: small modules, one way through the house.
 
-Static checks on the source (sizes, imports, who writes the products collection), and one
+Static checks on the source (sizes, imports, who writes the offers and products collections), and one
 traced item: the looqta modules an item crosses from the item pipelines into the store.
 """
 
@@ -77,16 +77,40 @@ def test_the_file_pool_and_the_store_share_the_contract_module_and_nothing_else(
     assert any("looqta.records" in imported(path) for path in store_side)
 
 
-def test_one_module_writes_the_products_collection() -> None:
-    writes = ("bulk_write", "insert_one", "insert_many", "update_one", "update_many", "find_one_and_update")
-    writers = sorted(
+#: Each collection and the one module that writes it (issue 21: offers and products apart).
+WRITERS = {"OFFERS": "looqta.store.repository", "PRODUCTS": "looqta.match.products"}
+WRITE_CALLS = (
+    "bulk_write",
+    "insert_one",
+    "insert_many",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "delete_one",
+    "delete_many",
+    "find_one_and_update",
+    "find_one_and_replace",
+    "find_one_and_delete",
+)
+
+
+def writers_of(constant: str) -> list[str]:
+    """Modules naming a collection's constant (or ``db.<name>`` / ``db["<name>"]``) that also write."""
+    name = constant.lower()
+    mention = re.compile(rf"\b{constant}\b|\[[\"']{name}[\"']\]|\b(db|database)\.{name}\b")
+    return sorted(
         module_name(path)
         for path in modules()
         if "sandbox" not in path.parts
-        and "PRODUCTS" in (text := path.read_text())
-        and any(f".{call}(" in text for call in writes)
+        and mention.search(text := path.read_text())
+        and any(f".{call}(" in text for call in WRITE_CALLS)
     )
-    assert writers == ["looqta.store.repository"]
+
+
+def test_one_module_writes_each_collection_offers_and_products() -> None:
+    assert {constant: writers_of(constant) for constant in WRITERS} == {
+        constant: [module] for constant, module in WRITERS.items()
+    }
 
 
 def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_store(
@@ -96,6 +120,7 @@ def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_sto
         **{name: getattr(project_settings, name) for name in ("ITEM_PIPELINES",)},
         **store_settings(mongo_uri, mongo_db, tmp_path),
         "LOOQTA_FILES_ENABLED": False,  # after the store: not on the way there
+        "LOOQTA_STORE_MATCH_ENABLED": False,  # after the store, in a task of its own: not on the way there
     }
     crawler = get_crawler(settings_dict=settings)
     crawler.stats.open_spider()
@@ -121,7 +146,7 @@ def test_an_item_crosses_at_most_8_modules_one_way_from_the_pipelines_to_the_sto
         await manager.close_spider_async()
 
     run(main())
-    assert db.products.count_documents({}) == 1
+    assert db.offers.count_documents({}) == 1
     path = list(dict.fromkeys(crossed))
     assert len(path) <= MAX_ITEM_PATH_MODULES, path
     assert path[-1] == "looqta.store.repository", path  # the write itself was traced

@@ -122,6 +122,6 @@ def test_demo_crawls_both_sites_writes_feeds_and_stores_items(
         MongoClient(anonymous, serverSelectionTimeoutMS=5000) as client,
         pytest.raises(OperationFailure, match="requires authentication"),
     ):
-        client.looqta.products.find_one()
+        client.looqta.offers.find_one()
     with MongoClient(state.uri, serverSelectionTimeoutMS=5000) as client:
-        assert client.looqta.products.count_documents({}) >= sum(expected.values())
+        assert client.looqta.offers.count_documents({}) >= sum(expected.values())

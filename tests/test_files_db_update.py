@@ -40,7 +40,7 @@ def write_to_test_db(store: WorkerStore, results: FileResults) -> str:
         with MongoClient(
             store.uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         ) as client:
-            before = client[store.database].products.find_one_and_update(
+            before = client[store.database].offers.find_one_and_update(
                 {"source": results.source, "source_id": results.source_id},
                 {"$set": {"files": results.records, "files_seen_at": results.seen_at}},
             )
@@ -97,7 +97,7 @@ async def next_run(config: FilesConfig, store: WorkerStore | None) -> tuple[list
 def test_a_gone_items_records_are_written_by_a_worker_with_the_stores_function(
     tmp_path: Path, worker_store: WorkerStore, db: Any
 ) -> None:
-    db.products.insert_one({"source": "noon", "source_id": "N1", "files": []})
+    db.offers.insert_one({"source": "noon", "source_id": "N1", "files": []})
     config = service_config(tmp_path)
     gone_item_batch(config, "noon:N1", records("one"), {"seen_at": "2026-01-02T03:04:05+00:00"})
     gone_item_batch(config, "noon:N2", records("two"), {"seen_at": None})  # no product: left alone
@@ -106,16 +106,16 @@ def test_a_gone_items_records_are_written_by_a_worker_with_the_stores_function(
     assert (one.status, one.result) == (DONE, {"function": worker_store.function, "outcome": UPDATED})
     assert (two.status, two.result) == (DONE, {"function": worker_store.function, "outcome": MISSING})
     assert (counters["store_records/updated"], counters["store_records/missing"]) == (1, 1)
-    stored = db.products.find_one({"source_id": "N1"})
+    stored = db.offers.find_one({"source_id": "N1"})
     assert stored["files"] == records("one")
     assert stored["files_seen_at"].isoformat() == "2026-01-02T03:04:05+00:00"  # the item's sighting
-    assert db.products.count_documents({}) == 1
+    assert db.offers.count_documents({}) == 1
 
 
 def test_a_store_write_that_found_the_store_down_writes_once_the_next_run_reaches_it(
     tmp_path: Path, worker_store: WorkerStore, db: Any
 ) -> None:
-    db.products.insert_one({"source": "noon", "source_id": "N9", "files": []})
+    db.offers.insert_one({"source": "noon", "source_id": "N9", "files": []})
     config = service_config(tmp_path)
     gone_item_batch(config, "noon:N9", records("nine"), {"seen_at": None})
     down = replace(worker_store, uri=f"mongodb://127.0.0.1:{closed_port()}/", connect_timeout_seconds=0.3)
@@ -125,7 +125,7 @@ def test_a_store_write_that_found_the_store_down_writes_once_the_next_run_reache
     assert failed.reason is not None
     assert failed.reason.startswith(f"{STORE_UNAVAILABLE}: ")
     assert failed.reason.endswith(", on each of 2 attempts")
-    assert db.products.find_one({"source_id": "N9"})["files"] == []
+    assert db.offers.find_one({"source_id": "N9"})["files"] == []
 
     [done], counters = asyncio.run(next_run(config, worker_store))  # the next crawl, the store is back
     assert (done.id, done.status, done.result) == (
@@ -134,7 +134,7 @@ def test_a_store_write_that_found_the_store_down_writes_once_the_next_run_reache
         {"function": worker_store.function, "outcome": UPDATED},
     )
     assert counters["resumed"] == 1
-    assert db.products.find_one({"source_id": "N9"})["files"] == records("nine")
+    assert db.offers.find_one({"source_id": "N9"})["files"] == records("nine")
 
 
 def test_records_the_store_refuses_fail_for_good_and_without_a_store_stay_in_the_queue(
@@ -153,7 +153,7 @@ def test_records_the_store_refuses_fail_for_good_and_without_a_store_stay_in_the
     [kept], _ = asyncio.run(next_run(off, None))  # the store is off: nothing to write to
     assert (kept.status, kept.result) == (DONE, {"outcome": "no_store"})
     assert kept.payload["files"] == records("eight")  # the records stay in the queue
-    assert db.products.count_documents({}) == 0
+    assert db.offers.count_documents({}) == 0
 
 
 # the pipeline's side of the contract ------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_scheduled_sites_both_finish_with_their_items(
     assert set(job_ids) == {"amazon", "noon"}
     wait_finished(config, set(job_ids.values()))
     with MongoClient(ops_env["MONGO_URI"]) as mongo:
-        products = mongo[ops_env["MONGO_DATABASE"]].products
+        products = mongo[ops_env["MONGO_DATABASE"]].offers
         for spider, job_id in job_ids.items():
             items = job_items(config, spider, job_id)
             expected = set(OFFERS[spider](QUERY, 1))

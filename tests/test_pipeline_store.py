@@ -75,9 +75,9 @@ def test_items_are_stored_once_and_duplicates_in_a_crawl_are_dropped(
     dropped = run(main())
     assert len(dropped) == 10
     assert all("already stored in this crawl" in message for message in dropped)
-    assert db.products.count_documents({}) == 120
+    assert db.offers.count_documents({}) == 120
     assert db.price_history.count_documents({}) == 120
-    stored = db.products.find_one({"source_id": "B000000007"})
+    stored = db.offers.find_one({"source_id": "B000000007"})
     assert stored["title"] == "Apple iPhone 11 7"
     assert stored["created_at"] == stored["updated_at"]
     assert (stat(crawler, "written"), stat(crawler, "upserted"), stat(crawler, "duplicates")) == (
@@ -104,7 +104,7 @@ def test_a_second_crawl_updates_products_and_records_only_price_changes(
     run(crawl([make_item(n) for n in range(40)]))
     second = run(crawl([make_item(n, price=Decimal(5)) if n % 4 == 0 else make_item(n) for n in range(40)]))
     assert (stat(second, "upserted"), stat(second, "modified"), stat(second, "price_changes")) == (0, 40, 10)
-    assert db.products.count_documents({}) == 40
+    assert db.offers.count_documents({}) == 40
     assert db.price_history.count_documents({"source_id": "B000000004"}) == 2
     assert db.price_history.count_documents({"source_id": "B000000005"}) == 1
 
@@ -136,7 +136,7 @@ def test_bad_documents_are_rejected_with_a_reason_and_a_stat(
     assert reason in dropped[0]
     assert stat(crawler, f"rejected/{reason}") == 1
     assert stat(crawler, "rejected") == 1
-    assert [doc["source_id"] for doc in db.products.find()] == ["B000000002"]
+    assert [doc["source_id"] for doc in db.offers.find()] == ["B000000002"]
 
 
 def test_batches_are_written_when_full_and_when_the_interval_passes(
@@ -150,11 +150,11 @@ def test_batches_are_written_when_full_and_when_the_interval_passes(
     async def main() -> tuple[int, int]:
         await pipeline.open_spider()
         await feed(pipeline, [make_item(n) for n in range(9)])
-        before_full = db.products.count_documents({})
+        before_full = db.offers.count_documents({})
         await feed(pipeline, [make_item(n) for n in range(9, 25)])
-        after_two_batches = db.products.count_documents({})
+        after_two_batches = db.offers.count_documents({})
         # The last 5 wait for the interval, not for close_spider().
-        await async_wait_for(lambda: db.products.count_documents({}) == 25, timeout=5)
+        await async_wait_for(lambda: db.offers.count_documents({}) == 25, timeout=5)
         await pipeline.close_spider()
         return before_full, after_two_batches
 
@@ -193,7 +193,7 @@ def test_without_mongo_uri_the_embedded_server_is_started_and_reused(tmp_path: P
         assert second.pid == first.pid
         client: MongoClient[dict[str, Any]] = MongoClient(second.uri)
         try:
-            assert client.demo.products.count_documents({}) == 8
+            assert client.demo.offers.count_documents({}) == 8
         finally:
             client.close()
     finally:
@@ -228,7 +228,7 @@ def test_a_store_outage_mid_crawl_loses_and_duplicates_nothing(
     total = run(main())
     client: MongoClient[dict[str, Any]] = MongoClient(own_server.uri)
     try:
-        products = client.outage.products
+        products = client.outage.offers
         assert products.count_documents({}) == total
         assert {doc["source_id"] for doc in products.find({}, {"source_id": 1})} == {
             f"B{n:09d}" for n in range(total)
@@ -270,7 +270,7 @@ def test_a_crawl_that_ends_while_the_store_is_down_leaves_a_spool_the_next_crawl
     assert list((tmp_path / "spool").iterdir()) == []
     client: MongoClient[dict[str, Any]] = MongoClient(own_server.uri)
     try:
-        assert client.later.products.count_documents({}) == 50
+        assert client.later.offers.count_documents({}) == 50
     finally:
         client.close()
 
@@ -384,7 +384,7 @@ def test_two_crawl_processes_at_once_leave_one_document_per_product(
     for name, process in zip(("a", "b"), processes, strict=True):
         assert process.wait(timeout=120) == 0, (tmp_path / f"crawl-{name}.log").read_text()[-3000:]
     stats = [json.loads((tmp_path / f"stats-{name}.json").read_text()) for name in ("a", "b")]
-    assert db.products.count_documents({}) == count
+    assert db.offers.count_documents({}) == count
     assert db.price_history.count_documents({}) == count  # the first sighting, recorded once
     # Each crawl wrote each product once, as an insert or an update. How the inserts split
     # between the two is the server's report, and under heavy load SecantusDB was once seen

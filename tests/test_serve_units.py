@@ -82,6 +82,7 @@ def test_results_keep_one_ending_per_site_and_the_last_delivery_only() -> None:
         "search": {"id": "s"},
         "sites": {"amazon": {"status": "done", "count": 1, "seconds": 0.5}},
         "offers": [{"site": "amazon", "source_id": "b"}],
+        "products": [],
     }
 
 

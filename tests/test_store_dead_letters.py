@@ -44,7 +44,7 @@ def doc(number: int, **overrides: Any) -> ProductDocument:
 
 def refuse_long_titles(db: Any) -> None:
     db.create_collection(
-        "products", validator={"$jsonSchema": {"properties": {"title": {"maxLength": MAX_TITLE}}}}
+        "offers", validator={"$jsonSchema": {"properties": {"title": {"maxLength": MAX_TITLE}}}}
     )
 
 
@@ -103,13 +103,13 @@ def test_a_poison_document_costs_one_dead_letter_and_nothing_else(
     # Crawl 3, later: written as if nothing had happened.
     third = crawl(store_settings(mongo_uri, mongo_db, tmp_path), [make_item(n) for n in range(200, 210)])
 
-    stored = {p["source_id"] for p in db.products.find({}, {"source_id": 1})}
+    stored = {p["source_id"] for p in db.offers.find({}, {"source_id": 1})}
     expected = {f"B{n:09d}" for n in [*range(40), *range(100, 140), *range(200, 210)]}
     assert stored == expected
     letters = list(db.dead_letters.find())
     assert sorted(letter["source_id"] for letter in letters) == ["B000001000", "B000002000"]
     for letter in letters:
-        assert (letter["reason"], letter["code"], letter["collection"]) == ("validation", 121, "products")
+        assert (letter["reason"], letter["code"], letter["collection"]) == ("validation", 121, "offers")
         assert letter["document"]["title"] == POISON_TITLE
         assert letter["job"] == "bulk"
         assert letter["at"] is not None
@@ -132,13 +132,13 @@ def test_a_batch_sent_again_leaves_one_dead_letter_per_refused_document(
     assert (first.written, len(first.refused), first.dead_letters) == (2, 1, 1)
     assert (again.written, len(again.refused), again.dead_letters) == (2, 1, 0)
     assert db.dead_letters.count_documents({}) == 1
-    assert db.products.count_documents({}) == 2
+    assert db.offers.count_documents({}) == 2
 
 
 def test_a_duplicate_on_another_index_is_refused_and_the_rest_written(
     mongo_uri: str, mongo_db: str, db: Any
 ) -> None:
-    db.products.create_index("url", unique=True, name="url_unique")
+    db.offers.create_index("url", unique=True, name="url_unique")
     same_url = "http://127.0.0.1/dp/shared"
     batch = [doc(1, url=same_url), doc(2, url=same_url), doc(3)]
     summary = with_repository(mongo_uri, mongo_db, lambda repo: repo.write(batch, "c1", T0))
@@ -148,7 +148,7 @@ def test_a_duplicate_on_another_index_is_refused_and_the_rest_written(
     [letter] = db.dead_letters.find()
     assert letter["reason"] == "duplicate_key"
     assert "url_unique" in letter["message"]
-    assert db.products.count_documents({}) == 2
+    assert db.offers.count_documents({}) == 2
 
 
 def test_a_document_over_16_mib_is_dead_lettered_without_its_body_and_the_rest_written(
@@ -162,7 +162,7 @@ def test_a_document_over_16_mib_is_dead_lettered_without_its_body_and_the_rest_w
     [letter] = db.dead_letters.find()
     assert (letter["source_id"], letter["reason"], letter["document"]) == ("B000000002", "too_large", None)
     assert letter["document_bytes"] > 16 * 1024 * 1024
-    assert sorted(p["source_id"] for p in db.products.find()) == ["B000000001", "B000000003"]
+    assert sorted(p["source_id"] for p in db.offers.find()) == ["B000000001", "B000000003"]
 
 
 class InterruptedProducts:
@@ -180,7 +180,7 @@ def test_a_write_error_that_means_not_now_is_not_dead_lettered(
     mongo_uri: str, mongo_db: str, db: Any
 ) -> None:
     async def work(repo: ProductRepository) -> None:
-        repo.products = InterruptedProducts(repo.products)  # type: ignore[assignment]
+        repo.offers = InterruptedProducts(repo.offers)  # type: ignore[assignment]
         await repo.write([doc(1), doc(2)], "c1", T0)
 
     with pytest.raises(BulkWriteError):  # the writer spools the batch and retries it
@@ -212,8 +212,8 @@ def test_a_whole_command_refused_for_its_content_is_split_to_find_the_document(
     mongo_uri: str, mongo_db: str, db: Any
 ) -> None:
     async def work(repo: ProductRepository) -> Any:
-        splitting = SplittingProducts(repo.products)
-        repo.products = splitting  # type: ignore[assignment]
+        splitting = SplittingProducts(repo.offers)
+        repo.offers = splitting  # type: ignore[assignment]
         return await repo.write([doc(1), doc(2), doc(3)], "c1", T0), splitting.sizes
 
     summary, sizes = with_repository(mongo_uri, mongo_db, work)
@@ -223,4 +223,4 @@ def test_a_whole_command_refused_for_its_content_is_split_to_find_the_document(
         ("B000000002", "too_large", 10334)
     ]
     assert db.dead_letters.count_documents({}) == 1
-    assert sorted(p["source_id"] for p in db.products.find()) == ["B000000001", "B000000003"]
+    assert sorted(p["source_id"] for p in db.offers.find()) == ["B000000001", "B000000003"]

@@ -79,3 +79,22 @@ def test_bad_items_are_rejected_with_a_reason(overrides: dict[str, Any], reason:
     with pytest.raises(RejectedItem) as caught:
         document(**overrides)
     assert caught.value.reason == reason
+
+
+def test_brand_gtin_and_model_are_kept_when_given_and_absent_otherwise() -> None:
+    given = {
+        **ItemAdapter(make_item(1)).asdict(),
+        "brand": "Apple",
+        "gtin": "0195949038488",
+        "model": "MTP03AH/A",
+    }
+    doc = to_document(ItemAdapter(given), **LIMITS)
+    assert (doc.fields["brand"], doc.fields["gtin"], doc.fields["model"]) == (
+        "Apple",
+        "0195949038488",
+        "MTP03AH/A",
+    )
+    plain = document()  # a ProductItem without them, or a spider that did not find them
+    assert not {"brand", "gtin", "model"} & set(plain.fields)
+    with pytest.raises(RejectedItem, match="bad_type_gtin"):
+        to_document(ItemAdapter({**given, "gtin": 195949038488}), **LIMITS)

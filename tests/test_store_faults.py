@@ -96,9 +96,9 @@ def test_reasons_and_the_product_key_duplicate() -> None:
     assert reason_for(2, "bad value") == "write_error"
     ours = {
         "code": 11000,
-        "errmsg": "E11000 duplicate key error collection: d.products index: product_key dup",
+        "errmsg": "E11000 duplicate key error collection: d.offers index: product_key dup",
     }
-    other = {"code": 11000, "errmsg": "E11000 duplicate key error collection: d.products index: url_1 dup"}
+    other = {"code": 11000, "errmsg": "E11000 duplicate key error collection: d.offers index: url_1 dup"}
     assert is_product_key_duplicate(ours)
     assert not is_product_key_duplicate(other)
     assert is_product_key_duplicate({"code": 11000, "keyPattern": {"source": 1, "source_id": 1}})
@@ -107,12 +107,12 @@ def test_reasons_and_the_product_key_duplicate() -> None:
 
 def test_a_dead_letter_is_one_per_refused_document_and_keeps_what_it_can() -> None:
     refusal = Refusal(doc(1), "validation", 121, "Document failed validation")
-    first, again = dead_letter(refusal, "products", T0), dead_letter(refusal, "products", T0)
+    first, again = dead_letter(refusal, "offers", T0), dead_letter(refusal, "offers", T0)
     assert first["_id"] == again["_id"]  # the same refusal retried: one dead letter
-    assert first["_id"] != dead_letter(Refusal(doc(2), "validation", 121, ""), "products", T0)["_id"]
+    assert first["_id"] != dead_letter(Refusal(doc(2), "validation", 121, ""), "offers", T0)["_id"]
     assert first["document"]["source_id"] == "B000000001"
     assert (first["reason"], first["code"], first["job"], first["at"]) == ("validation", 121, "bulk", T0)
     huge = ProductDocument("amazon", "B1", {"source": "amazon", "source_id": "B1", "title": "x" * 17_000_000})
-    letter = dead_letter(refusal_from_error(huge, DocumentTooLarge("too large")), "products", T0)
+    letter = dead_letter(refusal_from_error(huge, DocumentTooLarge("too large")), "offers", T0)
     assert (letter["reason"], letter["document"], letter["source_id"]) == ("too_large", None, "B1")
     assert letter["document_bytes"] > DEAD_LETTER_MAX_DOCUMENT_BYTES

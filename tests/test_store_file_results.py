@@ -99,13 +99,13 @@ def test_records_are_set_on_the_product_written_first_and_a_later_sighting_keeps
 ) -> None:
     item = make_item(1)
     crawler = crawl(settings, [item, results_of(item, records("one"))])  # one batch: product, then files
-    stored = db.products.find_one({"source_id": "B000000001"})
+    stored = db.offers.find_one({"source_id": "B000000001"})
     assert stored["files"] == records("one")
     assert crawler.stats.get_value("looqta/store/files_set") == 1
     assert db.price_history.count_documents({}) == 1
 
     crawl(settings, [make_item(1)])  # seen again, before its files were fetched again
-    again = db.products.find_one({"source_id": "B000000001"})
+    again = db.offers.find_one({"source_id": "B000000001"})
     assert again["files"] == records("one")
     assert again["updated_at"] > stored["updated_at"]
 
@@ -142,8 +142,8 @@ def test_records_of_an_older_sighting_do_not_replace_a_newer_ones_and_unknown_pr
             results_of(make_item(3), records("nobody")),  # its product was never stored
         ],
     )
-    assert db.products.find_one({"source_id": "B000000002"})["files"] == records("new")
-    assert db.products.count_documents({}) == 1
+    assert db.offers.find_one({"source_id": "B000000002"})["files"] == records("new")
+    assert db.offers.count_documents({}) == 1
     assert crawler.stats.get_value("looqta/store/files_missing") == 1
 
 
@@ -153,7 +153,7 @@ def test_records_the_store_would_refuse_are_counted_and_the_product_stays(
     item = make_item(4)
     crawler = crawl(settings, [item, results_of(item, [{"$where": "x"}])])
     assert crawler.stats.get_value("looqta/store/rejected/bad_value_files") == 1
-    assert "files" not in db.products.find_one({"source_id": "B000000004"})
+    assert "files" not in db.offers.find_one({"source_id": "B000000004"})
 
 
 def test_file_records_survive_the_spool_and_keep_their_kind() -> None:
@@ -180,18 +180,18 @@ def test_a_worker_sets_records_on_the_stored_product_only(
 ) -> None:
     item = make_item(6)
     crawl(settings, [item])
-    before = db.products.find_one({"source_id": "B000000006"})
+    before = db.offers.find_one({"source_id": "B000000006"})
     seen = before["seen_at"]
     assert write_file_records(worker_store, results_of(item, records("six"), seen)) == UPDATED
-    after = db.products.find_one({"source_id": "B000000006"})
+    after = db.offers.find_one({"source_id": "B000000006"})
     assert after["files"] == records("six")
     assert {k: v for k, v in after.items() if k != "files"} == before
     assert write_file_records(worker_store, results_of(item, records("six"), seen)) == UNCHANGED
     older = results_of(item, records("older"), seen - timedelta(days=1))
     assert write_file_records(worker_store, older) == KEPT_NEWER
-    assert db.products.find_one({"source_id": "B000000006"})["files"] == records("six")
+    assert db.offers.find_one({"source_id": "B000000006"})["files"] == records("six")
     assert write_file_records(worker_store, results_of(make_item(7), records("seven"))) == MISSING
-    assert db.products.count_documents({}) == 1  # a worker never inserts a product
+    assert db.offers.count_documents({}) == 1  # a worker never inserts a product
     assert db.price_history.count_documents({}) == 1
 
 

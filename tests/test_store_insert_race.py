@@ -18,7 +18,7 @@ from mongo_fixtures import make_item, run
 from pymongo import AsyncMongoClient
 
 from looqta.store.documents import ProductDocument, to_document
-from looqta.store.repository import PRODUCTS, ProductRepository
+from looqta.store.repository import OFFERS, ProductRepository
 
 if TYPE_CHECKING:
     from looqta.store.repository import WriteSummary
@@ -71,7 +71,7 @@ def test_many_writers_upserting_the_same_new_products_leave_one_document_each(
     assert [summary.refused for summary in summaries] == [[]] * WRITERS
     assert sum(summary.upserted for summary in summaries) == PRODUCTS_PER_WRITER
     assert sum(summary.written for summary in summaries) == WRITERS * PRODUCTS_PER_WRITER
-    assert db.products.count_documents({}) == PRODUCTS_PER_WRITER
+    assert db.offers.count_documents({}) == PRODUCTS_PER_WRITER
     assert db.price_history.count_documents({}) == PRODUCTS_PER_WRITER
 
 
@@ -97,7 +97,7 @@ def test_an_upsert_that_really_loses_an_insert_race_is_sent_again_as_an_update(
         "created_at": T_RIVAL,
     }
     key = {"source": raced.source, "source_id": raced.source_id}
-    with InsertRaceProxy(mongo_uri, mongo_db, PRODUCTS, key=key, rival=rival) as proxy:
+    with InsertRaceProxy(mongo_uri, mongo_db, OFFERS, key=key, rival=rival) as proxy:
         summary = run(upsert_through(proxy.uri, mongo_db, batch, "c1"))
 
     # The server itself refused the raced upsert, on the unique index.
@@ -111,8 +111,8 @@ def test_an_upsert_that_really_loses_an_insert_race_is_sent_again_as_an_update(
     assert summary.refused == []
     assert (summary.upserted, summary.modified) == (19, 1)
     assert summary.price_changes == 20  # the raced one changed the rival's price
-    assert db.products.count_documents({}) == 20
-    (stored,) = db.products.find(key)
+    assert db.offers.count_documents({}) == 20
+    (stored,) = db.offers.find(key)
     assert stored["price"] == raced.fields["price"] != rival["price"]  # the writer's price
     assert stored["created_at"] == T_RIVAL  # the rival's document, updated in place
     assert db.price_history.count_documents({}) == 20

@@ -67,11 +67,11 @@ def test_an_older_sighting_replayed_after_a_newer_one_changes_nothing(
     _first, replayed = with_repository(mongo_uri, mongo_db, work)
     assert (replayed.stale, replayed.modified, replayed.price_changes) == (1, 1, 1)
     assert replayed.written == 2
-    kept = db.products.find_one({"source_id": "B000000001"})
+    kept = db.offers.find_one({"source_id": "B000000001"})
     assert (kept["price"], kept["seen_at"], kept["updated_at"]) == (Decimal128("5.00"), new, T0)
     assert kept["price_change_id"] == "c1"
     assert history(db, 1) == [("5.00", 3)]  # the old price is not recorded as a change
-    newer = db.products.find_one({"source_id": "B000000002"})
+    newer = db.offers.find_one({"source_id": "B000000002"})
     assert (newer["price"], newer["seen_at"]) == (Decimal128("8.00"), new)
     assert history(db, 2) == [("7.00", 2), ("8.00", 3)]
 
@@ -81,7 +81,7 @@ def test_the_newest_sighting_of_a_batch_wins_whatever_its_place(
 ) -> None:
     batch = [doc(1, T0 + timedelta(days=3), "3.00"), doc(1, T0 + timedelta(days=1), "1.00")]
     with_repository(mongo_uri, mongo_db, lambda repo: repo.write(batch, "c1", T0))
-    assert db.products.find_one()["price"] == Decimal128("3.00")
+    assert db.offers.find_one()["price"] == Decimal128("3.00")
 
 
 def make_writer(repo: ProductRepository, spool_dir: Path) -> tuple[StoreWriter, MemoryStatsCollector]:
@@ -124,7 +124,7 @@ def test_a_kill_between_the_product_and_the_history_write_leaves_each_change_rec
 
     with_repository(mongo_uri, mongo_db, killed_process)
     assert db.price_history.count_documents({}) == 3  # the killed write's changes are missing so far
-    assert db.products.count_documents({"price": {"$in": [Decimal128(f"{n}.50") for n in range(3)]}}) == 3
+    assert db.offers.count_documents({"price": {"$in": [Decimal128(f"{n}.50") for n in range(3)]}}) == 3
 
     async def next_process(repo: ProductRepository) -> MemoryStatsCollector:
         writer, stats = make_writer(repo, tmp_path / "spool")  # adopts the dead crawl's spool

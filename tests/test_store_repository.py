@@ -43,8 +43,8 @@ def with_repository(uri: str, name: str, work: Callable[[ProductRepository], Awa
 def test_unique_index_refuses_a_second_document_for_a_product(mongo_uri: str, mongo_db: str, db: Any) -> None:
     with_repository(mongo_uri, mongo_db, lambda repo: repo.upsert([doc(1)], "c1", T0))
     with pytest.raises(DuplicateKeyError):
-        db.products.insert_one({"source": "amazon", "source_id": "B000000001"})
-    assert any(index.get("unique") for index in db.products.index_information().values())
+        db.offers.insert_one({"source": "amazon", "source_id": "B000000001"})
+    assert any(index.get("unique") for index in db.offers.index_information().values())
     assert "product_seen_at" in db.price_history.index_information()
 
 
@@ -67,11 +67,11 @@ def test_upserts_set_created_and_updated_at_and_record_only_price_changes(
     assert (first.upserted, first.modified, first.price_changes) == (4, 0, 4)  # first sightings count
     assert (same.upserted, same.modified, same.price_changes) == (0, 4, 0)  # 10.00 == 10.000
     assert (cheaper.upserted, cheaper.modified, cheaper.price_changes) == (0, 3, 2)
-    product = db.products.find_one({"source_id": "B000000000"})
+    product = db.offers.find_one({"source_id": "B000000000"})
     assert product["created_at"] == T0
     assert product["updated_at"] == T0 + timedelta(hours=2)
     assert product["price"] == Decimal128("9.00")
-    assert db.products.count_documents({}) == 4
+    assert db.offers.count_documents({}) == 4
     history = {
         (entry["source_id"], str(entry["price"]), entry["currency"])
         for entry in db.price_history.find({}, {"_id": 0, "source_id": 1, "price": 1, "currency": 1})
@@ -84,7 +84,7 @@ def test_upserts_set_created_and_updated_at_and_record_only_price_changes(
 def test_values_are_stored_literally(mongo_uri: str, mongo_db: str, db: Any) -> None:
     tricky = doc(1, title="$price deal {$x}", files=[{"path": "$HOME/full/a.jpg", "meta": {"note": "$y"}}])
     with_repository(mongo_uri, mongo_db, lambda repo: repo.upsert([tricky], "c1", T0))
-    stored = db.products.find_one({}, {"_id": 0, "title": 1, "files": 1})
+    stored = db.offers.find_one({}, {"_id": 0, "title": 1, "files": 1})
     assert stored == {
         "title": "$price deal {$x}",
         "files": [{"path": "$HOME/full/a.jpg", "meta": {"note": "$y"}}],
@@ -98,7 +98,7 @@ def test_the_last_sighting_in_a_batch_wins(mongo_uri: str, mongo_db: str, db: An
         lambda repo: repo.upsert([doc(1, price=Decimal(5)), doc(1, price=Decimal(6))], "c1", T0),
     )
     assert summary.written == 1
-    assert db.products.find_one()["price"] == Decimal128("6")
+    assert db.offers.find_one()["price"] == Decimal128("6")
 
 
 def test_recording_a_change_twice_records_it_once(mongo_uri: str, mongo_db: str, db: Any) -> None:
@@ -130,7 +130,7 @@ def test_two_writers_racing_on_new_products_leave_one_document_and_one_history_e
     assert sum(summary.upserted for summary in summaries) == 300
     assert sum(summary.written for summary in summaries) == 600
     assert not any(summary.refused for summary in summaries)
-    assert db.products.count_documents({}) == 300
+    assert db.offers.count_documents({}) == 300
     assert db.price_history.count_documents({}) == 300
 
 
@@ -202,8 +202,8 @@ def test_only_an_upsert_that_lost_an_insert_race_is_sent_again(
     mongo_uri: str, mongo_db: str, db: Any, code: int, sent_again: bool
 ) -> None:
     async def work(repo: ProductRepository) -> tuple[WriteSummary, list[int]]:
-        racing = RacingProducts(repo.products, code)
-        repo.products = racing  # type: ignore[assignment]
+        racing = RacingProducts(repo.offers, code)
+        repo.offers = racing  # type: ignore[assignment]
         summary = await repo.upsert([doc(n) for n in range(3)], "c1", T0)
         return summary, racing.calls
 
@@ -211,7 +211,7 @@ def test_only_an_upsert_that_lost_an_insert_race_is_sent_again(
     if sent_again:
         assert calls == [3, 1]
         assert (summary.upserted, summary.refused) == (3, [])
-        assert db.products.count_documents({}) == 3
+        assert db.offers.count_documents({}) == 3
     else:
         assert calls == [3]
         assert summary.upserted == 2

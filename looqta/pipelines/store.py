@@ -1,10 +1,11 @@
-"""Store every valid offer in MongoDB (the embedded server when ``MONGO_URI`` is empty).
+"""Store every valid offer in MongoDB (the embedded server when ``MONGO_URI`` is empty), then match it.
 
 The Scrapy side only: settings, item checks, duplicates within this crawl, stats. It runs
 before the files pipeline, and registers the store's file-records sink with it. In a warm crawler
 (looqta.search) "this crawl" is each search. Writing,
 batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s; nothing here
-blocks the reactor (pymongo's async client, disk work in a thread).
+blocks the reactor (pymongo's async client, disk work in a thread). Each written batch's offers are
+matched into products in the background (``looqta.match.incremental``, ``LOOQTA_STORE_MATCH_ENABLED``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
+from looqta.match.incremental import matching_queue
 from looqta.records import file_results_sink_wanted
 from looqta.search.tracker import search_tracker_opened
 from looqta.store.config import StoreConfig
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from scrapy.utils.asyncio import AsyncioLoopingCall
     from twisted.internet.task import LoopingCall
 
+    from looqta.match.incremental import MatchQueue
     from looqta.records import FileResultsSink
     from looqta.search.tracker import SearchTracker
     from looqta.store.connection import StoreConnection
@@ -54,6 +57,7 @@ class MongoPipeline:
         self._spool: Spool | None = None
         self._writer: StoreWriter | None = None
         self._ticker: AsyncioLoopingCall | LoopingCall | None = None
+        self._matching: MatchQueue | None = None
         self.sink = StoreSink(self.config, self.stats)
         crawler.signals.connect(self._sink_wanted, signal=file_results_sink_wanted)
         crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
@@ -78,6 +82,10 @@ class MongoPipeline:
     async def _open(self) -> None:
         self._connection = await connect(self.config)
         self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir, self.config.spool_max_bytes)
+        if self.config.match_enabled:
+            self._matching = matching_queue(
+                self._connection.repository.database, self.stats, self.config.batch_size
+            )
         self._writer = StoreWriter(
             self._connection.repository,
             self._spool,
@@ -85,6 +93,7 @@ class MongoPipeline:
             batch_size=self.config.batch_size,
             retry_initial_seconds=self.config.retry_initial_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
+            on_written=None if self._matching is None else self._matching.submit,
         )
         await self._writer.start()
         self._ticker = create_looping_call(self._writer.tick)
@@ -125,6 +134,8 @@ class MongoPipeline:
         try:
             if self._writer is not None:
                 await self._writer.close()
+            if self._matching is not None:
+                await self._matching.close()
         finally:
             if self._spool is not None:
                 await asyncio.to_thread(self._spool.close)

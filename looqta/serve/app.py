@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from looqta.redisstore.client import connect
-from looqta.serve import crawlers, page
+from looqta.serve import crawlers, grouping, page, products
 from looqta.serve.coordinator import Opened, Overloaded, SearchCoordinator
 from looqta.serve.query import BadQuery, checked
 from looqta.serve.refresh import Refresher
@@ -76,17 +76,20 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
     if not allow_remote:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)
     app.state.config = config
+    app.include_router(products.router)
 
     @app.get("/api/search", response_class=EventSourceResponse)
     async def search(request: Request, opened: Search) -> AsyncIterator[ServerSentEvent]:
-        async for event in events(request.app.state.redis, opened[0], config, after=opened[1]):
+        async for event in grouping.with_matches(
+            events(request.app.state.redis, opened[0], config, after=opened[1])
+        ):
             yield event
 
     @app.get("/api/search.json")
     async def search_json(request: Request, opened: Search) -> dict[str, Any]:
         collected = [
             (event.event, event.data)
-            async for event in events(request.app.state.redis, opened[0], config)
+            async for event in grouping.with_matches(events(request.app.state.redis, opened[0], config))
             if event.event
         ]
         return document(collected)

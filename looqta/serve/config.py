@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from looqta.redisstore.config import RedisConfig
+from looqta.store.config import StoreConfig
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -34,6 +35,8 @@ class ServeConfig:
     refresh_interval_seconds: float = 3600.0
     refresh_concurrency: int = 2
     refresh_top: int = 20
+    #: The store ``GET /api/products/{id}`` reads: the crawl's settings (``MONGO_URI``, ``MONGO_*``).
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ServeConfig:
@@ -61,6 +64,7 @@ class ServeConfig:
                 _number(settings, "LOOQTA_REFRESH_CONCURRENCY", defaults.refresh_concurrency, int)
             ),
             refresh_top=int(_number(settings, "LOOQTA_REFRESH_TOP", defaults.refresh_top, int)),
+            store=StoreConfig.from_settings(settings),
         )
         config.validate()
         return config

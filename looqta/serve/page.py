@@ -1,5 +1,8 @@
 """The one page: a search box, each site's status, offers as they stream (EventSource), sorted by price.
 
+One row per product: offers a ``match`` event grouped share a row, each site's price in it, the
+cheapest marked (``.cheapest``, "★"); an offer no match joined is a row of its own.
+
 No build step: plain HTML and inline JavaScript. Text from the sites is set with ``textContent``
 and links only when they are http(s), so an offer cannot inject markup or script.
 """
@@ -17,6 +20,9 @@ form{display:flex;gap:.5rem}input[type=search]{flex:1;font-size:1.1rem;padding:.
 .offer{display:flex;gap:.8rem;align-items:center;border-bottom:1px solid #ddd;padding:.4rem 0}
 .offer img{width:64px;height:64px;object-fit:contain}.price{font-weight:bold;min-width:7rem}
 .source{color:#666;font-size:.85rem}
+.prices{display:flex;gap:.6rem;flex-wrap:wrap}
+.site-price{padding:.1rem .4rem;border-radius:.3rem;background:#f3f3f3}
+.site-price.cheapest{background:#d8f5d8;font-weight:bold}
 </style></head>
 <body>
 <h1>looqta</h1>
@@ -44,29 +50,67 @@ function sortOffers() {
   items.sort((a, b) => Number(a.dataset.price) - Number(b.dataset.price));
   $("offers").append(...items);
 }
-function addOffer(o) {
-  const li = document.createElement("li"); li.className = "offer"; li.dataset.site = o.site;
-  li.dataset.price = o.price == null ? Infinity : Number(o.price);
-  const img = document.createElement("img"); const src = safeUrl((o.image_urls || [])[0] || "");
+const offers = new Map(), groups = new Map(), productOf = new Map(), cheapestOf = new Map();
+const keyOf = (o) => o.site + ":" + o.source_id;
+const priceOf = (o) => o.price == null ? Infinity : Number(o.price);
+function sitePrice(o, cheapest) {
+  const el = document.createElement("a"); el.className = "site-price" + (cheapest ? " cheapest" : "");
+  el.dataset.key = keyOf(o); el.dataset.site = o.site;
+  el.textContent = `${cheapest ? "★ " : ""}${o.site}: ${o.price == null ? "—" : o.price} ${o.currency || ""}`;
+  const href = safeUrl(o.url || "");
+  if (href) { el.href = href; el.rel = "noopener noreferrer"; el.target = "_blank"; }
+  return el;
+}
+function row(members, cheapestKey) {
+  members.sort((a, b) => priceOf(a) - priceOf(b));
+  const first = members[0], li = document.createElement("li"); li.className = "offer";
+  li.dataset.price = priceOf(first); li.dataset.offers = members.length;
+  const img = document.createElement("img"); const src = safeUrl((first.image_urls || [])[0] || "");
   if (src) img.src = src; img.alt = "";
-  const price = document.createElement("span"); price.className = "price";
-  price.textContent = o.price == null ? "—" : `${o.price} ${o.currency || ""}`;
-  const title = document.createElement("a"); title.textContent = o.title || o.source_id;
-  const href = safeUrl(o.url || ""); if (href) { title.href = href; title.rel = "noopener noreferrer";
-    title.target = "_blank"; }
-  const site = document.createElement("span"); site.className = "source"; site.textContent = o.site;
-  li.append(img, price, title, site); $("offers").append(li); sortOffers();
+  const title = document.createElement("span"); title.className = "title";
+  title.textContent = first.title || first.source_id;
+  const prices = document.createElement("span"); prices.className = "prices";
+  for (const o of members) prices.append(sitePrice(o, members.length > 1 && keyOf(o) === cheapestKey));
+  const sites = document.createElement("span"); sites.className = "source";
+  sites.textContent = [...new Set(members.map((o) => o.site))].join(" · ");
+  li.append(img, title, prices, sites); return li;
+}
+function render() {
+  const rows = [];
+  for (const [pid, keys] of groups) {
+    const members = keys.map((k) => offers.get(k)).filter(Boolean);
+    if (members.length) rows.push(row(members, cheapestOf.get(pid)));
+  }
+  for (const [key, o] of offers) if (!productOf.has(key)) rows.push(row([o], null));
+  $("offers").replaceChildren(...rows); sortOffers();
+}
+function addOffer(o) { offers.set(keyOf(o), o); render(); }
+function addMatch(d) {
+  for (const k of d.offers) {
+    const old = productOf.get(k); if (old && old !== d.product) groups.delete(old);
+  }
+  groups.set(d.product, d.offers); cheapestOf.set(d.product, d.cheapest ? d.cheapest.key : null);
+  productOf.clear(); for (const [pid, keys] of groups) for (const k of keys) productOf.set(k, pid);
+  render();
+}
+function dropSite(site) {
+  for (const key of [...offers.keys()]) if (offers.get(key).site === site) offers.delete(key);
+  for (const [pid, keys] of [...groups]) if (keys.some((k) => k.startsWith(site + ":"))) groups.delete(pid);
+  productOf.clear(); for (const [pid, keys] of groups) for (const k of keys) productOf.set(k, pid);
+  render();
 }
 function search(q) {
   if (source) source.close();
   $("offers").replaceChildren(); $("sites").replaceChildren(); $("state").textContent = "searching…";
+  offers.clear(); groups.clear(); productOf.clear(); cheapestOf.clear();
   source = new EventSource("/api/search?q=" + encodeURIComponent(q));
   source.addEventListener("search", (e) => { const d = JSON.parse(e.data);
     $("state").textContent = `“${d.query}” (cache: ${d.cache})`; });
   source.addEventListener("site-started", (e) => { const d = JSON.parse(e.data);
-    document.querySelectorAll(`.offer[data-site="${CSS.escape(d.site)}"]`).forEach((x) => x.remove());
+    dropSite(d.site);
     setSite(d.site, "running", "searching"); });
   source.addEventListener("offer", (e) => addOffer(JSON.parse(e.data)));
+  source.addEventListener("match", (e) => addMatch(JSON.parse(e.data)));
   source.addEventListener("site-done", (e) => { const d = JSON.parse(e.data);
     setSite(d.site, "done", `${d.count} offers in ${d.seconds} s`); });
   source.addEventListener("site-failed", (e) => { const d = JSON.parse(e.data);

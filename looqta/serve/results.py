@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from looqta.serve.grouping import products
+
 if TYPE_CHECKING:
     from looqta.serve.cache import Entry
 
@@ -67,7 +69,8 @@ def site_summary(events: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str
 
 
 def document(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """``search.json``: the ``search`` event's data, each site's ending and every offer, in order."""
+    """``search.json``: the ``search`` event's data, each site's ending, every offer in order, and the
+    products the ``match`` events grouped them into."""
     head = next((data for event, data in events if event == "search"), {})
     offers: list[dict[str, Any]] = []
     for event, data in events:
@@ -75,4 +78,4 @@ def document(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             offers = [o for o in offers if o["site"] != data["site"]]
         elif event == "offer":
             offers.append(data)
-    return {"search": head, "sites": site_summary(events), "offers": offers}
+    return {"search": head, "sites": site_summary(events), "offers": offers, "products": products(events)}

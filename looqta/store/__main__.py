@@ -1,7 +1,9 @@
 """Look at the store from a terminal.
 
     python -m looqta.store search iphone 15 [--limit 20]   cheapest offers across sites
-    python -m looqta.store history amazon B0CHX1W1XY        a product's price history
+    python -m looqta.store history amazon B0CHX1W1XY        an offer's price history
+    python -m looqta.store products iphone 15 [--limit 20]  products: each site's price, the cheapest (*),
+                                                            the change since the previous price
     python -m looqta.store server status|start|stop         the embedded server (MONGO_URI empty)
 
 Settings come from the Scrapy project (``MONGO_URI``, ``MONGO_DATABASE``,
@@ -15,12 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from scrapy.utils.project import get_project_settings
 
+from looqta.match.products import ProductStore
+from looqta.store import product_table
+from looqta.store.cli_options import add_store_options, check_store_options, load_config
 from looqta.store.config import StoreConfig, StoreConfigError
 from looqta.store.connection import connect, describe, redact
 from looqta.store.embedded import EmbeddedServerError, ensure_server, running_server, stop_server
@@ -33,47 +36,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m looqta.store",
         description="Search looqta's store and manage its embedded server.",
     )
-    parser.add_argument("--uri", help="MongoDB URI (default: MONGO_URI; empty: the embedded server)")
-    parser.add_argument("--database", help="database name (default: MONGO_DATABASE)")
-    parser.add_argument(
-        "--data-dir", type=Path, help="embedded server directory (default: LOOQTA_STORE_DATA_DIR)"
-    )
-    parser.add_argument(
-        "-s",
-        "--set",
-        metavar="NAME=VALUE",
-        action="append",
-        default=[],
-        help="set a setting, as with scrapy (e.g. -s LOOQTA_STORE_CONNECT_TIMEOUT_SECONDS=1)",
-    )
+    add_store_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     search = commands.add_parser("search", help="cheapest offers whose title holds every word")
     search.add_argument("words", nargs="+")
     search.add_argument("--limit", type=int, default=20, help="most offers to show (default: 20)")
-    history = commands.add_parser("history", help="price history of one product")
+    products = commands.add_parser(
+        "products", help="products whose titles hold every word, every site's price"
+    )
+    products.add_argument("words", nargs="+")
+    products.add_argument("--limit", type=int, default=20, help="most products to show (default: 20)")
+    history = commands.add_parser("history", help="price history of one offer")
     history.add_argument("source", help="site, e.g. amazon")
     history.add_argument("source_id", help="the site's product id")
     server = commands.add_parser("server", help="the embedded server")
     server.add_argument("action", choices=("status", "start", "stop"))
     args = parser.parse_args(argv)
-    if args.command == "search" and args.limit < 1:
+    if args.command in ("search", "products") and args.limit < 1:
         parser.error("--limit must be >= 1")
-    if any("=" not in pair for pair in args.set):
-        parser.error("-s takes NAME=VALUE")
+    check_store_options(parser, args)
     return args
-
-
-def load_config(args: argparse.Namespace) -> StoreConfig:
-    settings = get_project_settings()
-    settings.setdict(dict(pair.split("=", 1) for pair in args.set), priority="cmdline")
-    overrides = {
-        "MONGO_URI": args.uri,
-        "MONGO_DATABASE": args.database,
-        "LOOQTA_STORE_DATA_DIR": args.data_dir,
-    }
-    given = {name: value for name, value in overrides.items() if value is not None}
-    settings.setdict(given, priority="cmdline")
-    return StoreConfig.from_settings(settings)
 
 
 def format_price(value: Any) -> str:
@@ -99,6 +81,21 @@ async def search(config: StoreConfig, words: list[str], limit: int) -> int:
             f"{format_price(offer['price']):>12}  {offer['currency']:<4} {offer['source']:<8} "
             f"{offer['source_id']:<14} {shorten(offer['title'], TITLE_WIDTH):<{TITLE_WIDTH}}  {offer['url']}"
         )
+    return 0
+
+
+async def products(config: StoreConfig, words: list[str], limit: int) -> int:
+    connection = await connect(config)
+    try:
+        await connection.repository.migrate()
+        found = await ProductStore(connection.repository.database).search(" ".join(words), limit)
+    finally:
+        await connection.close()
+    if not found:
+        print(f"No product matches {' '.join(words)!r}.", file=sys.stderr)
+        return 1
+    for line in product_table.lines(found):
+        print(line)
     return 0
 
 
@@ -154,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return server(config, args.action)
         if args.command == "search":
             return asyncio.run(search(config, args.words, args.limit))
+        if args.command == "products":
+            return asyncio.run(products(config, args.words, args.limit))
         return asyncio.run(history(config, args.source, args.source_id))
     except (StoreConfigError, EmbeddedServerError, ValueError) as error:
         print(f"looqta.store: {error}", file=sys.stderr)

@@ -29,6 +29,8 @@ class StoreConfig:
     """
 
     enabled: bool = True
+    #: Match offers into products as they are written (``looqta.match.incremental``).
+    match_enabled: bool = True
     uri: str = ""
     database: str = "looqta"
     data_dir: Path = Path(".looqta/mongo")
@@ -56,6 +58,7 @@ class StoreConfig:
         defaults = cls()
         config = cls(
             enabled=settings.getbool("LOOQTA_STORE_ENABLED", defaults.enabled),
+            match_enabled=settings.getbool("LOOQTA_STORE_MATCH_ENABLED", defaults.match_enabled),
             uri=str(settings.get("MONGO_URI") or "").strip(),
             database=str(settings.get("MONGO_DATABASE") or defaults.database).strip(),
             data_dir=Path(settings.get("LOOQTA_STORE_DATA_DIR") or defaults.data_dir),

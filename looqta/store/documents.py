@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 #: Fields copied into the product document, with the store's name for each.
 STRING_FIELDS: tuple[str, ...] = ("source", "source_id", "title", "currency", "url")
 OPTIONAL_STRING_FIELDS: tuple[str, ...] = ("job",)
+#: Identifiers a spider may give (issue 21; the matcher reads them): kept only when present, so a
+#: sighting without them leaves the stored ones alone.
+IDENTIFIER_FIELDS: tuple[str, ...] = ("brand", "gtin", "model")
 LIST_OF_STRING_FIELDS: tuple[str, ...] = ("image_urls", "file_urls")
 _WORD = re.compile(r"[^\W_]+")
 
@@ -105,6 +108,9 @@ def to_document(
         fields[name] = _string(adapter.get(name), name, max_field_bytes, required=True)
     for name in OPTIONAL_STRING_FIELDS:
         fields[name] = _string(adapter.get(name), name, max_field_bytes, required=False)
+    for name in IDENTIFIER_FIELDS:
+        if (value := _string(adapter.get(name), name, max_field_bytes, required=False)) is not None:
+            fields[name] = value
     fields["title_words"] = title_words(fields["title"])
     fields["price"] = _decimal(adapter.get("price"), "price", required=True)
     fields["rating"] = _decimal(adapter.get("rating"), "rating", required=False)

@@ -21,7 +21,7 @@ from looqta.records import KEPT_NEWER, MISSING, UNCHANGED, UPDATED, RecordsRefus
 from looqta.store.config import BSON_MAX_DOCUMENT_BYTES
 from looqta.store.connection import describe
 from looqta.store.documents import RejectedItem, file_set
-from looqta.store.repository import PRODUCTS, set_files_now
+from looqta.store.repository import OFFERS, set_files_now
 
 if TYPE_CHECKING:
     from looqta.records import FileResults, WorkerStore
@@ -45,7 +45,7 @@ def write_file_records(store: WorkerStore, results: FileResults) -> str:
         raise RecordsRefused("store_rejected", str(rejected)) from None
     try:
         with _client(store) as client:
-            before = set_files_now(client[store.database][PRODUCTS], operation)
+            before = set_files_now(client[store.database][OFFERS], operation)
     except ConnectionFailure as error:
         raise StoreUnavailable(describe(error)) from None
     except OperationFailure as error:

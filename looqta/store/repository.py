@@ -1,6 +1,6 @@
 """Every read and write of the store's collections: indexes, bulk upserts, price history, dead letters.
 
-``products`` holds one document per offer, keyed by the unique index
+``offers`` holds one document per offer, keyed by the unique index
 (``source``, ``source_id``): that index, not any in-memory set, is what keeps two
 crawls running at once from leaving two documents for one product.
 
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, InvalidDocument, OperationFailure
 
+from looqta.store import layout
 from looqta.store.documents import FileSet, Operation, ProductDocument, title_words
 from looqta.store.faults import (
     DUPLICATE_KEY_CODES,
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRODUCTS = "products"
+#: One document per offer (one site's listing), keyed by (``source``, ``source_id``).
+OFFERS = "offers"
 PRICE_HISTORY = "price_history"
 #: Documents the server refused for good (``looqta.store.faults``), kept with the reason.
 DEAD_LETTERS = "dead_letters"
@@ -76,14 +78,19 @@ class WriteSummary:
 class ProductRepository:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.database = database
-        self.products = database[PRODUCTS]
+        self.offers = database[OFFERS]
         self.history = database[PRICE_HISTORY]
         self.dead_letters = database[DEAD_LETTERS]
         #: Awaited between the product upsert and the price-history write (tests stand a kill there).
         self.between_writes: Callable[[], Awaitable[None]] | None = None
 
+    async def migrate(self) -> bool:
+        """Bring an older store's layout up to date (``looqta.store.layout``); True when it did."""
+        return await layout.migrate(self.database, OFFERS)
+
     async def ensure_indexes(self) -> None:
-        await self.products.create_indexes(
+        await self.migrate()
+        await self.offers.create_indexes(
             [
                 IndexModel(
                     [("source", ASCENDING), ("source_id", ASCENDING)], unique=True, name="product_key"
@@ -160,7 +167,7 @@ class ProductRepository:
         (a duplicate on the product key is left in ``writeErrors`` for the caller to retry). A whole
         command refused for its content is split: each document is sent alone."""
         try:
-            return (await self.products.bulk_write(requests, ordered=False)).bulk_api_result
+            return (await self.offers.bulk_write(requests, ordered=False)).bulk_api_result
         except BulkWriteError as error:
             if is_transient(error):
                 raise
@@ -187,13 +194,13 @@ class ProductRepository:
         """Keep each refused document in ``dead_letters``; returns how many are new (idempotent)."""
         if not refusals:
             return 0
-        letters = [dead_letter(refusal, PRODUCTS, now) for refusal in refusals]
+        letters = [dead_letter(refusal, OFFERS, now) for refusal in refusals]
         return await _insert_once(self.dead_letters, letters)
 
     async def record_history(self, change_id: str, now: datetime) -> int:
         """Add a ``price_history`` document for each product whose price ``change_id`` changed
         (idempotent: an entry's ``_id`` holds the change id)."""
-        changed = self.products.find(
+        changed = self.offers.find(
             {"price_change_id": change_id},
             {"_id": 0, "source": 1, "source_id": 1, "price": 1, "currency": 1, "price_changed_at": 1},
         )
@@ -217,14 +224,14 @@ class ProductRepository:
         if not wanted:
             raise ValueError(f"nothing to search for in {words!r}: give at least one word")
         cursor = (
-            self.products.find({"title_words": {"$all": wanted}}, {"_id": 0, "title_words": 0, "files": 0})
+            self.offers.find({"title_words": {"$all": wanted}}, {"_id": 0, "title_words": 0, "files": 0})
             .sort([("price", ASCENDING), ("source", ASCENDING), ("source_id", ASCENDING)])
             .limit(limit)
         )
         return [doc async for doc in cursor]
 
     async def product(self, source: str, source_id: str) -> dict[str, Any] | None:
-        return await self.products.find_one({"source": source, "source_id": source_id}, {"_id": 0})
+        return await self.offers.find_one({"source": source, "source_id": source_id}, {"_id": 0})
 
     async def price_history(self, source: str, source_id: str) -> list[dict[str, Any]]:
         """Every recorded price of one product, oldest first."""
@@ -247,10 +254,10 @@ def file_set_update(op: FileSet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return {"source": op.source, "source_id": op.source_id}, [{"$set": {"files": value}}]
 
 
-def set_files_now(products: Collection[dict[str, Any]], op: FileSet) -> dict[str, Any] | None:
+def set_files_now(offers: Collection[dict[str, Any]], op: FileSet) -> dict[str, Any] | None:
     """A file worker's own write (synchronous pymongo): :func:`file_set_update` on one product;
     the product's ``files`` and ``seen_at`` as they were before, or None when there is none."""
-    before: dict[str, Any] | None = products.find_one_and_update(
+    before: dict[str, Any] | None = offers.find_one_and_update(
         *file_set_update(op),
         projection={"_id": 0, "files": 1, "seen_at": 1},
         return_document=ReturnDocument.BEFORE,

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from pymongo.errors import ConnectionFailure, OperationFailure
 
+from looqta.match.model import offer_key
 from looqta.store.connection import describe
+from looqta.store.documents import ProductDocument
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -62,6 +64,7 @@ class StoreWriter:
         retry_max_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_written: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.repository = repository
         self.spool = spool
@@ -71,6 +74,9 @@ class StoreWriter:
         self.retry_max_seconds = retry_max_seconds
         self._clock = clock
         self._now = now
+        #: Told the keys (``site:source_id``) of the offers each batch wrote (the matcher's queue);
+        #: must return at once.
+        self._on_written = on_written
         self._pending: list[Operation] = []
         self._lock = asyncio.Lock()  # one write (or spool append) at a time, in order
         self._online = False
@@ -147,6 +153,7 @@ class StoreWriter:
             return
         await asyncio.to_thread(self.spool.resolve_change, change_id)
         self._count(summary)
+        self._written(batch, summary)
 
     async def _to_spool(self, batch: list[Operation]) -> None:
         stored = await asyncio.to_thread(self.spool.append, batch)
@@ -200,6 +207,15 @@ class StoreWriter:
                 await asyncio.to_thread(self.spool.delete, [row_id for row_id, _ in rows], change_id)
                 self.stats.inc_value(f"{STATS_PREFIX}/replayed", len(rows))
                 self._count(summary)
+                self._written([doc for _, doc in rows], summary)
+
+    def _written(self, batch: list[Operation], summary: WriteSummary) -> None:
+        if self._on_written is None:
+            return
+        refused = {refusal.operation.key for refusal in summary.refused}
+        written = {op.key for op in batch if isinstance(op, ProductDocument) and op.key not in refused}
+        if written:
+            self._on_written([offer_key(source, source_id) for source, source_id in sorted(written)])
 
     def _went_offline(self, error: Exception) -> None:
         self._failures += 1

@@ -1,0 +1,259 @@
+"""Match offers into products as the store writer writes them, without holding up the crawl.
+
+The store writer hands each written batch's offer keys to :class:`MatchQueue` (a plain call; the
+matching runs in a task of its own, one batch at a time). :class:`IncrementalMatcher` then, per offer:
+
+* already in a product: its entry is refreshed (price, title, last change, cheapest);
+* else: the products sharing a blocking key are its candidates; ``engine.assign`` picks the one it
+  joins, or it starts a product of its own (id: ``engine.new_product_id``, deterministic);
+* after starting one, it looks again: another process may have started a product for the same
+  thing meanwhile (neither saw the other). If ``engine.assign`` now picks that one, the two are
+  merged into the one with the lower id; both processes, seeing the same pair, converge on it.
+
+Every write is conditional on the product's ``version`` (``looqta.match.products``): a write lost to
+another process is redone from a fresh read. A batch that still fails is counted
+(``looqta/match/failed``) and left for ``python -m looqta.match rebuild``; the offers are stored already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+from looqta.match import engine
+from looqta.match.offers import OfferReader, entry, to_offer
+from looqta.match.products import ProductStore, match_record, product_document, valid_product_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from looqta.match.model import Match, Offer
+
+logger = logging.getLogger(__name__)
+
+STATS_PREFIX = "looqta/match"
+#: How often a write lost to another process is redone before the batch is left for the rebuild.
+ATTEMPTS = 8
+
+
+class StatsSink(Protocol):
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None: ...
+
+
+class MatchConflict(RuntimeError):
+    """A product kept changing under this process's writes."""
+
+
+@dataclass
+class MatchSummary:
+    joined: int = 0  # offers that joined a product
+    created: int = 0  # products started by an offer
+    refreshed: int = 0  # offers already in a product: their entry updated
+    merged: int = 0  # products merged into another after a race between processes
+    conflicts: int = 0  # writes lost to another process (redone)
+    failed: int = 0  # offers still contended after every try: left for the rebuild
+
+    def count(self, stats: StatsSink) -> None:
+        for name in (f.name for f in fields(self)):
+            stats.inc_value(f"{STATS_PREFIX}/{name}", getattr(self, name))
+
+
+def blocking_keys(entries: Iterable[dict[str, Any]]) -> set[str]:
+    return {key for e in entries for key in engine.blocking_keys(to_offer(e))}
+
+
+class IncrementalMatcher:
+    def __init__(self, reader: OfferReader, store: ProductStore, attempts: int = ATTEMPTS) -> None:
+        self.reader = reader
+        self.store = store
+        self.attempts = attempts
+
+    async def match(self, keys: Iterable[str]) -> MatchSummary:
+        """Place the stored offers ``keys`` (``site:source_id``) into products."""
+        summary = MatchSummary()
+        docs = await self.reader.by_keys(sorted(set(keys)))
+        changes = await self.reader.last_changes(docs)
+        entries = {key: entry(doc, changes.get(key)) for key, doc in sorted(docs.items())}
+        held: dict[str, list[str]] = {}
+        for product in await self.store.holding(entries):
+            held[product["_id"]] = [key for key in product["offer_keys"] if key in entries]
+        for product_id, keys_held in sorted(held.items()):
+            fresh = {key: entries.pop(key) for key in keys_held}
+            try:
+                await self._refresh(product_id, fresh, summary)
+            except MatchConflict as conflict:
+                self._gave_up(conflict, len(fresh), summary)
+        for offer_entry in entries.values():
+            try:
+                await self._place(offer_entry, summary)
+            except MatchConflict as conflict:
+                self._gave_up(conflict, 1, summary)
+        return summary
+
+    @staticmethod
+    def _gave_up(conflict: MatchConflict, offers: int, summary: MatchSummary) -> None:
+        """One contended offer (or product) does not stop the batch: it is left for the rebuild."""
+        summary.failed += offers
+        logger.warning("%s; left for `python -m looqta.match rebuild`", conflict)
+
+    async def _refresh(
+        self, product_id: str, fresh: dict[str, dict[str, Any]], summary: MatchSummary
+    ) -> None:
+        for _attempt in range(self.attempts):
+            doc = await self.store.get(product_id)
+            kept = {} if doc is None else {e["key"]: e for e in doc["offers"]}
+            for key in [key for key in fresh if key not in kept]:  # moved meanwhile: place it anew
+                await self._place(fresh.pop(key), summary)
+            if doc is None or not fresh:
+                return
+            entries = list({**kept, **fresh}.values())
+            new = product_document(product_id, entries, doc["matches"], blocking_keys(entries))
+            if await self.store.replace(new, doc["version"]):
+                summary.refreshed += len(fresh)
+                return
+            summary.conflicts += 1
+        raise MatchConflict(f"product {product_id}: changed under every refresh")
+
+    async def _place(self, offer_entry: dict[str, Any], summary: MatchSummary) -> None:
+        offer = to_offer(offer_entry)
+        keys = engine.blocking_keys(offer)
+        taken: set[str] = set()  # ids whose insert failed: held by another product
+        for _attempt in range(self.attempts):
+            candidates = {doc["_id"]: doc for doc in await self.store.candidates(keys)}
+            if any(offer.key in doc["offer_keys"] for doc in candidates.values()):
+                return  # placed meanwhile (a redelivered batch, or the other process merged it)
+            choice = await self._assign(offer, candidates)
+            if choice is not None:
+                product_id, match = choice
+                doc = candidates[product_id]
+                new = product_document(
+                    product_id,
+                    [*doc["offers"], offer_entry],
+                    [*doc["matches"], match_record(match)],
+                    [*doc["blocking_keys"], *keys],
+                )
+                if await self.store.replace(new, doc["version"]):
+                    summary.joined += 1
+                    return
+            else:
+                product_id = engine.new_product_id(offer)
+                if product_id in taken:  # a product this offer does not belong to has that id
+                    product_id = f"{product_id}~{hashlib.sha256(offer.key.encode()).hexdigest()[:12]}"
+                taken.add(product_id)
+                if not valid_product_id(product_id):
+                    raise ValueError(f"the matcher gave {offer.key} the product id {product_id!r}")
+                if await self.store.insert(product_document(product_id, [offer_entry], [], keys)):
+                    summary.created += 1
+                    await self._recheck(product_id, offer, keys, summary)
+                    return
+            summary.conflicts += 1
+        raise MatchConflict(f"offer {offer.key}: its candidates changed under every try")
+
+    async def _assign(self, offer: Offer, candidates: dict[str, dict[str, Any]]) -> tuple[str, Match] | None:
+        groups = {pid: [to_offer(e) for e in doc["offers"]] for pid, doc in sorted(candidates.items())}
+        # Scoring titles is CPU work: off the event loop.
+        return await asyncio.to_thread(engine.assign, offer, groups) if groups else None
+
+    async def _recheck(
+        self, product_id: str, offer: Offer, keys: Iterable[str], summary: MatchSummary
+    ) -> None:
+        """After starting ``product_id``: merge it with a product another process started meanwhile."""
+        for _attempt in range(self.attempts):
+            others = {
+                doc["_id"]: doc for doc in await self.store.candidates(keys) if doc["_id"] != product_id
+            }
+            choice = await self._assign(offer, others)
+            if choice is None:
+                return
+            if await self._merge(product_id, choice[0], choice[1], summary):
+                return
+            summary.conflicts += 1
+        raise MatchConflict(f"product {product_id}: could not be merged with its twin")
+
+    async def _merge(self, one: str, other: str, match: Match, summary: MatchSummary) -> bool:
+        """Move every offer of the higher id into the lower; False when a write was lost (retry)."""
+        target_id, source_id = sorted((one, other))
+        target, source = await self.store.get(target_id), await self.store.get(source_id)
+        if target is None or source is None:
+            return True  # the other process merged them first
+        entries = [*target["offers"], *source["offers"]]
+        matches = [*target["matches"], *source["matches"], match_record(match)]
+        new = product_document(
+            target_id, entries, matches, [*target["blocking_keys"], *source["blocking_keys"]]
+        )
+        if not await self.store.replace(new, target["version"]):
+            return False
+        await self._drop(source_id, set(new["offer_keys"]))
+        summary.merged += 1
+        return True
+
+    async def _drop(self, product_id: str, moved: set[str]) -> None:
+        """Remove the ``moved`` offers from a product (deleting it when nothing is left)."""
+        for _attempt in range(self.attempts):
+            doc = await self.store.get(product_id)
+            if doc is None:
+                return
+            left = [e for e in doc["offers"] if e["key"] not in moved]
+            if not left:
+                if await self.store.delete(product_id, doc["version"]):
+                    return
+                continue
+            kept = {e["key"] for e in left}
+            matches = [m for m in doc["matches"] if m["left"] in kept and m["right"] in kept]
+            if await self.store.replace(
+                product_document(product_id, left, matches, blocking_keys(left)), doc["version"]
+            ):
+                return
+        raise MatchConflict(f"product {product_id}: its moved offers could not be removed")
+
+
+class MatchQueue:
+    """Offer keys the store wrote, matched in the background one batch at a time."""
+
+    def __init__(self, matcher: IncrementalMatcher, stats: StatsSink, batch_size: int) -> None:
+        self.matcher = matcher
+        self.stats = stats
+        self.batch_size = batch_size
+        self._keys: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._indexes_ready = False
+
+    def submit(self, keys: Iterable[str]) -> None:
+        """Queue offers just written; returns at once."""
+        self._keys.extend(keys)
+        if self._keys and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._run())
+
+    async def close(self) -> None:
+        """Wait until everything submitted is matched (or counted as failed)."""
+        while self._task is not None and not self._task.done():
+            await self._task
+
+    async def _run(self) -> None:
+        while self._keys:
+            batch, self._keys = self._keys[: self.batch_size], self._keys[self.batch_size :]
+            try:
+                if not self._indexes_ready:
+                    await self.matcher.store.ensure_indexes()
+                    self._indexes_ready = True
+                summary = await self.matcher.match(batch)
+            except Exception as error:  # noqa: BLE001 - the offers are stored; the rebuild matches them
+                self.stats.inc_value(f"{STATS_PREFIX}/failed", len(batch))
+                logger.warning(
+                    "Matching %d stored offers failed (%s: %s); left for `python -m looqta.match rebuild`",
+                    len(batch),
+                    type(error).__name__,
+                    error,
+                )
+                continue
+            summary.count(self.stats)
+
+
+def matching_queue(database: AsyncDatabase[dict[str, Any]], stats: StatsSink, batch_size: int) -> MatchQueue:
+    """The queue the store writer feeds, matching into ``database``'s products."""
+    return MatchQueue(IncrementalMatcher(OfferReader(database), ProductStore(database)), stats, batch_size)
