@@ -23,6 +23,7 @@ from looqta.sandbox.blocks import akamai_challenge
 from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, document
+from looqta.sandbox.sites.noon_titles import noon_title
 from looqta.sandbox.standin import StandIn
 from looqta.sandbox.variants import build_hash, has_offer, pick, share
 
@@ -312,6 +313,7 @@ STAND_IN = StandIn(
     add_routes=add_routes,
     new_id=new_id,
     challenge=akamai_challenge,
+    title=noon_title,
     block_pages={"server_error": _server_error},
     # Its robots.txt disallows search for crawlers it does not name. Sandbox crawls read them as a
     # site that permitted looqta would let it; the real site has no such permission configured.
