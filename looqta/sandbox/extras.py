@@ -77,14 +77,18 @@ ACCESSORIES: dict[str, tuple[Accessory, ...]] = {
     ),
     "laptop": (
         Accessory(
-            "Sleeve",
+            "Laptop Sleeve",
             ("tomtoc", "Inateck", "MOSISO", "Incase"),
             ("Slim", "Hard Shell", "Padded"),
             _DARK,
             (59, 199),
         ),
         Accessory(
-            "Charger", _CHARGER_BRANDS, ("65W USB-C", "100W GaN", "140W GaN"), ("White", "Black"), (99, 299)
+            "Laptop Charger",
+            _CHARGER_BRANDS,
+            ("65W USB-C", "100W GaN", "140W GaN"),
+            ("White", "Black"),
+            (99, 299),
         ),
     ),
     "headphones": (
