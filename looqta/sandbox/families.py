@@ -1,6 +1,7 @@
-"""The product lines every sandbox catalogue draws from: brands, models and price ranges.
+"""The product lines the sandbox world draws from (``world.py``): brands, models and price ranges.
 
-Titles are built from these choices, so a query such as "iphone 15 pro" matches a realistic share.
+Each product is one combination of these choices; a line's weight sets its share of the world, so a
+query such as "iphone 15 pro" matches a realistic share.
 """
 
 from __future__ import annotations
