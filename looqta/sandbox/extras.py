@@ -172,28 +172,22 @@ BUNDLES: dict[str, tuple[str, ...]] = {
     "laptop": ("with Sleeve and Wireless Mouse",),
 }
 
-#: Lines whose ``variants`` (first) and ``capacities`` (second) only describe the product.
+#: Lines whose ``variants`` (first) and ``capacities`` (second) only describe the product: words
+#: that never contradict each other (two sites may pick different ones for one product).
 WORDS_ONLY: dict[tuple[str, str], tuple[bool, bool]] = {
     ("Sony", "WH"): (True, True),
-    ("Bose", "QuietComfort"): (True, True),
-    ("Apple", "AirPods"): (False, False),
-    ("JBL", "Tune"): (True, True),
+    ("Bose", "QuietComfort"): (False, True),
+    ("JBL", "Tune"): (False, True),
     ("Samsung", "Crystal UHD"): (True, False),
     ("LG", "OLED"): (True, False),
     ("Sony", "Bravia"): (True, True),
     ("TCL", "QLED"): (True, False),
     ("Garmin", "Forerunner"): (True, False),
-    ("Huawei", "Watch GT"): (True, False),
     ("JBL", "Charge"): (True, True),
-    ("Amazon", "Echo"): (True, True),
+    ("Amazon", "Echo"): (False, True),
     ("Sony", "PlayStation"): (True, False),
-    ("Nintendo", "Switch"): (True, True),
+    ("Nintendo", "Switch"): (True, False),
     ("Anker", "PowerCore"): (True, False),
-    ("Logitech", "MX"): (True, True),
-    ("Dell", "XPS"): (True, False),
-    ("HP", "Pavilion"): (True, False),
+    ("Logitech", "MX"): (False, True),
     ("ASUS", "ZenBook"): (True, False),
-    ("Canon", "EOS"): (False, True),
-    ("Sony", "Alpha"): (False, True),
-    ("Fujifilm", "X"): (False, True),
 }
