@@ -122,7 +122,10 @@ class World:
                 pool = self._pool(number, attempt)
                 if pool:
                     return self._spec(index, FAMILIES[number], attempt, pool.pop())
-        raise ValueError(f"the sandbox world has no more products after {index}")
+        raise ValueError(
+            f"the sandbox world holds {index} products and a site lists about {LISTED_SHARE:.0%} of them:"
+            " ask for fewer products per site"
+        )
 
     def _pool(self, number: int, kind: str) -> list[tuple[Any, ...]]:
         """The products of line ``number`` and ``kind`` not drawn yet, in a seeded order."""
