@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 #: Chance that a site lists a product of the world (each site drawn on its own): about 64 % of
 #: products are on both of two sites, 32 % on one only.
 LISTED_SHARE = 0.8
-#: What a draw from a product line becomes; a line without bundles or accessories gives a device.
+#: What a draw from a product line becomes. A line with none of that kind left (its devices run out
+#: first: a few dozen per line) gives an accessory, else a device; so accessories are most of the
+#: world, as they are of the real sites' results.
 KIND_SHARES: tuple[tuple[str, float], ...] = (
     ("device", 0.62),
     ("accessory", 0.26),
