@@ -77,6 +77,19 @@ def css(query: str, name: str | None = None) -> Fallback:
     return Fallback(name or query, read)
 
 
+def xpath(query: str, name: str) -> Fallback:
+    """The first non-blank text an XPath query matches: a row found by its label
+    (``//tr[normalize-space(th)='Brand']/td//text()``), which CSS cannot say."""
+
+    def read(source: Source) -> str | None:
+        for text in source.selector.xpath(query).getall():
+            if text and text.strip():
+                return text
+        return None
+
+    return Fallback(name, read)
+
+
 def joined(query: str, name: str | None = None) -> Fallback:
     """All text under the elements a CSS query matches, joined (``.a-price-whole`` + fraction)."""
 
@@ -199,6 +212,23 @@ def parse_abbreviated_count(raw: Any) -> int | None:
         return parse_count(raw)
     number = Decimal(match.group(1).replace(",", "."))
     return int(number * (1000 if match.group(2).upper() == "K" else 1_000_000))
+
+
+def parse_text(raw: Any) -> str | None:
+    """Text only (a JSON-LD object where a name was expected gives None), white space folded."""
+    return clean_text(raw) if isinstance(raw, str) else None
+
+
+def parse_gtin(raw: Any) -> str | None:
+    """A GTIN-8/12/13/14 with a valid check digit (``"0194253 401 234"`` -> digits), else None."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return None
+    digits = re.sub(r"[\s-]", "", str(raw))
+    if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
+        return None
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return digits if (10 - total % 10) % 10 == check else None
 
 
 #: How a search result's common fields are read from their text (a spider adds its own ids).

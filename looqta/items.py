@@ -27,6 +27,12 @@ class ProductItem:
     url: str | None = None
     #: ``in_stock`` / ``out_of_stock`` when the product page says (``-a details=1``).
     availability: str | None = None
+    #: The manufacturer's brand, where the site's markup names it (docs/sites.md says where).
+    brand: str | None = None
+    #: The manufacturer's model number (``SM-S928B``, ``MTUV3AH/A``), where the markup gives it.
+    model: str | None = None
+    #: The product's GTIN (EAN-13 / UPC), where the markup carries one.
+    gtin: str | None = None
     image_urls: list[str] = field(default_factory=list)
     file_urls: list[str] = field(default_factory=list)
     scraped_at: str | None = None

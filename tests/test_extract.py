@@ -17,6 +17,7 @@ from looqta.extract import (
     parse_abbreviated_count,
     parse_count,
     parse_currency,
+    parse_gtin,
     parse_price,
     parse_rating,
     value,
@@ -87,3 +88,56 @@ def test_json_ld_product_is_found_among_other_blocks() -> None:
         text='<script type="application/ld+json">{"@type": "Product", "offers": [{"price": 3}]}</script>'
     )
     assert ld("offers", "price").read(Source(listed)) == 3  # offers as a list: its first entry
+
+
+@pytest.mark.parametrize(
+    ("raw", "gtin"),
+    [
+        ("4006381333931", "4006381333931"),  # EAN-13
+        ("036000291452", "036000291452"),  # UPC-A
+        ("96385074", "96385074"),  # EAN-8
+        ("4006381-333931", "4006381333931"),
+        (4006381333931, "4006381333931"),
+        ("4006381333932", None),  # wrong check digit
+        ("N12345678A", None),  # noon's SKU is not a GTIN
+        ("", None),
+        (True, None),
+    ],
+)
+def test_gtin_needs_a_valid_check_digit(raw: object, gtin: str | None) -> None:
+    assert parse_gtin(raw) == gtin
+
+
+def test_noon_reads_brand_model_and_gtin_from_json_ld_with_fallbacks() -> None:
+    """schema.org lets brand be an object or a string, and name the GTIN several ways."""
+    from looqta.spiders.noon import PRODUCT_FIELDS, PRODUCT_PARSERS
+
+    chains = {name: PRODUCT_FIELDS[name] for name in ("brand", "model", "gtin")}
+    page = (
+        '<script type="application/ld+json">{"@type": "Product", "brand": "Canon", '
+        '"model": {"@type": "ProductModel", "name": "C-EXV50"}, "gtin": "4006381333931"}</script>'
+    )
+    found = extract(Selector(text=page), "product", chains, PRODUCT_PARSERS)
+    assert found.values == {"brand": "Canon", "model": "C-EXV50", "gtin": "4006381333931"}
+    assert found.sources == {"brand": "json-ld:brand", "model": "json-ld:model.name", "gtin": "json-ld:gtin"}
+    page = '<script type="application/ld+json">{"@type": "Product", "gtin13": "4006381333932"}</script>'
+    found = extract(Selector(text=page), "product", chains, PRODUCT_PARSERS)
+    assert found.missing == ["brand", "model", "gtin"]  # a bad check digit is no GTIN
+
+
+def test_xpath_reads_a_row_by_its_label() -> None:
+    from looqta.spiders.amazon import PRODUCT_FIELDS, PRODUCT_PARSERS
+
+    page = (
+        '<div id="bylineInfo_feature_div"><a id="bylineInfo">Brand: Anker</a></div>'
+        '<table class="a-keyvalue prodDetTable"><tr><th class="prodDetSectionEntry"> Mfr Part Number </th>'
+        '<td class="prodDetAttrValue"> A1289 </td></tr></table>'
+    )
+    chains = {name: PRODUCT_FIELDS[name] for name in ("brand", "model")}
+    found = extract(Selector(text=page), "product", chains, PRODUCT_PARSERS)
+    assert found.values == {"brand": "Anker", "model": "A1289"}
+    assert found.sources == {"brand": "bylineInfo", "model": "prodDetTable Mfr Part Number"}
+    found = extract(
+        Selector(text='<a id="bylineInfo">Visit the Apple Store</a>'), "product", chains, PRODUCT_PARSERS
+    )
+    assert found.get("brand") == "Apple"

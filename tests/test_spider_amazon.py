@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from crawling import run_crawl
 
 from looqta.sandbox.catalogue import Catalogue
-from looqta.sandbox.sites import amazon
-from looqta.sandbox.variants import has_offer
+from looqta.sandbox.sites import amazon, amazon_product
+from looqta.sandbox.variants import has_offer, pick
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -163,3 +164,49 @@ def test_bad_arguments_refused_before_any_request(clean_sandbox: SandboxProcess,
     assert bad_details.returncode == 2
     assert "details must be 1 or 0" in bad_details.stderr
     assert clean_sandbox.requests("amazon") == []
+
+
+def test_details_read_brand_and_model_number_through_each_fallback(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    """The brand from the "Product overview" row, the "Product information" table or the byline;
+    the model number from the table ("Model Number") or the older bullets ("Item model number")."""
+    expected = expected_offers("galaxy s24", 2)
+    result = run_crawl(
+        "amazon",
+        tmp_path,
+        spider_args={
+            "q": "galaxy s24",
+            "max_pages": 2,
+            "base_url": clean_sandbox.url("amazon"),
+            "details": 1,
+        },
+        settings=NO_FILES,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected)
+    brand_from: Counter[str] = Counter()
+    model_from: Counter[str] = Counter()
+    for item in result.items:
+        product = expected[item["source_id"]]
+        asin = product.source_id
+        layout = pick(amazon_product.DETAIL_LAYOUTS, "amazon", asin, "details")
+        assert item["brand"] == product.brand
+        assert item["model"] == (product.model_code if amazon_product.shows_model(product) else None)
+        assert item["gtin"] is None  # amazon's pages show none
+        if pick((True, True, False), "amazon", asin, "overview"):
+            brand_from["po-brand"] += 1
+        else:
+            brand_from["prodDetTable Brand" if layout == "prodDetTable" else "bylineInfo"] += 1
+        if not amazon_product.shows_model(product):
+            model_from["missing"] += 1
+        else:
+            model_from[
+                "prodDetTable Model Number" if layout == "prodDetTable" else "detailBullets Item model number"
+            ] += 1
+    assert len(brand_from) == 3
+    assert len(model_from) == 3
+    for name, count in brand_from.items():
+        assert result.stat(f"looqta/fields/product/brand/{name}") == count, name
+    for name, count in model_from.items():
+        assert result.stat(f"looqta/fields/product/model/{name}") == count, name

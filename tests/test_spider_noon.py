@@ -154,3 +154,29 @@ def test_a_listing_that_repeats_its_last_page_is_not_followed_forever() -> None:
         spider.args, 2, {"C", "D"}
     )  # page 2 read again (in the browser): its own entry
     assert not spider.shows_new_products(spider.args, 4, set())  # the empty page after the last
+
+
+def test_details_read_brand_and_model_number_from_json_ld(
+    clean_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    expected = expected_offers("galaxy s24", 1)
+    result = run_crawl(
+        "noon",
+        tmp_path,
+        spider_args={"q": "galaxy s24", "max_pages": 1, "base_url": clean_sandbox.url("noon"), "details": 1},
+        settings=NO_FILES,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {i["source_id"] for i in result.items} == set(expected)
+    with_model = 0
+    for item in result.items:
+        product = expected[item["source_id"]]
+        assert item["brand"] == product.brand  # JSON-LD brand.name, though many titles leave it out
+        shown = noon.shows_model(product)
+        with_model += shown
+        assert item["model"] == (product.model_code if shown else None)
+        assert item["gtin"] is None  # no GTIN in noon's JSON-LD
+    assert 0 < with_model < len(result.items)
+    assert result.stat("looqta/fields/product/brand/json-ld:brand.name") == len(result.items)
+    assert result.stat("looqta/fields/product/model/json-ld:model") == with_model
+    assert result.stat("looqta/fields/product/model/missing") == len(result.items) - with_model

@@ -1,7 +1,11 @@
 """Seeded, deterministic product catalogues for the sandbox sites.
 
-A ``Catalogue`` is pure data: no I/O, no web framework. The same ``(site, size, seed)`` always
-yields the same products, so tests compute their expectations from the catalogue itself.
+A ``Catalogue`` is one site's share of the seeded world (``world.py``): the first ``size``
+products of the world that the site lists, each with the site's own id, title, price and
+ratings. It is pure data: no I/O, no web framework. The same ``(site, size, seed)`` always yields
+the same products (and a smaller ``size`` the first of them), so tests compute their
+expectations from the catalogue itself. A product's ``key`` names it in the world: the same key
+on two sites is the same product.
 """
 
 from __future__ import annotations
@@ -9,16 +13,18 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from looqta.sandbox import sites
-from looqta.sandbox.families import FAMILIES, FAMILY_WEIGHTS
+from looqta.sandbox.world import Spec, world
 
 _TOKEN_RE = re.compile(r"[0-9a-z]+")
 _CENT = Decimal("0.01")
 _TENTH = Decimal("0.1")
 _NO_RATING_SHARE = 0.10
+#: How far a site's price strays from the product's base price, either way.
+PRICE_SPREAD = 0.08
 
 
 def tokenize(text: str) -> list[str]:
@@ -42,6 +48,17 @@ class Product:
     rating: Decimal | None = None
     review_count: int = 0
     slug: str = ""
+    #: The product in the world (``World``): the same key on two sites is the same product.
+    key: str = ""
+    spec: Spec | None = None
+
+    @property
+    def model_code(self) -> str:
+        return self.spec.model_code if self.spec else ""
+
+    @property
+    def gtin(self) -> str:
+        return self.spec.gtin if self.spec else ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,8 @@ class Catalogue:
     """``size`` seeded products for one site, with an inverted index over title words."""
 
     def __init__(self, site: str, size: int = 10_000, seed: int = 1234) -> None:
-        self._new_site_id = sites.get(site).new_id
+        stand_in = sites.get(site)
+        self._new_site_id, self._title = stand_in.new_id, stand_in.title
         if size < 0:
             raise ValueError("size must be >= 0")
         self.site = site
@@ -74,10 +92,19 @@ class Catalogue:
         rng = random.Random(f"{seed}:{site}")
         self.products: list[Product] = self._build(rng)
         self._by_id = {product.source_id: product for product in self.products}
+        self._position = {product.source_id: i for i, product in enumerate(self.products)}
         self._index = self._build_index(self.products)
 
     def get(self, source_id: str) -> Product | None:
         return self._by_id.get(source_id)
+
+    def set_price(self, source_id: str, price: Decimal) -> Product:
+        """Change one product's price (the sandbox's price control); ``KeyError`` if unknown."""
+        old = self._by_id[source_id]
+        new = replace(old, price=price.quantize(_CENT))
+        self.products[self._position[source_id]] = new
+        self._by_id[source_id] = new
+        return new
 
     def search_all(self, query: str) -> list[Product]:
         """Every product whose title has each query token as a whole word, in catalogue order."""
@@ -103,42 +130,45 @@ class Catalogue:
     def _build_index(products: list[Product]) -> dict[str, tuple[int, ...]]:
         index: dict[str, list[int]] = {}
         for position, product in enumerate(products):
-            for token in set(tokenize(product.title)):
+            # Sites search their brand field too: a title without its brand still matches.
+            for token in set(tokenize(f"{product.title} {product.brand}")):
                 index.setdefault(token, []).append(position)
         return {token: tuple(positions) for token, positions in index.items()}
 
     def _build(self, rng: random.Random) -> list[Product]:
-        families = rng.choices(FAMILIES, weights=FAMILY_WEIGHTS, k=self.size)
         seen: set[str] = set()
-        products = []
-        for family in families:
-            source_id = self._new_id(rng, seen)
-            title = (
-                f"{family.brand} {family.line} {rng.choice(family.models)} "
-                f"{rng.choice(family.variants)}, {rng.choice(family.capacities)}, "
-                f"{rng.choice(family.colours)}"
-            )
-            low, high = family.price_range
-            price = (Decimal(rng.randint(low * 100, high * 100)) / 100).quantize(_CENT)
-            if rng.random() < _NO_RATING_SHARE:
-                rating, review_count = None, 0
-            else:
-                rating = Decimal(str(round(rng.triangular(2.5, 5.0, 4.4), 1))).quantize(_TENTH)
-                review_count = min(int(rng.lognormvariate(5.0, 1.6)) + 1, 48_000)
-            products.append(
-                Product(
-                    site=self.site,
-                    source_id=source_id,
-                    title=title,
-                    brand=family.brand,
-                    category=family.category,
-                    price=price,
-                    rating=rating,
-                    review_count=review_count,
-                    slug=slugify(title),
-                )
-            )
+        products: list[Product] = []
+        shared = world(self.seed)
+        for spec in shared:
+            if len(products) >= self.size:
+                break
+            if shared.listed(spec, self.site):
+                products.append(self._product(spec, rng, seen))
         return products
+
+    def _product(self, spec: Spec, rng: random.Random, seen: set[str]) -> Product:
+        source_id = self._new_id(rng, seen)
+        title = self._title(spec, rng)
+        factor = Decimal(str(round(rng.uniform(1 - PRICE_SPREAD, 1 + PRICE_SPREAD), 4)))
+        price = (spec.base_price * factor).quantize(_CENT)
+        if rng.random() < _NO_RATING_SHARE:
+            rating, review_count = None, 0
+        else:
+            rating = Decimal(str(round(rng.triangular(2.5, 5.0, 4.4), 1))).quantize(_TENTH)
+            review_count = min(int(rng.lognormvariate(5.0, 1.6)) + 1, 48_000)
+        return Product(
+            site=self.site,
+            source_id=source_id,
+            title=title,
+            brand=spec.brand,
+            category=spec.category,
+            price=price,
+            rating=rating,
+            review_count=review_count,
+            slug=slugify(title),
+            key=spec.key,
+            spec=spec,
+        )
 
     def _new_id(self, rng: random.Random, seen: set[str]) -> str:
         while True:

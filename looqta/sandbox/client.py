@@ -146,6 +146,23 @@ class SandboxProcess:
         for name in self._sites(site):
             self._control("DELETE", name, "/__sandbox__/faults")
 
+    def set_price(self, site: str, source_id: str, price: str) -> dict[str, Any]:
+        """Change one product's price on ``site``; the next page of it shows the new price."""
+        return self._control("POST", site, "/__sandbox__/prices", {"source_id": source_id, "price": price})
+
+    def reprice(self, site: str, share: float, step_percent: float, seed: int = 0) -> dict[str, Any]:
+        """Move ``share`` of ``site``'s products up or down by ``step_percent`` (which and which
+        way fixed by ``seed``); returns ``{"changed": {source_id: {"old", "price"}}}``."""
+        payload = {"share": share, "step_percent": step_percent, "seed": seed}
+        return self._control("POST", site, "/__sandbox__/prices", payload)
+
+    def prices(self, site: str) -> dict[str, Any]:
+        """The products whose price changed: ``{source_id: {"original", "price"}}``."""
+        return self._control("GET", site, "/__sandbox__/prices")
+
+    def reset_prices(self, site: str) -> None:
+        self._control("DELETE", site, "/__sandbox__/prices")
+
     def requests(self, site: str) -> list[dict[str, Any]]:
         return self._control("GET", site, "/__sandbox__/requests")
 

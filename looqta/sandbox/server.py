@@ -19,6 +19,7 @@ from looqta.sandbox.catalogue import Catalogue
 from looqta.sandbox.context import SITE_KEY, SiteContext, site_context
 from looqta.sandbox.faults import add_control_routes, fault_middleware
 from looqta.sandbox.files import add_file_routes
+from looqta.sandbox.prices import add_price_routes
 from looqta.sandbox.render_fixture import add_render_routes
 from looqta.sandbox.state_page import add_state_route
 
@@ -91,12 +92,13 @@ async def _origins(request: web.Request) -> web.Response:
 def build_app(
     site: str, catalogue: Catalogue, pdf_pages: int = 1, assets: str = "", build: str = "current"
 ) -> web.Application:
-    """The site: its pages, its file routes, faults and the request log."""
+    """The site: its pages, its file routes, faults, the price control and the request log."""
     app = web.Application(middlewares=[fault_middleware])
     app[SITE_KEY] = SiteContext(
         site=site, catalogue=catalogue, pdf_pages=pdf_pages, assets=assets, build=build
     )
     add_control_routes(app, site)
+    add_price_routes(app)
     app.router.add_get("/__sandbox__/origins", _origins)
     add_state_route(app)
     add_file_routes(app)

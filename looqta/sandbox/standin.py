@@ -13,6 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from looqta.sandbox.titles import plain_title
+from looqta.sandbox.world import Spec
+
 #: The sandbox answers in about a millisecond: no delay, room for a crawl to measure itself.
 SANDBOX_SLOT: Mapping[str, Any] = {"concurrency": 8, "delay": 0.0, "jitter": 0.0}
 
@@ -27,7 +30,9 @@ class StandIn:
     protection does (``blocks.aws_waf_challenge``, ``blocks.akamai_challenge``);
     ``robots_permitted`` are paths its robots.txt disallows that sandbox crawls read anyway;
     ``sandbox_slot`` is its download slot in the sandbox crawl profile. ``order`` fixes its port
-    (P + its index among the stand-ins, sorted by order then name).
+    (P + its index among the stand-ins, sorted by order then name). ``title`` writes a world
+    product's title as the site does (``looqta.sandbox.titles``), drawing its choices from the
+    catalogue's generator.
     """
 
     name: str
@@ -38,3 +43,4 @@ class StandIn:
     robots_permitted: tuple[str, ...] = ()
     sandbox_slot: Mapping[str, Any] = field(default_factory=lambda: dict(SANDBOX_SLOT))
     order: int = 100
+    title: Callable[[Spec, random.Random], str] = plain_title

@@ -2,7 +2,8 @@
 
 Items come from the search result cards: ASIN, title, price, currency, rating, review count,
 image and the canonical ``/dp/<ASIN>`` URL. ``-a details=1`` also reads each product page
-(price block, availability, full-size image, "Product guides and documents") into the same item.
+(price block, availability, full-size image, brand and model number, "Product guides and documents")
+into the same item. Result cards name no brand apart from the title, so search items carry none.
 Sponsored cards link through ``/sspa/click?...&url=...``; the ASIN comes from the card itself.
 """
 
@@ -24,7 +25,9 @@ from looqta.extract import (
     parse_count,
     parse_price,
     parse_rating,
+    parse_text,
     value,
+    xpath,
 )
 from looqta.spiders.base import PageType, SearchArgs, SearchSpider
 
@@ -42,6 +45,20 @@ NEXT_PAGE = "a.s-pagination-next::attr(href)"
 _ASIN = re.compile(r"^[A-Z0-9]{10}$")
 _ASIN_IN_PATH = re.compile(r"/dp/([A-Z0-9]{10})")
 _SPONSORED_PREFIX = re.compile(r"^Sponsored Ad\s*[-\u2013\u2014]\s*")
+_BYLINE = re.compile(r"^(?:Visit the (?P<store>.+?) Store|Brand:\s*(?P<brand>.+))$")
+#: A value of the "Product information" table, by its row's label.
+_DETAIL_ROW = "//table[contains(@class, 'prodDetTable')]//tr[normalize-space(th)='{}']/td//text()"
+#: A value of the older "Product details" bullets: ``<span>Label : </span> <span>value</span>``.
+_DETAIL_BULLET = "//*[@id='detailBullets_feature_div']//span[contains(text(), '{}')]/../span[last()]//text()"
+
+
+def _brand(raw: Any) -> str | None:
+    """``Visit the Apple Store`` / ``Brand: Apple`` (the byline) or a table's ``Apple`` -> ``Apple``."""
+    text = " ".join(str(raw).split())
+    match = _BYLINE.match(text)
+    if match:
+        text = match.group("store") or match.group("brand")
+    return text or None
 
 
 def _title(raw: Any) -> str | None:
@@ -118,10 +135,27 @@ PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
         css("#landingImage::attr(src)", "landingImage"),
     ),
     "title": (css("#productTitle::text", "productTitle"),),
+    "brand": (
+        xpath("//tr[contains(@class, 'po-brand')]/td[2]//text()", "po-brand"),
+        xpath(_DETAIL_ROW.format("Brand"), "prodDetTable Brand"),
+        css("#bylineInfo::text", "bylineInfo"),
+    ),
+    "model": (
+        xpath(_DETAIL_ROW.format("Model Number"), "prodDetTable Model Number"),
+        xpath(_DETAIL_ROW.format("Item model number"), "prodDetTable Item model number"),
+        xpath(_DETAIL_BULLET.format("Item model number"), "detailBullets Item model number"),
+        xpath(_DETAIL_ROW.format("Mfr Part Number"), "prodDetTable Mfr Part Number"),
+    ),
     "rating": (css("#acrPopover::attr(title)", "acrPopover"),),
     "review_count": (css("#acrCustomerReviewText::text", "acrCustomerReviewText"),),
 }
-PRODUCT_PARSERS = {"price": parse_price, "rating": parse_rating, "review_count": parse_count}
+PRODUCT_PARSERS = {
+    "price": parse_price,
+    "rating": parse_rating,
+    "review_count": parse_count,
+    "brand": _brand,
+    "model": parse_text,
+}
 DOCUMENT_LINKS = (
     "#productDocuments_feature_div a[href$='.pdf']::attr(href)",
     "#productDocuments_feature_div a[href*='.pdf']::attr(href)",

@@ -230,6 +230,9 @@ class SearchSpider(WarmSearchMixin, scrapy.Spider):
             rating=found.get("rating"),
             review_count=found.get("review_count") or 0,
             url=url,
+            brand=found.get("brand"),
+            model=found.get("model"),
+            gtin=found.get("gtin"),
             image_urls=[response.urljoin(image)] if image else [],
             scraped_at=self.scraped_at(),
             job=self.search_args(response).job,
@@ -247,8 +250,9 @@ class SearchSpider(WarmSearchMixin, scrapy.Spider):
 
     def merge_details(self, item: ProductItem, found: Extraction, response: Response) -> ProductItem:
         """The result's item with what its product page adds: the current price, the exact rating
-        and review count (a result may round them: "1.2K"), the full-size image, and any title the
-        result lacked. A copy: a page read again (in the browser) starts from the result's item."""
+        and review count (a result may round them: "1.2K"), the full-size image, brand, model number
+        and GTIN, and any title the result lacked. A copy: a page read again (in the browser)
+        starts from the result's item."""
         merged = replace(item)
         if found.get("price") is not None:
             merged.price = found.get("price")
@@ -258,6 +262,9 @@ class SearchSpider(WarmSearchMixin, scrapy.Spider):
                 setattr(merged, name, found.get(name))
         if not merged.title and found.get("title"):
             merged.title = found.get("title")
+        for name in ("brand", "model", "gtin"):  # the page names them, a result seldom does
+            if found.get(name):
+                setattr(merged, name, found.get(name))
         if found.get("image"):
             merged.image_urls = [response.urljoin(found.get("image"))]
         return merged

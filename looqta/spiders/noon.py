@@ -4,7 +4,8 @@ Listings are server-rendered: items come from the product boxes (``data-qa`` att
 then class names matched by their stable middle word, never a whole hashed name). The SKU is the
 link's path segment before ``/p/``; the price carries no currency text (a glyph), so the
 currency comes from the locale. There is no "next" link: the page after the last is empty.
-``-a details=1`` also reads each product page's JSON-LD ``Product`` into the item.
+``-a details=1`` also reads each product page's JSON-LD ``Product`` into the item (its brand,
+model number and, where it carries one, GTIN: tiles name none of them).
 
 robots.txt: noon's disallows its internal APIs (``/_svc/``, ``/_vs/``, ``/_serverFn/``), which
 this spider never calls, and, since 2026, search pages for crawlers it does not name
@@ -25,8 +26,10 @@ from looqta.extract import (
     extract,
     ld,
     parse_count,
+    parse_gtin,
     parse_price,
     parse_rating,
+    parse_text,
     value,
 )
 from looqta.spiders.base import PageType, SearchArgs, SearchSpider, SpiderArgumentError
@@ -108,8 +111,14 @@ PRODUCT_FIELDS: dict[str, tuple[Fallback, ...]] = {
     "title": (ld("name"), css("h1[class*=title]::text", "h1.title")),
     "rating": (ld("aggregateRating", "ratingValue"),),
     "review_count": (ld("aggregateRating", "reviewCount"),),
+    "brand": (ld("brand", "name"), ld("brand"), ld("manufacturer", "name")),
+    "model": (ld("model"), ld("model", "name"), ld("mpn")),
+    "gtin": (ld("gtin13"), ld("gtin"), ld("gtin12"), ld("gtin14")),
 }
 PRODUCT_PARSERS = {
+    "brand": parse_text,
+    "model": parse_text,
+    "gtin": parse_gtin,
     "price": parse_price,
     "availability": _stock,
     "rating": parse_rating,

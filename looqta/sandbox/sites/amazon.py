@@ -28,6 +28,7 @@ from looqta.sandbox.sites.amazon_product import (
     search_form,
     whole_fraction,
 )
+from looqta.sandbox.sites.amazon_titles import amazon_title
 from looqta.sandbox.standin import StandIn
 from looqta.sandbox.variants import has_offer, pick
 
@@ -360,6 +361,7 @@ STAND_IN = StandIn(
     add_routes=add_routes,
     new_id=new_id,
     challenge=aws_waf_challenge,
+    title=amazon_title,
     block_pages={"captcha": _captcha, "interstitial": _interstitial, "server_error": _server_error},
     order=0,
 )

@@ -3,7 +3,8 @@
 A product page carries one of the current price blocks (docs/sites.md, "amazon product"): the
 filled ``#corePrice_feature_div .a-offscreen``, ``.priceToPay`` with its ``.a-offscreen`` filled,
 the same emptied with the price only in the accessibility label, or only whole + fraction; the
-hidden ``#twister-plus-price-data-price`` input on some; availability; the full-size image; and a
+hidden ``#twister-plus-price-data-price`` input on some; availability; the full-size image; the
+brand (byline, "Product overview") and model number ("Product information"); and a
 "Product guides and documents" list. It is server-rendered: nothing here needs JavaScript.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from looqta.sandbox.markup import MALFORMED_PRICE, amount, count, document
-from looqta.sandbox.variants import has_offer, pick
+from looqta.sandbox.variants import has_offer, pick, share
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -25,6 +26,55 @@ SITE = "amazon"
 IMAGE_EXT = "jpg"
 #: Product-page price blocks (docs/sites.md, "amazon product").
 PRICE_BLOCKS = ("core_price", "price_to_pay", "accessibility_label", "whole_fraction")
+#: How the brand byline reads, and how the "Product information" is laid out.
+BYLINES = ("Visit the {} Store", "Brand: {}")
+DETAIL_LAYOUTS = ("prodDetTable", "detailBullets")
+#: Share of products whose page gives no model number (the seller left it out).
+NO_MODEL_SHARE = 0.15
+
+
+def shows_model(product: Product) -> bool:
+    """Whether the product's page gives its model number (about 85 % do)."""
+    return bool(product.model_code) and share(SITE, product.source_id, "model") >= NO_MODEL_SHARE
+
+
+def details(product: Product) -> str:
+    """The brand byline, the "Product overview" brand row and the "Product information" block,
+    with the model number as the page's layout names it (docs/sites.md, "amazon product")."""
+    brand, asin = escape(product.brand), product.source_id
+    byline = pick(BYLINES, SITE, asin, "byline").format(brand)
+    overview = (
+        '<div id="productOverview_feature_div"><table class="a-normal a-spacing-micro"><tbody>'
+        '<tr class="a-spacing-small po-brand" role="listitem"><td class="a-span3"><span class="a-size-base '
+        f'a-text-bold">Brand</span></td><td class="a-span9"><span class="a-size-base po-break-word">{brand}'
+        "</span></td></tr></tbody></table></div>"
+    )
+    code = escape(product.model_code) if shows_model(product) else ""
+    if pick(DETAIL_LAYOUTS, SITE, asin, "details") == "prodDetTable":
+        rows = [("Brand", brand), ("Model Number", code), ("Mfr Part Number", code), ("ASIN", asin)]
+        cells = "".join(
+            f'<tr><th class="a-color-secondary a-size-base prodDetSectionEntry"> {label} </th>'
+            f'<td class="a-size-base prodDetAttrValue"> {value} </td></tr>'
+            for label, value in rows
+            if value
+        )
+        information = (
+            f'<table id="productDetails_techSpec_section_1" class="a-keyvalue prodDetTable">{cells}</table>'
+        )
+    else:
+        rows = [("Item model number", code), ("ASIN", asin)]
+        items = "".join(
+            f'<li><span class="a-list-item"><span class="a-text-bold">{label} &rlm; : &lrm;</span> '
+            f"<span>{value}</span></span></li>"
+            for label, value in rows
+            if value
+        )
+        information = f'<div id="detailBullets_feature_div"><ul class="detail-bullet-list">{items}</ul></div>'
+    return (
+        f'<div id="bylineInfo_feature_div"><a id="bylineInfo" href="/stores/{quote(product.brand)}/page/1">'
+        f"{byline}</a></div>\n{overview if pick((True, True, False), SITE, asin, 'overview') else ''}\n"
+        f'<div id="prodDetails"><h1>Product information</h1>{information}</div>'
+    )
 
 
 def price_block(product: Product) -> str:
@@ -130,8 +180,7 @@ def render_product(product: Product, malformed: bool = False, assets: str = "") 
         f'<div id="centerCol">\n<div id="titleSection"><h1 id="title" class="a-size-large a-spacing-none">'
         f'<span id="productTitle" class="a-size-large product-title-word-break">        {title}       '
         f"</span></h1></div>\n"
-        f'<div id="bylineInfo_feature_div"><a id="bylineInfo" href="/stores/{quote(product.brand)}/page/1">'
-        f"Visit the {escape(product.brand)} Store</a></div>\n{reviews}\n{price}\n{twister}\n"
+        f"{details(product)}\n{reviews}\n{price}\n{twister}\n"
         f'<div id="availability_feature_div"><div id="availability" class="a-section a-spacing-base">'
         f"{availability}</div></div>\n{_documents(product, assets)}\n"
         f'<div id="customerReviews"></div>\n</div>\n</div>'

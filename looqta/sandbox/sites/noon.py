@@ -7,7 +7,8 @@ price shows no currency text (the dirham sign is an icon-font glyph), rating cou
 abbreviated, one SKU appears in two boxes (two sellers' offers), there is no "next" link (the
 page after the last is empty), and robots.txt disallows search for generic crawlers, as the
 real one does. Product pages carry a JSON-LD ``Product`` with ``offers.price`` and
-``priceCurrency``; an out-of-stock product has price 0 and ``OutOfStock``.
+``priceCurrency`` (an out-of-stock product has price 0 and ``OutOfStock``), its brand and, on most,
+``model`` (the model number) and ``color``; no GTIN (none seen on the real pages).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from looqta.sandbox.blocks import akamai_challenge
 from looqta.sandbox.context import page_number, site_context
 from looqta.sandbox.faults import is_malformed
 from looqta.sandbox.markup import MALFORMED_PRICE, abbreviated, amount, document
+from looqta.sandbox.sites.noon_titles import noon_title
 from looqta.sandbox.standin import StandIn
 from looqta.sandbox.variants import build_hash, has_offer, pick, share
 
@@ -40,6 +42,8 @@ BASE_PATH = "/uae-en/"
 CURRENCY_GLYPH = "\ue900"
 #: The grid position whose product a listing shows a second time (another seller's offer).
 REPEATED_POSITION = 5
+#: Share of product pages whose JSON-LD has no ``model`` (the seller gave none).
+NO_MODEL_SHARE = 0.25
 
 
 #: The class-name schemes noon's front-end builds have emitted (docs/sites.md, "noon classes"):
@@ -84,6 +88,11 @@ def repeated_product(result: SearchPage) -> Product | None:
     if len(result.products) <= REPEATED_POSITION:
         return None
     return result.products[REPEATED_POSITION]
+
+
+def shows_model(product: Product) -> bool:
+    """Whether the product's JSON-LD gives its model number (about 75 % do)."""
+    return bool(product.model_code) and share(SITE, product.source_id, "model") >= NO_MODEL_SHARE
 
 
 def _price(build: str, product: Product, malformed: bool) -> str:
@@ -176,9 +185,14 @@ def json_ld(product: Product, assets: str = "") -> dict[str, object]:
         "sku": product.source_id,
         "url": f"https://www.noon.com{product_path(product)}",
         "brand": {"@type": "Brand", "name": product.brand},
+        "manufacturer": {"@type": "Organization", "name": product.brand},
         "image": [f"{image_url(product, assets)}?width=1200"],
         "offers": offer,
     }
+    if shows_model(product):
+        data["model"] = product.model_code
+    if product.spec is not None:
+        data["color"] = product.spec.colour
     if product.rating is not None:
         data["aggregateRating"] = {
             "@type": "AggregateRating",
@@ -312,6 +326,7 @@ STAND_IN = StandIn(
     add_routes=add_routes,
     new_id=new_id,
     challenge=akamai_challenge,
+    title=noon_title,
     block_pages={"server_error": _server_error},
     # Its robots.txt disallows search for crawlers it does not name. Sandbox crawls read them as a
     # site that permitted looqta would let it; the real site has no such permission configured.
