@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from looqta.match import identifiers, lexicon
 from looqta.match.text import fold, head, tokens
@@ -137,7 +138,7 @@ def model_tokens(head_words: list[str], words: list[str], codes: frozenset[str])
     }
     found.update(
         w
-        for w, after in zip(head_words, [*head_words[1:], ""], strict=True)
+        for w, after in pairwise([*head_words, ""])
         if w.isdigit() and len(w) <= 6 and not _YEAR_RE.match(w) and after not in _COUNTED
     )
     found.update(w for w in head_words if len(w) == 1 and w.isalpha() and w not in {"a", "i"})
