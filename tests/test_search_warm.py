@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import test_spider_noon
@@ -67,8 +68,7 @@ def test_noon_and_amazon_with_product_pages_warm_side_by_side(
     assert amazon_end.event == "site-done"
     assert {o["source_id"] for o in amazon_offers} == set(expected_offers("iphone 15 pro max", 1))
     assert all(o["availability"] == "in_stock" for o in amazon_offers)  # read from the product pages
-    # Every offer's product page read; a sponsored repeat's page is read again (requests of a warm
-    # search are not filtered by Scrapy's crawl-long dupefilter).
+    # Every offer's product page read (test_a_page_is_fetched_once_per_search... counts them).
     product_pages = {r["path_qs"] for r in clean_sandbox.requests("amazon") if "/dp/" in r["path_qs"]}
     assert product_pages == {f"/dp/{o['source_id']}" for o in amazon_offers}
 
@@ -164,3 +164,26 @@ def test_a_site_that_blocks_every_request_is_reported_failed_and_the_crawler_sta
     assert end is not None
     assert end.event == "site-done"
     assert {o["source_id"] for o in offers} == set(expected_offers("iphone", 1))
+
+
+def test_a_page_is_fetched_once_per_search_and_again_in_the_next_search(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    query = "iphone 15 pro max"  # its results list a sponsored repeat of an organic result
+    base = clean_sandbox.url("amazon")
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "crawler.log"):
+        offers_per_search = []
+        for _ in range(2):  # one after the other: the second search fetches every page again
+            job = SearchJob.new(query, "amazon", max_pages=1, details=True)
+            queue.push(redis_client, job)
+            entries = [e for _, e in wait_for(lambda j=job: ended(redis_client, j.search_id), 60, "done")]
+            offers, end = contract.site_results(entries, "amazon")
+            assert end is not None
+            assert end.event == "site-done"
+            offers_per_search.append({o["source_id"] for o in offers})
+    assert offers_per_search[0] == offers_per_search[1] == set(expected_offers(query, 1))
+    fetched = Counter(r["path_qs"] for r in clean_sandbox.requests("amazon"))
+    product_pages = {path: n for path, n in fetched.items() if path.startswith("/dp/")}
+    assert set(product_pages) == {f"/dp/{source_id}" for source_id in offers_per_search[0]}
+    assert set(product_pages.values()) == {2}, product_pages  # once in each search, never twice in one
+    assert [n for path, n in fetched.items() if path.startswith("/s?")] == [2]

@@ -138,7 +138,11 @@ class SearchTracker:
 
     def seen(self, item: Any, namespace: str) -> set[Any] | None:
         """The set a pipeline keeps what it saw in ``item``'s search in; None if no search's."""
-        run = self.runs.get(self.search_of(item) or "")
+        return self.seen_in(self.search_of(item) or "", namespace)
+
+    def seen_in(self, search_id: str, namespace: str) -> set[Any] | None:
+        """The set ``namespace`` keeps for running search ``search_id`` (dropped with it); None if none."""
+        run = self.runs.get(search_id)
         return None if run is None else run.seen.setdefault(namespace, set())
 
     def item_finished(self, item: Any, *, scraped: bool) -> SearchRun | None:

@@ -24,6 +24,7 @@ import redis.asyncio
 from scrapy import signals
 from scrapy_redis.spiders import RedisMixin
 
+from looqta.health.checks import WARM_CRAWL_STAT
 from looqta.redisstore.client import redact, server_url
 from looqta.redisstore.config import RedisConfig
 from looqta.search import contract
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
     from looqta.search.tracker import SearchRun
 
 logger = logging.getLogger(__name__)
+
+#: Finish reasons of a warm crawler stopped on purpose (SIGTERM, a Scrapyd cancel): its searches go
+#: back to the queue without counting a delivery. Any other reason is counted, as a crash is.
+CLEAN_STOP_REASONS = ("shutdown", "finished")
+SEARCH_DUPEFILTER = "looqta.search.dupefilter.SearchDupeFilter"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class WarmSearchMixin(RedisMixin):
         self.redis_key = contract.queue_key(self.name, "manual")  # what RedisMixin's idle check counts
         self.max_idle_time = 0  # never close for idleness: a warm crawler waits for searches
         self.setup_redis(crawler)
+        # A page is fetched once per search, not once per crawl (settings are not frozen yet here).
+        crawler.settings.set("DUPEFILTER_CLASS", SEARCH_DUPEFILTER, priority="spider")
         # scrapy-redis' client knows REDIS_URL only: ours is REDIS_URL or the embedded server.
         self.redis_url = server_url(self.warm_config.redis)
         self.server = redis.Redis.from_url(self.redis_url)
@@ -110,6 +118,7 @@ class WarmSearchMixin(RedisMixin):
         self.client = redis.asyncio.Redis.from_url(self.redis_url)
         self.queue = SiteQueue(self.client, self.name, self.crawler_id, self.warm_config.lease_seconds)
         self._writes = asyncio.Queue()
+        self.crawler.stats.set_value(WARM_CRAWL_STAT, 1)  # read by run health
         self.crawler.signals.send_catch_log(search_tracker_opened, tracker=self.tracker)
         self._tasks = [
             asyncio.ensure_future(c) for c in (self._take_loop(), self._heartbeat(), self._write())
@@ -126,7 +135,7 @@ class WarmSearchMixin(RedisMixin):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        moved = await self.queue.requeue_dead(including_self=True)
+        moved = await self.queue.requeue_dead(including_self=True, clean=reason in CLEAN_STOP_REASONS)
         self.logger.info(
             "warm crawler %s closed (%s): %d searches back in the queue", self.crawler_id, reason, moved
         )
