@@ -6,16 +6,17 @@ import contextlib
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.sse import EventSourceResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from looqta.redisstore.client import connect
 from looqta.serve import page
 from looqta.serve.coordinator import Opened, Overloaded, SearchCoordinator
+from looqta.serve.encoded import json_bytes
 from looqta.serve.query import BadQuery, checked
 from looqta.serve.results import document
-from looqta.serve.sse import events
+from looqta.serve.sse import events, stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 #: The ``Host`` names a loopback-only service answers to (a rebound DNS name gets 400).
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+SSE_TYPE, JSON_TYPE = EventSourceResponse.media_type, "application/json"
+#: As FastAPI's own SSE responses: no caching, no buffering by a proxy.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def opened_search(
@@ -71,19 +75,23 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)
     app.state.config = config
 
-    @app.get("/api/search", response_class=EventSourceResponse)
-    async def search(request: Request, opened: Search) -> AsyncIterator[ServerSentEvent]:
-        async for event in events(request.app.state.redis, opened[0], config, after=opened[1]):
-            yield event
+    @app.get("/api/search")
+    async def search(request: Request, opened: Search) -> Response:
+        found, after = opened
+        if found.answer is not None and after is None:  # a cache hit read from its start: ready bytes
+            return Response(found.answer.sse(found.state), headers=SSE_HEADERS, media_type=SSE_TYPE)
+        body = stream(request.app.state.redis, found, config, after=after)
+        return StreamingResponse(body, headers=SSE_HEADERS, media_type=SSE_TYPE)
 
     @app.get("/api/search.json")
-    async def search_json(request: Request, opened: Search) -> dict[str, Any]:
+    async def search_json(request: Request, opened: Search) -> Response:
+        found = opened[0]
+        if found.answer is not None:
+            return Response(found.answer.search_json(found.state), media_type=JSON_TYPE)
         collected = [
-            (event.event, event.data)
-            async for event in events(request.app.state.redis, opened[0], config)
-            if event.event
+            (event[0], event[2]) async for event in events(request.app.state.redis, found, config) if event
         ]
-        return document(collected)
+        return Response(json_bytes(document(collected)), media_type=JSON_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
