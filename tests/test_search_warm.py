@@ -187,3 +187,21 @@ def test_a_page_is_fetched_once_per_search_and_again_in_the_next_search(
     assert set(product_pages) == {f"/dp/{source_id}" for source_id in offers_per_search[0]}
     assert set(product_pages.values()) == {2}, product_pages  # once in each search, never twice in one
     assert [n for path, n in fetched.items() if path.startswith("/s?")] == [2]
+
+
+def test_an_idle_crawler_takes_a_pushed_search_at_once_not_at_its_next_poll(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    poll_seconds = 5.0  # only the push's wake-up can make it sooner
+    settings = {"LOOQTA_WARM_POLL_INTERVAL_SECONDS": poll_seconds}
+    base = clean_sandbox.url("amazon")
+    waits = []
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings):
+        for _ in range(3):
+            job = SearchJob.new("iphone", "amazon", max_pages=1)
+            pushed_at = time.time()
+            queue.push(redis_client, job)
+            entries = wait_for(lambda j=job: ended(redis_client, j.search_id), 30, "done")
+            [started] = [entry_id for entry_id, e in entries if e.event == "site-started"]
+            waits.append(entry_time(started) - pushed_at)
+    assert max(waits) < 0.5, waits  # polling alone: up to 5 s each

@@ -62,8 +62,16 @@ return moved
 
 
 def push(client: Any, job: SearchJob) -> Any:
-    """Queue ``job`` at the tail of its site's ``kind`` list (what a service calls)."""
-    return client.rpush(contract.queue_key(job.site, job.kind), job.encode())
+    """Queue ``job`` at the tail of its site's ``kind`` list and wake the site's crawlers (one round trip)."""
+    pipe = client.pipeline(transaction=False)
+    push_commands(pipe, job)
+    return pipe.execute()
+
+
+def push_commands(pipe: Any, job: SearchJob) -> None:
+    """:func:`push`'s commands, added to ``pipe`` (a service pushing a search's jobs at once)."""
+    pipe.rpush(contract.queue_key(job.site, job.kind), job.encode())
+    pipe.publish(contract.pushed_channel(job.site), job.kind)
 
 
 def append(client: Any, search_id: str, entry: StreamEntry) -> Any:

@@ -121,7 +121,8 @@ class WarmSearchMixin(RedisMixin):
         self.crawler.stats.set_value(WARM_CRAWL_STAT, 1)  # read by run health
         self.crawler.signals.send_catch_log(search_tracker_opened, tracker=self.tracker)
         self._tasks = [
-            asyncio.ensure_future(c) for c in (self._take_loop(), self._heartbeat(), self._write())
+            asyncio.ensure_future(c)
+            for c in (self._take_loop(), self._doorbell(), self._heartbeat(), self._write())
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
@@ -164,6 +165,7 @@ class WarmSearchMixin(RedisMixin):
 
     async def _take_loop(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a push seen while looking wakes the wait below
             raw = None
             try:
                 if self._room("manual") or self._room("bulk"):
@@ -172,11 +174,25 @@ class WarmSearchMixin(RedisMixin):
                 await self._redis_down("take", error)
                 continue
             if raw is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.warm_config.poll_interval_seconds)
                 continue
             self._start_search(raw)
+
+    async def _doorbell(self) -> None:
+        """Wake the taker as soon as a producer pushed a job for this site (``queue.push`` publishes)."""
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(contract.pushed_channel(self.name))
+                self._wake.set()  # anything pushed while (re)subscribing is found now
+                while True:
+                    if await pubsub.get_message(ignore_subscribe_messages=True, timeout=None):
+                        self._wake.set()
+            except redis.RedisError as error:
+                await self._redis_down("subscribe", error)
+            finally:
+                await pubsub.aclose()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -233,6 +249,7 @@ class WarmSearchMixin(RedisMixin):
         entry = run.outcome(self.tracker.clock())
         self.crawler.stats.inc_value(f"looqta/search/{entry.event}")
         self._send(("finish", run.raw, run.job.search_id, entry))
+        self._wake.set()  # room for the next search of its kind
 
     def _send(self, write: tuple[Any, ...]) -> None:
         assert self._writes is not None

@@ -146,7 +146,7 @@ class SearchCoordinator:
         )
         pipe = self.client.pipeline(transaction=False)
         for job in jobs:
-            queue.push(pipe, job)
+            queue.push_commands(pipe, job)
         await pipe.execute()
         task = asyncio.create_task(self._finish(key, jobs, now), name=f"looqta-search-{search_id}")
         self._finishers.add(task)
