@@ -1,4 +1,4 @@
-"""``python -m looqta.serve [--host 127.0.0.1] [--port 8080] [--sandbox] [-s NAME=VALUE]``."""
+"""``python -m looqta.serve [--host 127.0.0.1] [--port 8080] [--sandbox] [--access-log] [-s NAME=VALUE]``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from looqta.redisstore.client import server_url
 from looqta.serve.app import create_app
 from looqta.serve.config import ServeConfig
 from looqta.serve.sandboxed import sandboxed_crawlers
+
+#: uvicorn's default listen backlog.
+BACKLOG = 2048
 
 
 def is_loopback(host: str) -> bool:
@@ -107,6 +110,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before the URL is printed: a client that connects at once waits in the backlog
+    # instead of being refused while uvicorn (and uvloop) start.
+    sock.listen(BACKLOG)
     return sock
 
 
