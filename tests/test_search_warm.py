@@ -5,8 +5,10 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import slow_items
 import test_spider_noon
 from test_spider_amazon import expected_offers
 from warm_crawlers import ended, entry_time, stream, wait_for, warm_crawler
@@ -15,8 +17,6 @@ from looqta.search import contract, queue
 from looqta.search.contract import SearchJob
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import redis
 
     from looqta.sandbox.client import SandboxProcess
@@ -205,3 +205,28 @@ def test_an_idle_crawler_takes_a_pushed_search_at_once_not_at_its_next_poll(
             [started] = [entry_id for entry_id, e in entries if e.event == "site-started"]
             waits.append(entry_time(started) - pushed_at)
     assert max(waits) < 0.5, waits  # polling alone: up to 5 s each
+
+
+def test_an_offer_is_streamed_once_validated_not_when_later_pipelines_are_done(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    pipelines = {
+        "looqta.pipelines.validate.ValidationPipeline": 100,
+        "looqta.pipelines.dedup.DedupPipeline": 150,
+        "slow_items.SlowItemsPipeline": 500,  # as the store and files pipelines may take, and more
+    }
+    base = clean_sandbox.url("amazon")
+    tests = Path(__file__).parent
+    settings = {"ITEM_PIPELINES": pipelines}
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings, (tests,)):
+        job = SearchJob.new("iphone", "amazon", max_pages=1)
+        queue.push(redis_client, job)
+        entries = wait_for(lambda: ended(redis_client, job.search_id), 60, "site-done")
+    times = {e.event: entry_time(i) for i, e in reversed(entries)}  # each event's first entry
+    assert times["offer"] - times["site-started"] < slow_items.HOLD_SECONDS / 2, times
+    assert times["site-done"] - times["site-started"] >= slow_items.HOLD_SECONDS, times  # done waits
+    offers, end = contract.site_results([e for _, e in entries], "amazon")
+    assert end is not None
+    assert end.event == "site-done"
+    assert end.data["count"] == len(offers)
+    assert sorted(o["source_id"] for o in offers) == sorted(expected_offers("iphone", 1))  # each once

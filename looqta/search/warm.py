@@ -28,6 +28,7 @@ from looqta.health.checks import WARM_CRAWL_STAT
 from looqta.redisstore.client import redact, server_url
 from looqta.redisstore.config import RedisConfig
 from looqta.search import contract
+from looqta.search.pipeline import SearchOfferPipeline
 from looqta.search.queue import SiteQueue, append
 from looqta.search.tracker import SEARCH_ID_META_KEY, SearchTracker, search_tracker_opened
 
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 #: back to the queue without counting a delivery. Any other reason is counted, as a crash is.
 CLEAN_STOP_REASONS = ("shutdown", "finished")
 SEARCH_DUPEFILTER = "looqta.search.dupefilter.SearchDupeFilter"
+#: After validation (100) and dedup (150), before the store (300) and files (400).
+OFFER_PIPELINE_PRIORITY = 200
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,17 @@ class WarmSearchMixin(RedisMixin):
         self.redis_key = contract.queue_key(self.name, "manual")  # what RedisMixin's idle check counts
         self.max_idle_time = 0  # never close for idleness: a warm crawler waits for searches
         self.setup_redis(crawler)
-        # A page is fetched once per search, not once per crawl (settings are not frozen yet here).
+        # A page is fetched once per search, not once per crawl, and an offer streamed as soon as it
+        # passed validation and dedup (settings are not frozen yet here).
         crawler.settings.set("DUPEFILTER_CLASS", SEARCH_DUPEFILTER, priority="spider")
+        crawler.settings.set_in_component_priority_dict(
+            "ITEM_PIPELINES", SearchOfferPipeline, OFFER_PIPELINE_PRIORITY
+        )
         # scrapy-redis' client knows REDIS_URL only: ours is REDIS_URL or the embedded server.
         self.redis_url = server_url(self.warm_config.redis)
         self.server = redis.Redis.from_url(self.redis_url)
         self.count_size = self.server.llen
-        self.tracker = SearchTracker(self._search_finished)
+        self.tracker = SearchTracker(self._search_finished, on_offer=self._send_offer)
         self._tasks: list[asyncio.Task[None]] = []
         self._writes: asyncio.Queue[tuple[Any, ...]] | None = None
         self._wake = asyncio.Event()
@@ -231,10 +238,13 @@ class WarmSearchMixin(RedisMixin):
 
     # results ---------------------------------------------------------------------------------
 
+    def _send_offer(self, run: SearchRun, item: Any) -> None:
+        self._send(("append", run.job.search_id, contract.offer(run.job.site, item)))
+
     def _item_scraped(self, item: Any) -> None:
+        self.tracker.offer(item)  # once: looqta.search.pipeline sent it already unless it was left out
         run = self.tracker.item_finished(item, scraped=True)
         if run is not None:
-            self._send(("append", run.job.search_id, contract.offer(run.job.site, item)))
             self.tracker.check(run)
 
     def _item_not_scraped(self, item: Any) -> None:
