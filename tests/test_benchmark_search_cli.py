@@ -56,6 +56,7 @@ def test_saturation_queries_are_distinct_and_not_the_measured_ones() -> None:
 def test_a_tiny_run_completes(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     argv = ["--queries", "1", "--cache-requests", "10", "--cache-clients", "5", "--saturation-seconds", "0"]
+    argv += ["--cache-rate", "20"]
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.search", *argv, "--products", "1000", "--json", str(out)],
         cwd=ROOT,
@@ -73,8 +74,19 @@ def test_a_tiny_run_completes(tmp_path: Path) -> None:
     assert not warm["site_failed"]
     assert not cold["site_failed"]
     assert set(warm["site_done"]) == set(cold["site_done"]) == set(search.SITES)
-    assert result["cache_hits"]["statuses"] == {"200": 10}
-    assert result["cache_hits"]["cache_states"] == {"hit": 10}
+    for hits in (result["cache_hits"], result["cache_hits_fixed_rate"]):
+        assert hits["statuses"] == {"200": 10}
+        assert hits["cache_states"] == {"hit": 10}
+        assert hits["differing_bodies"] == 0
+        assert hits["reference"]["offers"] == warm["offers"]
+    assert result["cache_hits_fixed_rate"]["offered_rate"] == 20
+    [steps] = result["timeline"]
+    for site in search.SITES:  # every step measured, in the order they happen
+        step = steps[site]
+        assert None not in step.values(), step
+        offer = ["pushed", "taken", "at_site", "answered", "offer_in_stream", "offer_read"]
+        assert [step[name] for name in offer] == sorted(step[name] for name in offer), step
+        assert step["offer_in_stream"] <= step["done_in_stream"] <= step["done_read"], step
     assert set(result["goals"]) == {
         "first_offer_share_of_slowest_site",
         "first_offer_seconds",

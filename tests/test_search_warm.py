@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import slow_items
 import test_spider_noon
 from test_spider_amazon import expected_offers
 from warm_crawlers import ended, entry_time, stream, wait_for, warm_crawler
@@ -14,8 +17,6 @@ from looqta.search import contract, queue
 from looqta.search.contract import SearchJob
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import redis
 
     from looqta.sandbox.client import SandboxProcess
@@ -67,8 +68,7 @@ def test_noon_and_amazon_with_product_pages_warm_side_by_side(
     assert amazon_end.event == "site-done"
     assert {o["source_id"] for o in amazon_offers} == set(expected_offers("iphone 15 pro max", 1))
     assert all(o["availability"] == "in_stock" for o in amazon_offers)  # read from the product pages
-    # Every offer's product page read; a sponsored repeat's page is read again (requests of a warm
-    # search are not filtered by Scrapy's crawl-long dupefilter).
+    # Every offer's product page read (test_a_page_is_fetched_once_per_search... counts them).
     product_pages = {r["path_qs"] for r in clean_sandbox.requests("amazon") if "/dp/" in r["path_qs"]}
     assert product_pages == {f"/dp/{o['source_id']}" for o in amazon_offers}
 
@@ -164,3 +164,69 @@ def test_a_site_that_blocks_every_request_is_reported_failed_and_the_crawler_sta
     assert end is not None
     assert end.event == "site-done"
     assert {o["source_id"] for o in offers} == set(expected_offers("iphone", 1))
+
+
+def test_a_page_is_fetched_once_per_search_and_again_in_the_next_search(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    query = "iphone 15 pro max"  # its results list a sponsored repeat of an organic result
+    base = clean_sandbox.url("amazon")
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "crawler.log"):
+        offers_per_search = []
+        for _ in range(2):  # one after the other: the second search fetches every page again
+            job = SearchJob.new(query, "amazon", max_pages=1, details=True)
+            queue.push(redis_client, job)
+            entries = [e for _, e in wait_for(lambda j=job: ended(redis_client, j.search_id), 60, "done")]
+            offers, end = contract.site_results(entries, "amazon")
+            assert end is not None
+            assert end.event == "site-done"
+            offers_per_search.append({o["source_id"] for o in offers})
+    assert offers_per_search[0] == offers_per_search[1] == set(expected_offers(query, 1))
+    fetched = Counter(r["path_qs"] for r in clean_sandbox.requests("amazon"))
+    product_pages = {path: n for path, n in fetched.items() if path.startswith("/dp/")}
+    assert set(product_pages) == {f"/dp/{source_id}" for source_id in offers_per_search[0]}
+    assert set(product_pages.values()) == {2}, product_pages  # once in each search, never twice in one
+    assert [n for path, n in fetched.items() if path.startswith("/s?")] == [2]
+
+
+def test_an_idle_crawler_takes_a_pushed_search_at_once_not_at_its_next_poll(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    poll_seconds = 5.0  # only the push's wake-up can make it sooner
+    settings = {"LOOQTA_WARM_POLL_INTERVAL_SECONDS": poll_seconds}
+    base = clean_sandbox.url("amazon")
+    waits = []
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings):
+        for _ in range(3):
+            job = SearchJob.new("iphone", "amazon", max_pages=1)
+            pushed_at = time.time()
+            queue.push(redis_client, job)
+            entries = wait_for(lambda j=job: ended(redis_client, j.search_id), 30, "done")
+            [started] = [entry_id for entry_id, e in entries if e.event == "site-started"]
+            waits.append(entry_time(started) - pushed_at)
+    assert max(waits) < 0.5, waits  # polling alone: up to 5 s each
+
+
+def test_an_offer_is_streamed_once_validated_not_when_later_pipelines_are_done(
+    clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    pipelines = {
+        "looqta.pipelines.validate.ValidationPipeline": 100,
+        "looqta.pipelines.dedup.DedupPipeline": 150,
+        "slow_items.SlowItemsPipeline": 500,  # as the store and files pipelines may take, and more
+    }
+    base = clean_sandbox.url("amazon")
+    tests = Path(__file__).parent
+    settings = {"ITEM_PIPELINES": pipelines}
+    with warm_crawler("amazon", base, redis_client, redis_url, tmp_path / "c.log", settings, (tests,)):
+        job = SearchJob.new("iphone", "amazon", max_pages=1)
+        queue.push(redis_client, job)
+        entries = wait_for(lambda: ended(redis_client, job.search_id), 60, "site-done")
+    times = {e.event: entry_time(i) for i, e in reversed(entries)}  # each event's first entry
+    assert times["offer"] - times["site-started"] < slow_items.HOLD_SECONDS / 2, times
+    assert times["site-done"] - times["site-started"] >= slow_items.HOLD_SECONDS, times  # done waits
+    offers, end = contract.site_results([e for _, e in entries], "amazon")
+    assert end is not None
+    assert end.event == "site-done"
+    assert end.data["count"] == len(offers)
+    assert sorted(o["source_id"] for o in offers) == sorted(expected_offers("iphone", 1))  # each once

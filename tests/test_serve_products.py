@@ -17,7 +17,6 @@ import httpx
 import match_standin
 import pytest
 from crawling import CrawlResult, run_crawl
-from fastapi.sse import ServerSentEvent
 from mongo_fixtures import run, store_settings
 from playwright.sync_api import sync_playwright
 from scrapy.settings import Settings
@@ -47,20 +46,22 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> None:
     match_standin.install(monkeypatch)
 
 
-def offer_event(site: str, source_id: str, title: str, price: str) -> ServerSentEvent:
+#: One event of a search as the service streams it: (event, SSE id, data).
+Event = tuple[str, str | None, dict[str, Any]]
+
+
+def offer_event(site: str, source_id: str, title: str, price: str) -> Event:
     data = {"site": site, "source_id": source_id, "title": title, "price": price, "currency": "AED"}
-    return ServerSentEvent(
-        event="offer", id=f"1-{len(source_id)}", data={**data, "url": f"http://x/{source_id}"}
-    )
+    return "offer", f"1-{len(source_id)}", {**data, "url": f"http://x/{source_id}"}
 
 
-def grouped(events: list[ServerSentEvent]) -> list[tuple[str, Any]]:
-    async def source() -> AsyncIterator[ServerSentEvent]:
+def grouped(events: list[Event]) -> list[tuple[str, Any]]:
+    async def source() -> AsyncIterator[Event]:
         for event in events:
             yield event
 
     async def main() -> list[tuple[str, Any]]:
-        return [(e.event or "", e.data) async for e in with_matches(source())]
+        return [(e[0], e[2]) async for e in with_matches(source()) if e is not None]
 
     return asyncio.run(main())
 
@@ -89,7 +90,7 @@ def test_an_offer_that_joins_a_product_is_followed_by_its_match_event() -> None:
 
 
 def test_a_redelivered_site_drops_its_offers_from_the_products_and_they_match_again() -> None:
-    restarted = ServerSentEvent(event="site-started", id="2-0", data={"site": "noon", "attempt": 1})
+    restarted: Event = ("site-started", "2-0", {"site": "noon", "attempt": 1})
     out = grouped([*STREAM, restarted, offer_event("noon", "N1", PHONE, "2899.00")])
     names = [name for name, _ in out]
     assert names == ["offer", "offer", "offer", "match", "offer", "site-started", "offer", "match"]
@@ -222,7 +223,7 @@ def recorded(db: Any, key: str) -> list[dict[str, Any]]:
 def test_the_page_in_chromium_shows_one_row_per_product_with_the_cheapest_marked(
     redis_url: str, tmp_path: Path
 ) -> None:
-    events = grouped([*STREAM, ServerSentEvent(event="done", data={"id": "s", "sites": {}})])
+    events = grouped([*STREAM, ("done", None, {"id": "s", "sites": {}})])
     body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
     settings = Settings()
     settings.setmodule("looqta.settings", priority="project")

@@ -45,12 +45,13 @@ def warm_crawler(
     redis_url: str,
     log: Path,
     settings: dict[str, Any] | None = None,
+    pythonpath: tuple[Path, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A warm crawler process, yielded once it holds its lease in Redis; stopped (if alive) on exit."""
     known = set(redis_client.smembers(contract.crawlers_key(site)))
     command = [sys.executable, "-m", "scrapy", "crawl", site, "-a", "warm=1", "-a", f"base_url={base_url}"]
     command += setting_args({**WARM_TEST_SETTINGS, **(settings or {})})
-    env = {**crawl_env(), "REDIS_URL": redis_url}
+    env = {**crawl_env(pythonpath), "REDIS_URL": redis_url}
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 #: Spidermon's per-item-type and per-field counters (``SPIDERMON_ADD_FIELD_COVERAGE``).
 SPIDERMON_COUNT = "spidermon_item_scraped_count"
+#: 1 in a warm crawler's stats (looqta.search.warm): it has no end of its own and runs only the
+#: searches it is given, so a stop on purpose (``WARM_STOP_REASONS``) is not a failed run, and with
+#: no search taken there are no items to count.
+WARM_CRAWL_STAT = "looqta/search/warm"
+WARM_STOP_REASONS = ("shutdown",)
+SEARCHES_TAKEN_PREFIX = "looqta/search/taken/"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ def field_coverage(stats: Mapping[str, Any]) -> dict[str, float] | None:
     return {name: count / total for name, count in present.items()}
 
 
+def is_warm(stats: Mapping[str, Any]) -> bool:
+    return bool(stats.get(WARM_CRAWL_STAT))
+
+
+def searches_taken(stats: Mapping[str, Any]) -> int:
+    return sum(int(v or 0) for k, v in stats.items() if k.startswith(SEARCHES_TAKEN_PREFIX))
+
+
 def validation_error_share(stats: Mapping[str, Any]) -> float:
     dropped = stats.get("looqta/validate/dropped", 0) or 0
     return _share(dropped, dropped + (stats.get("looqta/validate/ok", 0) or 0))
@@ -90,8 +104,11 @@ def block_share(stats: Mapping[str, Any]) -> float:
 
 
 def check_item_count(stats: Mapping[str, Any], config: HealthConfig) -> Check:
-    count = item_count(stats)
-    return Check("item_count", "items", count, ">=", config.min_items, count >= config.min_items)
+    count: int | None = item_count(stats)
+    if is_warm(stats) and not searches_taken(stats):
+        count = None  # a warm crawler nobody gave a search: nothing to judge
+    ok = count is None or count >= config.min_items
+    return Check("item_count", "items", count, ">=", config.min_items, ok)
 
 
 def check_field_coverage(stats: Mapping[str, Any], config: HealthConfig, name: str) -> Check:
@@ -117,6 +134,8 @@ def check_block_share(stats: Mapping[str, Any], config: HealthConfig) -> Check:
 def check_finish_reason(stats: Mapping[str, Any], config: HealthConfig) -> Check:
     reason = str(stats.get("finish_reason") or "unknown")
     allowed = config.allowed_finish_reasons
+    if is_warm(stats):
+        allowed = (*allowed, *(r for r in WARM_STOP_REASONS if r not in allowed))
     return Check("finish_reason", "finish reason", reason, "in", allowed, reason in allowed)
 
 

@@ -61,6 +61,12 @@ def crawlers_key(site: str) -> str:
     return f"{KEY_PREFIX}:{site}:crawlers"
 
 
+def pushed_channel(site: str) -> str:
+    """Pub/sub channel a producer publishes the job's kind on after pushing it: wakes ``site``'s
+    crawlers at once (a crawler that missed it still finds the job at its next poll)."""
+    return f"{KEY_PREFIX}:{site}:pushed"
+
+
 def stream_key(search_id: str) -> str:
     return f"{KEY_PREFIX}:{search_id}:stream"
 

@@ -30,20 +30,26 @@ end
 return false
 """
 
-# KEYS: crawlers. ARGV: the site's key prefix, a crawler id to requeue even when alive ('' for none).
-# The jobs of every crawler whose lease expired go back to the head of their queue, in order.
+# KEYS: crawlers. ARGV: the site's key prefix, a crawler id to requeue even when alive ('' for none),
+# '1' when that crawler stopped cleanly. The jobs of every crawler whose lease expired go back to the
+# head of their queue, in order, with ``attempt`` + 1; a clean stop's jobs go back as they were.
 _REQUEUE = """
 local moved = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if id == ARGV[2] or redis.call('EXISTS', ARGV[1] .. ':lease:' .. id) == 0 then
     local processing = ARGV[1] .. ':processing:' .. id
     local jobs = redis.call('LRANGE', processing, 0, -1)
+    local clean = id == ARGV[2] and ARGV[3] == '1'
     for i = #jobs, 1, -1 do
       local job = cjson.decode(jobs[i])
-      job['attempt'] = (tonumber(job['attempt']) or 0) + 1
       local kind = 'manual'
       if job['kind'] == 'bulk' then kind = 'bulk' end
-      redis.call('LPUSH', ARGV[1] .. ':' .. kind, cjson.encode(job))
+      if clean then
+        redis.call('LPUSH', ARGV[1] .. ':' .. kind, jobs[i])
+      else
+        job['attempt'] = (tonumber(job['attempt']) or 0) + 1
+        redis.call('LPUSH', ARGV[1] .. ':' .. kind, cjson.encode(job))
+      end
       moved = moved + 1
     end
     redis.call('DEL', processing)
@@ -56,8 +62,16 @@ return moved
 
 
 def push(client: Any, job: SearchJob) -> Any:
-    """Queue ``job`` at the tail of its site's ``kind`` list (what a service calls)."""
-    return client.rpush(contract.queue_key(job.site, job.kind), job.encode())
+    """Queue ``job`` at the tail of its site's ``kind`` list and wake the site's crawlers (one round trip)."""
+    pipe = client.pipeline(transaction=False)
+    push_commands(pipe, job)
+    return pipe.execute()
+
+
+def push_commands(pipe: Any, job: SearchJob) -> None:
+    """:func:`push`'s commands, added to ``pipe`` (a service pushing a search's jobs at once)."""
+    pipe.rpush(contract.queue_key(job.site, job.kind), job.encode())
+    pipe.publish(contract.pushed_channel(job.site), job.kind)
 
 
 def append(client: Any, search_id: str, entry: StreamEntry) -> Any:
@@ -104,11 +118,15 @@ class SiteQueue:
         pipe.sadd(contract.crawlers_key(self.site), self.crawler_id)
         return pipe.execute()
 
-    def requeue_dead(self, *, including_self: bool = False) -> Any:
-        """Put the jobs of crawlers whose lease expired back at the head of the queue; the count."""
+    def requeue_dead(self, *, including_self: bool = False, clean: bool = False) -> Any:
+        """Put the jobs of crawlers whose lease expired back at the head of the queue; the count.
+        ``including_self``: this crawler's too (it is stopping); ``clean``: a normal stop, so its
+        jobs go back without counting a delivery (a crash's do count, toward ``max_attempts``)."""
         prefix = f"{contract.KEY_PREFIX}:{self.site}"
         mine = self.crawler_id if including_self else ""
-        return self._requeue(keys=[contract.crawlers_key(self.site)], args=[prefix, mine])
+        return self._requeue(
+            keys=[contract.crawlers_key(self.site)], args=[prefix, mine, int(including_self and clean)]
+        )
 
     def finish(self, raw_job: str | bytes, search_id: str, entry: StreamEntry) -> Any:
         """Write the job's ending entry and drop it from the processing list, atomically."""

@@ -60,11 +60,19 @@ class SearchRun:
 class SearchTracker:
     """Open searches by id; ``on_finished(run)`` is called once per search, when it is finished."""
 
-    def __init__(self, on_finished: Callable[[SearchRun], Any], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        on_finished: Callable[[SearchRun], Any],
+        clock: Callable[[], float] = time.monotonic,
+        on_offer: Callable[[SearchRun, Any], Any] | None = None,
+    ):
         self.on_finished = on_finished
+        self.on_offer = on_offer
         self.clock = clock
         self.runs: dict[str, SearchRun] = {}
         self._items: dict[int, tuple[str, Any]] = {}
+        #: Items already counted and sent as offers (looqta.search.pipeline), by id.
+        self._streamed: set[int] = set()
         self._tickets = itertools.count(1)
 
     def open(self, job: SearchJob, raw: str | bytes) -> SearchRun:
@@ -138,16 +146,40 @@ class SearchTracker:
 
     def seen(self, item: Any, namespace: str) -> set[Any] | None:
         """The set a pipeline keeps what it saw in ``item``'s search in; None if no search's."""
-        run = self.runs.get(self.search_of(item) or "")
+        return self.seen_in(self.search_of(item) or "", namespace)
+
+    def seen_in(self, search_id: str, namespace: str) -> set[Any] | None:
+        """The set ``namespace`` keeps for running search ``search_id`` (dropped with it); None if none."""
+        run = self.runs.get(search_id)
         return None if run is None else run.seen.setdefault(namespace, set())
 
+    def stream(self, item: Any) -> SearchRun | None:
+        """Count ``item`` as an offer of its search, once: its run (send it), or None (not a running
+        search's item, or counted already)."""
+        search_id = self.search_of(item)
+        if search_id is None or id(item) in self._streamed:
+            return None
+        self._streamed.add(id(item))
+        run = self.runs[search_id]
+        run.offers += 1
+        return run
+
+    def offer(self, item: Any) -> None:
+        """``item`` is an offer of its search: counted and handed to ``on_offer``, once."""
+        run = self.stream(item)
+        if run is not None and self.on_offer is not None:
+            self.on_offer(run, item)
+
     def item_finished(self, item: Any, *, scraped: bool) -> SearchRun | None:
+        """``item`` left the pipelines (an offer if ``scraped`` and not counted by :meth:`stream`)."""
         search_id = self.search_of(item)
         if search_id is None:
             return None
         del self._items[id(item)]
+        streamed = id(item) in self._streamed
+        self._streamed.discard(id(item))
         run = self.runs[search_id]
-        run.offers += int(scraped)
+        run.offers += int(scraped and not streamed)
         return run
 
     def check(self, run: SearchRun) -> None:

@@ -24,9 +24,11 @@ import redis.asyncio
 from scrapy import signals
 from scrapy_redis.spiders import RedisMixin
 
+from looqta.health.checks import WARM_CRAWL_STAT
 from looqta.redisstore.client import redact, server_url
 from looqta.redisstore.config import RedisConfig
 from looqta.search import contract
+from looqta.search.pipeline import SearchOfferPipeline
 from looqta.search.queue import SiteQueue, append
 from looqta.search.tracker import SEARCH_ID_META_KEY, SearchTracker, search_tracker_opened
 
@@ -41,6 +43,13 @@ if TYPE_CHECKING:
     from looqta.search.tracker import SearchRun
 
 logger = logging.getLogger(__name__)
+
+#: Finish reasons of a warm crawler stopped on purpose (SIGTERM, a Scrapyd cancel): its searches go
+#: back to the queue without counting a delivery. Any other reason is counted, as a crash is.
+CLEAN_STOP_REASONS = ("shutdown", "finished")
+SEARCH_DUPEFILTER = "looqta.search.dupefilter.SearchDupeFilter"
+#: After validation (100) and dedup (150), before the store (300) and files (400).
+OFFER_PIPELINE_PRIORITY = 200
 
 
 @dataclass(frozen=True)
@@ -85,11 +94,17 @@ class WarmSearchMixin(RedisMixin):
         self.redis_key = contract.queue_key(self.name, "manual")  # what RedisMixin's idle check counts
         self.max_idle_time = 0  # never close for idleness: a warm crawler waits for searches
         self.setup_redis(crawler)
+        # A page is fetched once per search, not once per crawl, and an offer streamed as soon as it
+        # passed validation and dedup (settings are not frozen yet here).
+        crawler.settings.set("DUPEFILTER_CLASS", SEARCH_DUPEFILTER, priority="spider")
+        crawler.settings.set_in_component_priority_dict(
+            "ITEM_PIPELINES", SearchOfferPipeline, OFFER_PIPELINE_PRIORITY
+        )
         # scrapy-redis' client knows REDIS_URL only: ours is REDIS_URL or the embedded server.
         self.redis_url = server_url(self.warm_config.redis)
         self.server = redis.Redis.from_url(self.redis_url)
         self.count_size = self.server.llen
-        self.tracker = SearchTracker(self._search_finished)
+        self.tracker = SearchTracker(self._search_finished, on_offer=self._send_offer)
         self._tasks: list[asyncio.Task[None]] = []
         self._writes: asyncio.Queue[tuple[Any, ...]] | None = None
         self._wake = asyncio.Event()
@@ -110,9 +125,11 @@ class WarmSearchMixin(RedisMixin):
         self.client = redis.asyncio.Redis.from_url(self.redis_url)
         self.queue = SiteQueue(self.client, self.name, self.crawler_id, self.warm_config.lease_seconds)
         self._writes = asyncio.Queue()
+        self.crawler.stats.set_value(WARM_CRAWL_STAT, 1)  # read by run health
         self.crawler.signals.send_catch_log(search_tracker_opened, tracker=self.tracker)
         self._tasks = [
-            asyncio.ensure_future(c) for c in (self._take_loop(), self._heartbeat(), self._write())
+            asyncio.ensure_future(c)
+            for c in (self._take_loop(), self._doorbell(), self._heartbeat(), self._write())
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
@@ -126,7 +143,7 @@ class WarmSearchMixin(RedisMixin):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        moved = await self.queue.requeue_dead(including_self=True)
+        moved = await self.queue.requeue_dead(including_self=True, clean=reason in CLEAN_STOP_REASONS)
         self.logger.info(
             "warm crawler %s closed (%s): %d searches back in the queue", self.crawler_id, reason, moved
         )
@@ -155,6 +172,7 @@ class WarmSearchMixin(RedisMixin):
 
     async def _take_loop(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a push seen while looking wakes the wait below
             raw = None
             try:
                 if self._room("manual") or self._room("bulk"):
@@ -163,11 +181,25 @@ class WarmSearchMixin(RedisMixin):
                 await self._redis_down("take", error)
                 continue
             if raw is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.warm_config.poll_interval_seconds)
                 continue
             self._start_search(raw)
+
+    async def _doorbell(self) -> None:
+        """Wake the taker as soon as a producer pushed a job for this site (``queue.push`` publishes)."""
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(contract.pushed_channel(self.name))
+                self._wake.set()  # anything pushed while (re)subscribing is found now
+                while True:
+                    if await pubsub.get_message(ignore_subscribe_messages=True, timeout=None):
+                        self._wake.set()
+            except redis.RedisError as error:
+                await self._redis_down("subscribe", error)
+            finally:
+                await pubsub.aclose()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -206,10 +238,13 @@ class WarmSearchMixin(RedisMixin):
 
     # results ---------------------------------------------------------------------------------
 
+    def _send_offer(self, run: SearchRun, item: Any) -> None:
+        self._send(("append", run.job.search_id, contract.offer(run.job.site, item)))
+
     def _item_scraped(self, item: Any) -> None:
+        self.tracker.offer(item)  # once: looqta.search.pipeline sent it already unless it was left out
         run = self.tracker.item_finished(item, scraped=True)
         if run is not None:
-            self._send(("append", run.job.search_id, contract.offer(run.job.site, item)))
             self.tracker.check(run)
 
     def _item_not_scraped(self, item: Any) -> None:
@@ -224,6 +259,7 @@ class WarmSearchMixin(RedisMixin):
         entry = run.outcome(self.tracker.clock())
         self.crawler.stats.inc_value(f"looqta/search/{entry.event}")
         self._send(("finish", run.raw, run.job.search_id, entry))
+        self._wake.set()  # room for the next search of its kind
 
     def _send(self, write: tuple[Any, ...]) -> None:
         assert self._writes is not None

@@ -1,4 +1,4 @@
-"""``python -m looqta.serve [--host 127.0.0.1] [--port 8080] [--sandbox] [-s NAME=VALUE]``."""
+"""``python -m looqta.serve [--host 127.0.0.1] [--port 8080] [--sandbox] [--access-log] [-s NAME=VALUE]``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from scrapy.utils.project import get_project_settings
@@ -18,6 +19,9 @@ from looqta.redisstore.client import server_url
 from looqta.serve.app import create_app
 from looqta.serve.config import ServeConfig
 from looqta.serve.sandboxed import sandboxed_crawlers
+
+#: uvicorn's default listen backlog.
+BACKLOG = 2048
 
 
 def is_loopback(host: str) -> bool:
@@ -40,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--allow-remote", action="store_true", help="serve on a non-loopback address")
     parser.add_argument(
         "--sandbox", action="store_true", help="start the sandbox and a warm crawler per site"
+    )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (uvicorn's access log)",
     )
     parser.add_argument(
         "-s",
@@ -75,9 +84,22 @@ def main(argv: list[str] | None = None) -> int:
         host = f"[{args.host}]" if sock.family == socket.AF_INET6 else args.host
         print(f"looqta search on http://{host}:{sock.getsockname()[1]}/", flush=True)
         app = create_app(config, allow_remote=args.allow_remote)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
+        server = uvicorn.Server(server_config(app, access_log=args.access_log))
         server.run(sockets=[sock])
     return 0
+
+
+def server_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
+    """uvicorn on uvloop and httptools (pinned in requirements.txt; asyncio's loop and h11 cost more
+    CPU per request), without a log line per request unless asked (docs/BENCHMARKS.md)."""
+    return uvicorn.Config(
+        app,
+        log_level="info",
+        access_log=access_log,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -88,6 +110,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before the URL is printed: a client that connects at once waits in the backlog
+    # instead of being refused while uvicorn (and uvloop) start.
+    sock.listen(BACKLOG)
     return sock
 
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.sse import EventSourceResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from looqta.redisstore.client import connect
 from looqta.serve import crawlers, grouping, page, products
 from looqta.serve.coordinator import Opened, Overloaded, SearchCoordinator
+from looqta.serve.encoded import json_bytes
 from looqta.serve.query import BadQuery, checked
 from looqta.serve.refresh import Refresher
 from looqta.serve.results import document
-from looqta.serve.sse import events
+from looqta.serve.sse import events, stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,19 +26,22 @@ if TYPE_CHECKING:
 
 #: The ``Host`` names a loopback-only service answers to (a rebound DNS name gets 400).
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+SSE_TYPE, JSON_TYPE = EventSourceResponse.media_type, "application/json"
+#: As FastAPI's own SSE responses: no caching, no buffering by a proxy.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def opened_search(
-    request: Request,
-    q: Annotated[str | None, Query()] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
-) -> tuple[Opened, str | None]:
+async def opened_search(request: Request) -> tuple[Opened, str | None]:
+    """The search ``?q=`` asks for (400, 429 as ``HTTPException``) and the ``Last-Event-ID`` to resume
+    after. Read from the request directly, not through FastAPI's dependency and parameter models: on
+    a cache hit that machinery cost more than the rest of the answer (docs/BENCHMARKS.md)."""
     config: ServeConfig = request.app.state.config
     try:
-        query = checked(q, config.max_query_chars)
+        query = checked(request.query_params.get("q"), config.max_query_chars)
     except BadQuery as exc:
         raise HTTPException(400, str(exc)) from exc
     coordinator: SearchCoordinator = request.app.state.coordinator
+    last_event_id = request.headers.get("last-event-id")
     after = last_event_id if last_event_id and _is_entry_id(last_event_id) else None
     if after is None:  # a shopper's ask (a reconnect is not another), for the background refresh
         await request.app.state.refresher.asked(query)
@@ -47,9 +51,6 @@ async def opened_search(
     except Overloaded as exc:
         retry = str(config.retry_after_seconds)
         raise HTTPException(429, f"too many searches: {exc}", headers={"Retry-After": retry}) from exc
-
-
-Search = Annotated[tuple[Opened, str | None], Depends(opened_search)]
 
 
 def _is_entry_id(value: str) -> bool:
@@ -78,21 +79,25 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
     app.state.config = config
     app.include_router(products.router)
 
-    @app.get("/api/search", response_class=EventSourceResponse)
-    async def search(request: Request, opened: Search) -> AsyncIterator[ServerSentEvent]:
-        async for event in grouping.with_matches(
-            events(request.app.state.redis, opened[0], config, after=opened[1])
-        ):
-            yield event
+    @app.get("/api/search")
+    async def search(request: Request) -> Response:
+        found, after = await opened_search(request)
+        if found.answer is not None and after is None:  # a cache hit read from its start: ready bytes
+            return Response(found.answer.sse(found.state), headers=SSE_HEADERS, media_type=SSE_TYPE)
+        body = stream(request.app.state.redis, found, config, after=after)
+        return StreamingResponse(body, headers=SSE_HEADERS, media_type=SSE_TYPE)
 
     @app.get("/api/search.json")
-    async def search_json(request: Request, opened: Search) -> dict[str, Any]:
+    async def search_json(request: Request) -> Response:
+        found = (await opened_search(request))[0]
+        if found.answer is not None:
+            return Response(found.answer.search_json(found.state), media_type=JSON_TYPE)
         collected = [
-            (event.event, event.data)
-            async for event in grouping.with_matches(events(request.app.state.redis, opened[0], config))
-            if event.event
+            (event[0], event[2])
+            async for event in grouping.with_matches(events(request.app.state.redis, found, config))
+            if event
         ]
-        return document(collected)
+        return Response(json_bytes(document(collected)), media_type=JSON_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:

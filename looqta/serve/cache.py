@@ -1,7 +1,9 @@
 """Finished searches kept per normalised query in Redis, and how fresh a kept one is.
 
 A cached search is its stream's entries as they ended (entry id, event, site, data) with the
-time it finished; the key expires once it is neither fresh nor stale.
+time it finished; the key expires once it is neither fresh nor stale. Beside it a small key holds
+the kept search's id (its version), so a process that keeps searches it served
+(looqta.serve.answers) checks one short value per hit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ Entry = tuple[str, str, str, dict[str, Any]]
 
 def cache_key(query_key: str) -> str:
     return f"{KEY_PREFIX}:cache:{query_key}"
+
+
+def version_key(query_key: str) -> str:
+    """The id of the search :func:`cache_key` holds; written and expiring with it."""
+    return f"{KEY_PREFIX}:cache:{query_key}:id"
 
 
 @dataclass(frozen=True)
@@ -60,4 +67,8 @@ async def load(client: Any, query_key: str) -> CachedSearch | None:
 
 
 async def store(client: Any, query_key: str, cached: CachedSearch, keep_seconds: float) -> None:
-    await client.set(cache_key(query_key), cached.encode(), px=max(1, int(keep_seconds * 1000)))
+    keep_ms = max(1, int(keep_seconds * 1000))
+    pipe = client.pipeline(transaction=True)
+    pipe.set(cache_key(query_key), cached.encode(), px=keep_ms)
+    pipe.set(version_key(query_key), cached.search_id, px=keep_ms)
+    await pipe.execute()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from looqta.search import contract, queue
 from looqta.search.contract import StreamEntry
 from looqta.serve import cache
+from looqta.serve.answers import Answer, Answers
 from looqta.serve.query import query_key
 from looqta.serve.results import Progress, kept
 
@@ -63,6 +64,8 @@ class Opened:
     sites: tuple[str, ...]
     started_at: float
     cached: cache.CachedSearch | None = None
+    #: The cached search encoded, when it was served from the cache (looqta.serve.answers).
+    answer: Answer | None = None
 
 
 class SearchCoordinator:
@@ -71,16 +74,18 @@ class SearchCoordinator:
         self.client = client
         self.clock = clock
         self._admit = client.register_script(_ADMIT)
+        self.answers = Answers()
         self._finishers: set[asyncio.Task[None]] = set()
 
     async def open(self, query: str) -> Opened:
         key = query_key(query)
-        cached = await cache.load(self.client, key)
+        answer = await self.answers.get(self.client, key)
+        cached = answer.cached if answer is not None else None
         state = cache.state(cached, self.clock(), self.config.cache_seconds, self.config.stale_seconds)
         if cached is not None and state != "miss":
             if state == "stale":
                 await self._refresh(query, key)
-            return Opened(cached.search_id, cached.query, state, self.config.sites, 0.0, cached)
+            return Opened(cached.search_id, cached.query, state, self.config.sites, 0.0, cached, answer)
         return await self._running(key) or await self._start(query, key, "manual")
 
     async def resume(self, query: str) -> Opened | None:
@@ -141,7 +146,7 @@ class SearchCoordinator:
         )
         pipe = self.client.pipeline(transaction=False)
         for job in jobs:
-            queue.push(pipe, job)
+            queue.push_commands(pipe, job)
         await pipe.execute()
         task = asyncio.create_task(self._finish(key, jobs, now), name=f"looqta-search-{search_id}")
         self._finishers.add(task)

@@ -15,8 +15,6 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from fastapi.sse import ServerSentEvent
-
 from looqta.match import engine
 from looqta.match.model import Offer, offer_key
 
@@ -24,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from looqta.match.model import Match
+    from looqta.serve.sse import Event
 
 logger = logging.getLogger(__name__)
 
@@ -107,26 +106,43 @@ class SearchGrouping:
         }
 
 
-async def with_matches(source: AsyncIterator[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
+def matches_after(grouping: SearchGrouping, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``match`` events' data that follow one event of a search (none for most events)."""
+    if event == "offer":
+        found = grouping.add(to_offer(data))
+        return [] if found is None else [found]
+    if event == "site-started":
+        return grouping.drop_site(data["site"])
+    return []
+
+
+def with_matches_now(
+    events: list[tuple[str, str | None, dict[str, Any]]],
+) -> list[tuple[str, str | None, dict]]:
+    """A finished search's events with its ``match`` events in place (a cached answer, encoded once)."""
+    grouping, out = SearchGrouping(), []
+    for event, entry_id, data in events:
+        out.append((event, entry_id, data))
+        out.extend(("match", None, found) for found in matches_after(grouping, event, data))
+    return out
+
+
+async def with_matches(source: AsyncIterator[Event]) -> AsyncIterator[Event]:
     """``source``'s events, each offer followed by its ``match`` event when it joined a product."""
     grouping: SearchGrouping | None = SearchGrouping()
     async for event in source:
         yield event
-        if grouping is None or event.event not in ("offer", "site-started"):
+        if grouping is None or event is None or event[0] not in ("offer", "site-started"):
             continue
         try:
-            if event.event == "offer":
-                # Scoring titles is CPU work: off the event loop.
-                found = await asyncio.to_thread(grouping.add, to_offer(event.data))
-                matched = [] if found is None else [found]
-            else:
-                matched = await asyncio.to_thread(grouping.drop_site, event.data["site"])
+            # Scoring titles is CPU work: off the event loop.
+            matched = await asyncio.to_thread(matches_after, grouping, event[0], event[2])
         except Exception:  # the offers matter more than their grouping: keep streaming
             logger.warning("Grouping a search's offers failed; its match events stop here", exc_info=True)
             grouping = None
             continue
         for data in matched:
-            yield ServerSentEvent(event="match", data=data)
+            yield "match", None, data
 
 
 def products(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """A search as Server-Sent Events: from the cache, or live from its Redis stream (``XREAD BLOCK``).
 
 Every site event carries its Redis stream entry id as the SSE ``id``, so a client that reconnects
-with ``Last-Event-ID`` gets what follows it and nothing twice. Comments keep the line alive.
+with ``Last-Event-ID`` gets what follows it and nothing twice. Comments keep the line alive. A
+cached search read from its start is answered from its ready bytes instead (looqta.serve.encoded).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi.sse import ServerSentEvent
-
 from looqta.search import contract
 from looqta.search.contract import StreamEntry
+from looqta.serve.encoded import search_head, sse_comment, sse_event
+from looqta.serve.grouping import with_matches
 from looqta.serve.results import Progress, event_data, id_order, site_summary
 
 if TYPE_CHECKING:
@@ -29,24 +30,34 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+#: (event, SSE id, data) of one event; None: a quiet heartbeat.
+Event = tuple[str, str | None, dict[str, Any]] | None
+
+
 async def events(
     client: Any, opened: Opened, config: ServeConfig, after: str | None = None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[Event]:
     """``search``, the site events after ``after`` (a stream entry id), then ``done``."""
-    yield ServerSentEvent(
-        event="search", data={"id": opened.search_id, "query": opened.query, "cache": opened.state}
-    )
+    yield "search", None, search_head(opened.search_id, opened.query, opened.state)
     sent: list[tuple[str, dict[str, Any]]] = []
     source = _cached(opened) if opened.cached is not None else _live(client, opened, config)
     async for entry_id, event, site, data in source:
         if entry_id is None:
-            yield ServerSentEvent(comment="heartbeat")
+            yield None
             continue
         payload = event_data(event, site, data)
         sent.append((event, payload))
         if after is None or not entry_id or id_order(entry_id) > id_order(after):
-            yield ServerSentEvent(event=event, id=entry_id or None, data=payload)
-    yield ServerSentEvent(event="done", data={"id": opened.search_id, "sites": site_summary(sent)})
+            yield event, entry_id or None, payload
+    yield "done", None, {"id": opened.search_id, "sites": site_summary(sent)}
+
+
+async def stream(
+    client: Any, opened: Opened, config: ServeConfig, after: str | None = None
+) -> AsyncIterator[bytes]:
+    """:func:`events`, with their ``match`` events (looqta.serve.grouping), as the bytes of an SSE stream."""
+    async for event in with_matches(events(client, opened, config, after)):
+        yield sse_comment("heartbeat") if event is None else sse_event(event[0], event[2], event[1])
 
 
 async def _cached(opened: Opened) -> AsyncIterator[tuple[str | None, str, str, dict[str, Any]]]:

@@ -198,7 +198,8 @@ class SearchSpider(WarmSearchMixin, scrapy.Spider):
         **kwargs: Any,
     ) -> scrapy.Request:
         """A request of search ``args`` (default: ``-a``'s) for one of this spider's page types;
-        rendering is decided elsewhere. A warm crawler fetches a page again for each search."""
+        rendering is decided elsewhere. A warm crawler fetches a page again for each search
+        (looqta.search.dupefilter)."""
         if page_type not in self.page_types:
             raise ValueError(f"{self.name} has no page type {page_type!r}")
         args = args or self.args
@@ -209,8 +210,6 @@ class SearchSpider(WarmSearchMixin, scrapy.Spider):
             **kwargs.pop("meta", {}),
         }
         kwargs.setdefault("priority", REQUEST_PRIORITY_BY_JOB[args.job])
-        if self.warm:
-            kwargs.setdefault("dont_filter", True)
         return scrapy.Request(url, callback=callback, meta=meta, **kwargs)
 
     def scraped_at(self) -> str:
