@@ -6,7 +6,9 @@ wait for the page type's ``ready`` selector. It announces its decider with
 :data:`render_policy_opened`, so :class:`PageCheckMiddleware` (spider) can report what each page
 yielded: a plain page that does not show its content, or whose items lack the page type's
 required fields, moves the page type to the browser and is fetched again there, so no page is
-lost to the switch. ``LOOQTA_RENDER_MODE`` = ``http`` or ``browser`` pins every page type (the
+lost to the switch. A page's output is passed on as the callback yields it; only a plain page
+that may still be read again holds it, from its first item lacking a required field, until it is
+judged (:class:`PageOutput`). ``LOOQTA_RENDER_MODE`` = ``http`` or ``browser`` pins every page type (the
 baselines of ``benchmarks/adaptive.py``).
 """
 
