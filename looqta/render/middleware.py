@@ -6,12 +6,15 @@ wait for the page type's ``ready`` selector. It announces its decider with
 :data:`render_policy_opened`, so :class:`PageCheckMiddleware` (spider) can report what each page
 yielded: a plain page that does not show its content, or whose items lack the page type's
 required fields, moves the page type to the browser and is fetched again there, so no page is
-lost to the switch. ``LOOQTA_RENDER_MODE`` = ``http`` or ``browser`` pins every page type (the
+lost to the switch. A page's output is passed on as the callback yields it; only a plain page
+that may still be read again holds it, from its first item lacking a required field, until it is
+judged (:class:`PageOutput`). ``LOOQTA_RENDER_MODE`` = ``http`` or ``browser`` pins every page type (the
 baselines of ``benchmarks/adaptive.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter, is_item
 from scrapy import Request, signals
+from scrapy.utils.asyncio import is_asyncio_available
 from scrapy_playwright.page import PageMethod
 
 from looqta.render.adaptive import BROWSER, HTTP, AdaptiveConfig, AdaptiveRender
@@ -147,8 +151,48 @@ class AdaptiveRenderMiddleware:
             )
 
 
+class PageOutput:
+    """What one page yields, judged as it passes: is the page usable (:attr:`ok`), and may each
+    output go on now? Items and requests go on as they come while nothing argues for reading the
+    page again; only a page that may still be read again in the browser holds its output, from
+    its first item that lacks a required field, until it ends (then all of it, or a refetch)."""
+
+    def __init__(self, page_type: PageType, *, shows_content: bool, may_refetch: bool) -> None:
+        self.page_type = page_type
+        self.shows_content = shows_content
+        self.items = 0
+        self.missing = 0
+        #: None: outputs pass as they come; else the outputs held until the page ends.
+        self.held: list[Any] | None = [] if may_refetch and not shows_content else None
+        self.may_refetch = may_refetch
+
+    @property
+    def ok(self) -> bool:
+        return self.shows_content and self.missing * 2 <= self.items
+
+    def take(self, output: Any) -> bool:
+        """Count ``output``; whether it goes on now (else it is held)."""
+        if is_item(output):
+            self.items += 1
+            item = ItemAdapter(output)
+            if any(item.get(field) in (None, "") for field in self.page_type.required):
+                self.missing += 1
+                if self.may_refetch and self.held is None:
+                    self.held = []
+        if self.held is None:
+            return True
+        self.held.append(output)
+        return False
+
+
 class PageCheckMiddleware:
-    """Whether a spider page showed its content and its items carry the required fields."""
+    """Whether a spider page showed its content and its items carry the required fields.
+
+    A page's items and requests are passed on as the callback yields them (a shopper's first
+    offer does not wait for the rest of the page), each followed by a turn of the event loop:
+    Scrapy's scraper fills its item queue from the whole chain without one otherwise, so the
+    first item would reach the pipelines only once the callback ended.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -163,40 +207,56 @@ class PageCheckMiddleware:
     def _render_policy_opened(self, policy: AdaptiveRenderMiddleware) -> None:
         self.render = policy
 
-    async def process_spider_output(
-        self, response: Response, result: AsyncIterator[Any]
-    ) -> AsyncIterator[Any]:
+    def page_output(self, response: Response) -> PageOutput | None:
+        """How to judge ``response``'s output; None for a page not to judge."""
         render = self.render
         page_type = render.page_type(response.request) if render and response.request else None
         if render is None or page_type is None:
-            async for output in result:
-                yield output
-            return
+            return None
         if not 200 <= response.status < 300:  # an error page the spider accepted: not a page to judge
+            return None
+        via = response.meta.get(VIA_META_KEY, HTTP)
+        return PageOutput(
+            page_type,
+            shows_content=bool(response.css(page_type.ready)),
+            may_refetch=via == HTTP and render.config.mode == "adaptive",
+        )
+
+    async def process_spider_output(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        page = self.page_output(response)
+        if page is None:
             async for output in result:
                 yield output
             return
-        outputs = [output async for output in result]
-        items = [ItemAdapter(o) for o in outputs if is_item(o)]
-        missing = sum(1 for item in items if any(item.get(f) in (None, "") for f in page_type.required))
-        shows_content = bool(response.css(page_type.ready))
-        ok = shows_content and (not items or missing * 2 <= len(items))
-        key = route_key(self.crawler.spider.name, page_type.name)  # type: ignore[union-attr]
+        hand_over = is_asyncio_available()
+        async for output in result:
+            if page.take(output):
+                yield output
+                if hand_over:
+                    await asyncio.sleep(0)  # the scraper's item workers take it now
+        for output in self.page_ended(response, page):
+            yield output
+
+    def page_ended(self, response: Response, page: PageOutput) -> list[Any]:
+        """Report ``page``; what it still has to pass on: its held outputs, or its refetch."""
+        assert self.render is not None
+        key = route_key(self.crawler.spider.name, page.page_type.name)  # type: ignore[union-attr]
         meta = response.meta
-        via = meta.get(VIA_META_KEY, HTTP)
-        self.stats.inc_value(f"looqta/pages/{page_type.name}/{'ok' if ok else 'unparsed'}")
-        if via == HTTP and render.config.mode == "adaptive":
-            render.report(
-                key, ok=ok, probe=bool(meta.get(PROBE_META_KEY)), reason="plain page lacked its content"
+        self.stats.inc_value(f"looqta/pages/{page.page_type.name}/{'ok' if page.ok else 'unparsed'}")
+        if page.may_refetch:
+            self.render.report(
+                key, ok=page.ok, probe=bool(meta.get(PROBE_META_KEY)), reason="plain page lacked its content"
             )
-            if not ok and response.request is not None:
+            if not page.ok and response.request is not None:
                 self.stats.inc_value(f"looqta/render/{key}/refetched")
                 retry = response.request.replace(dont_filter=True)
                 retry.meta.pop(PROBE_META_KEY, None)
-                render.to_browser(retry, page_type)
-                yield retry
-                return
-        elif not ok:
-            logger.warning("%s: the rendered page shows no %s content either", response.url, page_type.name)
-        for output in outputs:
-            yield output
+                self.render.to_browser(retry, page.page_type)
+                return [retry]
+        elif not page.ok:
+            logger.warning(
+                "%s: the rendered page shows no %s content either", response.url, page.page_type.name
+            )
+        return page.held or []
