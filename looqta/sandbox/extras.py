@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The maker of the no-name accessories: the listings that name no brand ("Silicone Case for
+#: iPhone 15 Pro, Black") are theirs; a branded accessory's title names its maker.
+NO_NAME = "Generic"
+
 
 @dataclass(frozen=True)
 class Accessory:
@@ -20,6 +24,11 @@ class Accessory:
     styles: tuple[str, ...]
     colours: tuple[str, ...]
     price_range: tuple[int, int]
+
+    @property
+    def makers(self) -> tuple[str, ...]:
+        """The brands and the no-name maker."""
+        return (*self.brands, NO_NAME)
 
 
 _CASE_BRANDS = ("Spigen", "OtterBox", "ESR", "UAG", "TORRAS")
@@ -138,7 +147,9 @@ ACCESSORIES: dict[str, tuple[Accessory, ...]] = {
     ),
     "speaker": (
         Accessory("Case", ("co2CREA", "Khanka", "Aenllosi"), ("Hard Travel", "Silicone"), _DARK, (29, 99)),
-        Accessory("Mount", ("Wall Mount", "Bike Mount"), ("Metal", "Silicone"), ("Black", "White"), (25, 89)),
+        Accessory(
+            "Mount", ("Khanka", "Aenllosi"), ("Wall", "Bike", "Metal Wall"), ("Black", "White"), (25, 89)
+        ),
     ),
     "console": (
         Accessory(

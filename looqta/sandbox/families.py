@@ -10,8 +10,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Model:
+    """What one model of a line has where the line's choices do not fit it: its real name as it is
+    spelled (``X100VI``, ``WH-1000XM5``: without the brand) and the variants, capacities and colours
+    it is really sold in (an X-S20 has 26.1 MP, an Xbox Series S 512 GB; none: no capacity at all)."""
+
+    model: str
+    spelled: str = ""
+    variants: tuple[str, ...] | None = None
+    capacities: tuple[str, ...] | None = None
+    colours: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Family:
-    """One product line: every title of the family is built from these choices."""
+    """One product line: every title of the family is built from these choices; ``as_sold`` says
+    where a model's own name or options differ from the line's."""
 
     category: str
     brand: str
@@ -22,12 +36,38 @@ class Family:
     colours: tuple[str, ...]
     price_range: tuple[int, int]
     weight: float = 1.0
+    as_sold: tuple[Model, ...] = ()
+
+    def _model(self, model: str) -> Model:
+        return next((m for m in self.as_sold if m.model == model), Model(model))
+
+    def name(self, model: str) -> str:
+        """The model's name without the brand: ``iPhone 15 Pro``, ``X100VI``, ``Flip 6``."""
+        return self._model(model).spelled or f"{self.line} {model}"
+
+    def variants_of(self, model: str) -> tuple[str, ...]:
+        own = self._model(model).variants
+        return self.variants if own is None else own
+
+    def capacities_of(self, model: str) -> tuple[str, ...]:
+        own = self._model(model).capacities
+        return self.capacities if own is None else own
+
+    def colours_of(self, model: str) -> tuple[str, ...]:
+        own = self._model(model).colours
+        return self.colours if own is None else own
 
 
 _PHONE_COLOURS = ("Black", "White", "Blue", "Green", "Natural Titanium", "Pink", "Purple")
 _DARK_LIGHT = ("Black", "Silver", "Space Grey", "White")
 _PHONE_STORAGE = ("128GB", "256GB", "512GB", "1TB")
 _RAM_SSD = ("8GB RAM 256GB SSD", "16GB RAM 512GB SSD", "16GB RAM 1TB SSD", "32GB RAM 1TB SSD")
+_AIR_RAM_SSD = ("8GB RAM 256GB SSD", "8GB RAM 512GB SSD", "16GB RAM 512GB SSD", "24GB RAM 1TB SSD")
+_S24_COLOURS = ("Onyx Black", "Marble Grey", "Cobalt Violet", "Amber Yellow")
+_S24_ULTRA_COLOURS = ("Titanium Black", "Titanium Grey", "Titanium Violet", "Titanium Yellow")
+_A55_COLOURS = ("Awesome Navy", "Awesome Iceblue", "Awesome Lilac")
+_FLIP_COLOURS = ("Mint", "Graphite", "Cream", "Lavender")
+_FOLD_COLOURS = ("Icy Blue", "Phantom Black", "Cream")
 
 FAMILIES: tuple[Family, ...] = (
     Family(
@@ -40,6 +80,23 @@ FAMILIES: tuple[Family, ...] = (
         _PHONE_COLOURS,
         (2499, 6999),
         0.25,
+        as_sold=(
+            Model("15", colours=("Black", "Blue", "Green", "Yellow", "Pink")),
+            Model(
+                "14",
+                capacities=("128GB", "256GB", "512GB"),
+                colours=("Midnight", "Starlight", "Blue", "Purple"),
+            ),
+            Model("16", capacities=("128GB", "256GB", "512GB"), colours=("Black", "White", "Pink", "Teal")),
+            Model(
+                "15 Pro", colours=("Natural Titanium", "Blue Titanium", "White Titanium", "Black Titanium")
+            ),
+            Model(
+                "15 Pro Max",
+                capacities=("256GB", "512GB", "1TB"),
+                colours=("Natural Titanium", "Blue Titanium", "White Titanium", "Black Titanium"),
+            ),
+        ),
     ),
     Family(
         "phone",
@@ -50,6 +107,13 @@ FAMILIES: tuple[Family, ...] = (
         _PHONE_STORAGE,
         _PHONE_COLOURS,
         (999, 7499),
+        as_sold=(
+            Model("S24", capacities=("128GB", "256GB", "512GB"), colours=_S24_COLOURS),
+            Model("S24 Ultra", capacities=("256GB", "512GB", "1TB"), colours=_S24_ULTRA_COLOURS),
+            Model("A55", variants=("5G", "Dual SIM"), capacities=("128GB", "256GB"), colours=_A55_COLOURS),
+            Model("Z Flip5", variants=("5G",), capacities=("256GB", "512GB"), colours=_FLIP_COLOURS),
+            Model("Z Fold5", variants=("5G",), capacities=("256GB", "512GB", "1TB"), colours=_FOLD_COLOURS),
+        ),
     ),
     Family(
         "phone",
@@ -60,6 +124,7 @@ FAMILIES: tuple[Family, ...] = (
         ("128GB", "256GB"),
         ("Obsidian", "Hazel", "Porcelain", "Bay"),
         (1599, 4299),
+        as_sold=(Model("7a", capacities=("128GB",)), Model("8a", capacities=("128GB",))),
     ),
     Family(
         "phone",
@@ -70,6 +135,14 @@ FAMILIES: tuple[Family, ...] = (
         ("128GB", "256GB", "512GB"),
         ("Midnight Black", "Ocean Teal", "Aurora Purple"),
         (599, 1899),
+        as_sold=(
+            Model("13", capacities=("128GB", "256GB")),
+            Model("12", capacities=("128GB", "256GB")),
+            Model("14", capacities=("128GB", "256GB")),
+            Model("13 Pro", capacities=("256GB", "512GB")),
+            Model("13 Pro Plus", variants=("5G", "Dual SIM"), capacities=("256GB", "512GB")),
+            Model("14 Pro", capacities=("256GB", "512GB")),
+        ),
     ),
     Family(
         "phone",
@@ -80,6 +153,11 @@ FAMILIES: tuple[Family, ...] = (
         ("128GB", "256GB"),
         ("Tempest Grey", "Misty Green"),
         (899, 1999),
+        as_sold=(
+            Model("CE 3", spelled="Nord CE3"),
+            Model("CE 4", spelled="Nord CE4"),
+            Model("CE4 Lite", capacities=("128GB",)),
+        ),
     ),
     Family(
         "laptop",
@@ -90,6 +168,16 @@ FAMILIES: tuple[Family, ...] = (
         _RAM_SSD,
         _DARK_LIGHT,
         (3999, 14999),
+        as_sold=(
+            Model("Air M2", variants=("13-inch", "15-inch"), capacities=_AIR_RAM_SSD),
+            Model("Air M3", variants=("13-inch", "15-inch"), capacities=_AIR_RAM_SSD),
+            Model("Pro M3", variants=("14-inch",), capacities=("8GB RAM 512GB SSD", "8GB RAM 1TB SSD")),
+            Model(
+                "Pro M3 Max",
+                variants=("14-inch", "16-inch"),
+                capacities=("36GB RAM 1TB SSD", "48GB RAM 1TB SSD"),
+            ),
+        ),
     ),
     Family(
         "laptop",
@@ -140,6 +228,18 @@ FAMILIES: tuple[Family, ...] = (
         ("30 Hours Battery", "Bluetooth 5.2"),
         ("Black", "Silver", "Midnight Blue"),
         (299, 1599),
+        as_sold=(
+            Model("1000XM5", spelled="WH-1000XM5", capacities=("30 Hours Battery", "Bluetooth 5.2")),
+            Model("1000XM4", spelled="WH-1000XM4", capacities=("30 Hours Battery", "Bluetooth 5.0")),
+            Model("CH720N", spelled="WH-CH720N", capacities=("35 Hours Battery", "Bluetooth 5.2")),
+            Model(
+                "CH520",
+                spelled="WH-CH520",
+                variants=("Wireless On-Ear Headphones",),
+                capacities=("50 Hours Battery", "Bluetooth 5.2"),
+            ),
+            Model("1000XM6", spelled="WH-1000XM6", capacities=("30 Hours Battery", "Bluetooth 5.3")),
+        ),
     ),
     Family(
         "headphones",
@@ -161,6 +261,21 @@ FAMILIES: tuple[Family, ...] = (
         ("White", "Space Grey", "Sky Blue"),
         (599, 2499),
         0.6,
+        as_sold=(
+            Model(
+                "Pro 2nd Generation",
+                variants=("with MagSafe Charging Case",),
+                capacities=("USB-C", "Lightning"),
+                colours=("White",),
+            ),
+            Model(
+                "3rd Generation",
+                variants=("with Lightning Charging Case", "with MagSafe Charging Case"),
+                capacities=(),
+                colours=("White",),
+            ),
+            Model("Max", variants=("Wireless Over-Ear Headphones",), capacities=("Lightning", "USB-C")),
+        ),
     ),
     Family(
         "headphones",
@@ -201,6 +316,7 @@ FAMILIES: tuple[Family, ...] = (
         ("2023 Model",),
         ("Black",),
         (2999, 15999),
+        as_sold=(Model("Bravia 7 65-inch", spelled="Bravia 7 65-inch"),),
     ),
     Family(
         "tv",
@@ -221,6 +337,13 @@ FAMILIES: tuple[Family, ...] = (
         ("41mm", "45mm", "49mm"),
         ("Midnight", "Starlight", "Silver", "Product Red"),
         (999, 3499),
+        as_sold=(
+            Model("Series 9", capacities=("41mm", "45mm")),
+            Model("SE", capacities=("40mm", "44mm")),
+            Model(
+                "Ultra 2", variants=("GPS + Cellular",), capacities=("49mm",), colours=("Natural", "Black")
+            ),
+        ),
     ),
     Family(
         "watch",
@@ -231,6 +354,11 @@ FAMILIES: tuple[Family, ...] = (
         ("40mm", "44mm", "47mm"),
         ("Graphite", "Silver", "Gold"),
         (699, 1799),
+        as_sold=(
+            Model("6", capacities=("40mm", "44mm")),
+            Model("6 Classic", capacities=("43mm", "47mm"), colours=("Black", "Silver")),
+            Model("FE", capacities=("40mm",), colours=("Black", "Silver", "Pink Gold")),
+        ),
     ),
     Family(
         "watch",
@@ -251,6 +379,10 @@ FAMILIES: tuple[Family, ...] = (
         ("41mm", "46mm"),
         ("Black", "Brown Leather", "Green"),
         (699, 1499),
+        as_sold=(
+            Model("3 Pro", capacities=("43mm", "46mm")),
+            Model("5 Pro", capacities=("42mm", "46mm")),
+        ),
     ),
     Family(
         "tablet",
@@ -262,6 +394,12 @@ FAMILIES: tuple[Family, ...] = (
         ("Space Grey", "Starlight", "Purple", "Blue"),
         (1699, 6499),
         0.6,
+        as_sold=(
+            Model("Air", capacities=("128GB", "256GB", "512GB")),
+            Model("Pro 11-inch", capacities=("256GB", "512GB", "1TB")),
+            Model("Pro 12.9-inch", capacities=("256GB", "512GB", "1TB")),
+            Model("mini", capacities=("64GB", "256GB")),
+        ),
     ),
     Family(
         "tablet",
@@ -272,6 +410,10 @@ FAMILIES: tuple[Family, ...] = (
         ("128GB", "256GB"),
         ("Graphite", "Beige", "Mint"),
         (699, 3999),
+        as_sold=(
+            Model("A9 Plus", capacities=("64GB", "128GB")),
+            Model("S10 Ultra", capacities=("256GB", "512GB")),
+        ),
     ),
     Family(
         "tablet",
@@ -282,6 +424,10 @@ FAMILIES: tuple[Family, ...] = (
         ("64GB", "128GB"),
         ("Storm Grey", "Oat"),
         (599, 1799),
+        as_sold=(
+            Model("P12", capacities=("128GB", "256GB")),
+            Model("Tab Plus", spelled="Tab Plus", capacities=("128GB", "256GB")),
+        ),
     ),
     Family(
         "camera",
@@ -292,6 +438,13 @@ FAMILIES: tuple[Family, ...] = (
         ("24.2MP", "45MP"),
         ("Black",),
         (2499, 11999),
+        as_sold=(
+            Model("R50", variants=("Mirrorless Camera", "with RF-S 18-45mm Lens"), capacities=("24.2MP",)),
+            Model("R8", variants=("Mirrorless Camera", "with RF 24-50mm Lens"), capacities=("24.2MP",)),
+            Model("R6 Mark II", capacities=("24.2MP",)),
+            Model("R10", variants=("Mirrorless Camera", "with RF-S 18-45mm Lens"), capacities=("24.2MP",)),
+            Model("R100", variants=("Mirrorless Camera", "with RF-S 18-45mm Lens"), capacities=("24.1MP",)),
+        ),
     ),
     Family(
         "camera",
@@ -302,6 +455,13 @@ FAMILIES: tuple[Family, ...] = (
         ("24.2MP", "33MP"),
         ("Black", "White"),
         (2499, 9999),
+        as_sold=(
+            Model("a7 IV", variants=("Mirrorless Camera", "with 28-70mm Lens"), capacities=("33MP",)),
+            Model("a6400", capacities=("24.2MP",)),
+            Model("ZV-E10", capacities=("24.2MP",)),
+            Model("a7C II", variants=("Mirrorless Camera", "with 28-60mm Lens"), capacities=("33MP",)),
+            Model("a6700", capacities=("26MP",)),
+        ),
     ),
     Family(
         "camera",
@@ -312,6 +472,13 @@ FAMILIES: tuple[Family, ...] = (
         ("26.1MP", "40.2MP"),
         ("Black", "Silver"),
         (3499, 7999),
+        as_sold=(
+            Model("T5", spelled="X-T5", capacities=("40.2MP",)),
+            Model("S20", spelled="X-S20", capacities=("26.1MP",), colours=("Black",)),
+            Model("100VI", spelled="X100VI", variants=("Digital Camera",), capacities=("40.2MP",)),
+            Model("T50", spelled="X-T50", capacities=("40.2MP",)),
+            Model("H2", spelled="X-H2", capacities=("40.2MP",), colours=("Black",)),
+        ),
     ),
     Family(
         "speaker",
@@ -322,6 +489,13 @@ FAMILIES: tuple[Family, ...] = (
         ("IP67 Waterproof", "20 Hours Playtime"),
         ("Black", "Blue", "Red", "Teal"),
         (149, 699),
+        as_sold=(
+            Model("5", capacities=("IP67 Waterproof", "20 Hours Playtime")),
+            Model("Flip 6", spelled="Flip 6", capacities=("IP67 Waterproof", "12 Hours Playtime")),
+            Model("Go 3", spelled="Go 3", capacities=("IP67 Waterproof", "5 Hours Playtime")),
+            Model("Clip 5", spelled="Clip 5", capacities=("IP67 Waterproof", "12 Hours Playtime")),
+            Model("Xtreme 3", spelled="Xtreme 3", capacities=("IP67 Waterproof", "15 Hours Playtime")),
+        ),
     ),
     Family(
         "speaker",
@@ -332,6 +506,13 @@ FAMILIES: tuple[Family, ...] = (
         ("Wi-Fi", "Bluetooth"),
         ("Charcoal", "Glacier White", "Deep Sea Blue"),
         (149, 699),
+        as_sold=(
+            Model("Dot 5th Gen", variants=("Smart Speaker with Alexa",)),
+            Model("Show 8", variants=("Smart Display",)),
+            Model("Pop", variants=("Smart Speaker with Alexa",)),
+            Model("Show 5", variants=("Smart Display",)),
+            Model("Studio", variants=("Smart Speaker with Alexa",)),
+        ),
     ),
     Family(
         "console",
@@ -342,6 +523,13 @@ FAMILIES: tuple[Family, ...] = (
         ("1TB", "825GB"),
         ("White", "Midnight Black"),
         (799, 2499),
+        as_sold=(
+            Model("5 Slim", capacities=("1TB",), colours=("White",)),
+            Model("5 Digital Edition", capacities=("825GB",), colours=("White",)),
+            Model("Portal", variants=("Remote Player",), capacities=(), colours=("White",)),
+            Model("5 Pro", capacities=("2TB",), colours=("White",)),
+            Model("VR2", variants=("Headset",), capacities=(), colours=("White",)),
+        ),
     ),
     Family(
         "console",
@@ -352,6 +540,17 @@ FAMILIES: tuple[Family, ...] = (
         ("1TB", "512GB"),
         ("Black", "Robot White"),
         (1099, 2199),
+        as_sold=(
+            Model("Series X", capacities=("1TB",), colours=("Black",)),
+            Model("Series S", capacities=("512GB",), colours=("Robot White",)),
+            Model(
+                "Series X Digital",
+                spelled="Xbox Series X Digital Edition",
+                capacities=("1TB",),
+                colours=("Robot White",),
+            ),
+            Model("Series S 1TB", spelled="Xbox Series S", capacities=("1TB",), colours=("Black",)),
+        ),
     ),
     Family(
         "console",
@@ -362,6 +561,11 @@ FAMILIES: tuple[Family, ...] = (
         ("64GB", "32GB"),
         ("Neon Red and Blue", "White", "Turquoise"),
         (699, 1499),
+        as_sold=(
+            Model("OLED Model", capacities=("64GB",), colours=("Neon Red and Blue", "White")),
+            Model("Lite", capacities=("32GB",), colours=("Turquoise", "Yellow", "Grey")),
+            Model("2", capacities=("256GB",), colours=("Black",)),
+        ),
     ),
     Family(
         "accessory",
@@ -372,6 +576,13 @@ FAMILIES: tuple[Family, ...] = (
         ("PD 20W", "PD 65W", "USB-C"),
         ("Black", "White"),
         (59, 399),
+        as_sold=(
+            Model("10000", capacities=("PD 20W", "USB-C")),
+            Model("20000", capacities=("PD 20W", "USB-C")),
+            Model("737", spelled="737 Power Bank", capacities=("PD 140W", "USB-C")),
+            Model("Nano", spelled="Nano Power Bank", capacities=("PD 30W", "USB-C")),
+            Model("MagGo 10000", spelled="MagGo 10000", capacities=("PD 20W", "USB-C")),
+        ),
     ),
     Family(
         "accessory",
@@ -382,6 +593,13 @@ FAMILIES: tuple[Family, ...] = (
         ("Bluetooth", "USB Receiver"),
         ("Graphite", "Pale Grey"),
         (199, 599),
+        as_sold=(
+            Model("Master 3S", variants=("Wireless Mouse",)),
+            Model("Keys S", variants=("Wireless Keyboard",)),
+            Model("Anywhere 3", variants=("Wireless Mouse",)),
+            Model("Master 4", variants=("Wireless Mouse",)),
+            Model("Keys Mini", variants=("Wireless Keyboard",)),
+        ),
     ),
 )
 

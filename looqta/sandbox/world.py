@@ -3,9 +3,10 @@
 A :class:`Spec` is one product as the manufacturer knows it: brand, line, model, variant, capacity,
 colour, model number and GTIN; or an accessory made for a device, a renewed device, a bundle. The
 world draws them in a fixed order from the product lines (``families.py``, ``extras.py``), each one
-once; a site lists each with a fixed chance (:meth:`World.listed`), so most products are on both
-sites, some on one only, and a storage or colour sibling can be on one site while its sibling is on
-the other. How each site titles a product is the site's business (``StandIn.title``).
+once and each model only in the options it is really sold in (``families.Model``); a site lists each
+with a fixed chance (:meth:`World.listed`), so most products are on both sites, some on one only, and
+a storage or colour sibling can be on one site while its sibling is on the other. How each site
+titles a product is the site's business (``StandIn.title``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Spec:
     @property
     def name(self) -> str:
         """The device's name without its brand: ``iPhone 15 Pro``."""
-        return f"{self.family.line} {self.model}"
+        return self.family.name(self.model)
 
     @property
     def device(self) -> tuple[str, str, str]:
@@ -145,7 +146,7 @@ class World:
             price = _price(self._rng, *_ACCESSORY_PRICES[family.category, extra])
             return Spec(
                 key, kind, family.category, maker, family.line, model, "", "", colour, price, family,
-                fits=f"{family.brand} {family.line} {model}", extra=extra, style=style,
+                fits=f"{family.brand} {family.name(model)}", extra=extra, style=style,
                 ids=f"{self.seed}:{combo}",
             )  # fmt: skip
         _, _, model, variant, capacity, colour, extra = combo
@@ -163,16 +164,21 @@ class World:
 def _combos(family: Family, number: int, kind: str) -> Iterator[tuple[Any, ...]]:
     """Every product of ``kind`` the line makes: each combination of what tells products apart."""
     words_variant, words_capacity = WORDS_ONLY.get((family.brand, family.line), (False, False))
-    variants = ("",) if words_variant else family.variants
-    capacities = ("",) if words_capacity else family.capacities
     if kind == "accessory":
-        for model, accessory in itertools.product(family.models, ACCESSORIES.get(family.category, ())):
-            for made in itertools.product(accessory.brands, accessory.styles, accessory.colours):
+        # One accessory fits every model of one name (an Xbox Series S of 512 GB or 1 TB).
+        named = {family.name(model): model for model in reversed(family.models)}
+        models = sorted(named.values(), key=family.models.index)
+        for model, accessory in itertools.product(models, ACCESSORIES.get(family.category, ())):
+            for made in itertools.product(accessory.makers, accessory.styles, accessory.colours):
                 yield ("accessory", number, model, accessory.kind, *made)
         return
     extras = BUNDLES.get(family.category, ()) if kind == "bundle" else ("",)
-    for device in itertools.product(family.models, variants, capacities, family.colours, extras):
-        yield (kind, number, *device)
+    for model in family.models:
+        # A model is sold only in its own options (an X-S20 has 26.1 MP, not the line's 40.2 MP).
+        variants = ("",) if words_variant else family.variants_of(model)
+        capacities = ("",) if words_capacity else family.capacities_of(model) or ("",)
+        for device in itertools.product(variants, capacities, family.colours_of(model), extras):
+            yield (kind, number, model, *device)
 
 
 def _price(rng: random.Random, low: int, high: int) -> Decimal:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from looqta.sandbox.titles import capacity, spaced, variant
+from looqta.sandbox.extras import NO_NAME
+from looqta.sandbox.titles import attributes, capacity, spaced, variant
 
 if TYPE_CHECKING:
     import random
@@ -25,7 +26,7 @@ MARKETING = {
     "phone": ("Android Smartphone", "AI Smartphone", "Unlocked Smartphone"),
     "laptop": ("Thin and Light Laptop", "Windows 11 Home", "Backlit Keyboard"),
     "tv": ("HDR10+, Dolby Audio", "Smart TV with Voice Control"),
-    "headphones": ("Up to 30 Hours Battery", "Bluetooth, Built-in Mic"),
+    "headphones": ("Long Battery Life", "Bluetooth, Built-in Mic"),
     "watch": ("Fitness Tracker", "Heart Rate Monitor"),
     "accessory": ("Shockproof", "Military Grade Drop Protection", "Slim Fit"),
 }
@@ -33,23 +34,24 @@ MARKETING = {
 
 def _apple(spec: Spec, rng: random.Random) -> str:
     size, kind = capacity(spec, rng), variant(spec, rng)
-    shown = "" if kind == spec.family.variants[0] else f", {kind}"
+    shown = "" if kind == spec.family.variants_of(spec.model)[0] else f", {kind}"
     if spec.category == "phone":
         return f"Apple {spec.name} ({spaced(size)}{shown}) - {spec.colour}"
     if spec.category == "tablet":
         return f"Apple {spec.name} ({kind}, {spaced(size)}) - {spec.colour}"
     if spec.category == "watch":
-        return f"Apple Watch {spec.model} [{kind} {size}] Smartwatch with {spec.colour} Aluminium Case"
+        case = "Titanium" if spec.model.startswith("Ultra") else "Aluminium"
+        return f"Apple Watch {spec.model} [{kind} {size}] Smartwatch with {spec.colour} {case} Case"
     if spec.category == "laptop":
         return f"Apple {spec.name} {kind} Laptop: {size}; {spec.colour}"
-    return f"Apple {spec.name} {kind} ({size}) - {spec.colour}"
+    return f"Apple {spec.name} {kind}{f' ({size})' if size else ''} - {spec.colour}"
 
 
 def _tv(spec: Spec, rng: random.Random) -> str:
-    match = _SIZE.search(spec.model)
-    model = _SIZE.sub("", spec.model).strip()
+    match = _SIZE.search(spec.name)
+    name = _SIZE.sub("", spec.name).strip()
     size = f"{match.group(1)} Inch " if match else ""
-    title = f"{spec.brand} {size}{spec.family.line} {model} {variant(spec, rng)} ({capacity(spec, rng)})"
+    title = f"{spec.brand} {size}{name} {variant(spec, rng)} ({capacity(spec, rng)})"
     return f"{title}, {spec.colour}"
 
 
@@ -61,7 +63,7 @@ def _device(spec: Spec, rng: random.Random) -> str:
     elif spec.category == "phone":
         title = f"{spec.brand} {spec.name} {variant(spec, rng)}, {spaced(capacity(spec, rng))}, {spec.colour}"
     else:
-        title = f"{spec.brand} {spec.name} {variant(spec, rng)}, {capacity(spec, rng)}, {spec.colour}"
+        title = f"{spec.brand} {spec.name} {attributes(variant(spec, rng), capacity(spec, rng), spec.colour)}"
     marketing = MARKETING.get(spec.category)
     if marketing and rng.random() < 0.4:
         title += f" | {rng.choice(marketing)}"
@@ -74,12 +76,11 @@ def _device(spec: Spec, rng: random.Random) -> str:
 
 def _accessory(spec: Spec, rng: random.Random) -> str:
     device = spec.fits.split(" ", 1)[1]  # without its brand
-    style = rng.random()
-    if style < 0.55:
+    if spec.brand == NO_NAME:  # a no-name listing names no maker
+        return f"{spec.style} {spec.extra} for {device}, {rng.choice(MARKETING['accessory'])}, {spec.colour}"
+    if rng.random() < 0.7:
         return f"{spec.brand} {spec.style} {spec.extra} for {spec.fits} - {spec.colour}"
-    if style < 0.8:
-        return f"{spec.brand} {spec.extra} Compatible with {device}, {spec.style}, {spec.colour}"
-    return f"{spec.style} {spec.extra} for {device}, {rng.choice(MARKETING['accessory'])}, {spec.colour}"
+    return f"{spec.brand} {spec.extra} Compatible with {device}, {spec.style}, {spec.colour}"
 
 
 def amazon_title(spec: Spec, rng: random.Random) -> str:

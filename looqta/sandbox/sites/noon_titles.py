@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looqta.sandbox.titles import capacity, variant
+from looqta.sandbox.extras import NO_NAME
+from looqta.sandbox.titles import attributes, capacity, variant
 
 if TYPE_CHECKING:
     import random
@@ -39,9 +40,11 @@ def _device(spec: Spec, rng: random.Random) -> str:
     if spec.brand == "Apple" and spec.category == "tablet":
         return f"{spec.name} {size}, {kind}, {colour} with Facetime - Middle East Version"
     if spec.category == "phone":
-        title = f"{_brand(spec, rng, 0.5)}{spec.name} {kind} {colour} {size} 5G"
+        # The network is said once: "Galaxy S24 5G ... 256GB", "Redmi Note 13 4G ... 128GB", else "... 5G".
+        network = "" if kind in ("4G", "5G", "LTE") else " 5G"
+        title = f"{_brand(spec, rng, 0.5)}{spec.name} {kind} {colour} {size}{network}"
         return f"{title} - {rng.choice(VERSIONS)}"
-    title = f"{_brand(spec, rng, 0.6)}{spec.name} {kind} {size} {colour}"
+    title = f"{_brand(spec, rng, 0.6)}{spec.name} {attributes(kind, size, colour, sep=' ')}"
     if spec.category in ("tv", "laptop", "camera") and rng.random() < 0.6:
         title += f" {spec.model_code}"
     if spec.category == "laptop" and rng.random() < 0.5:
@@ -50,7 +53,7 @@ def _device(spec: Spec, rng: random.Random) -> str:
 
 
 def _accessory(spec: Spec, rng: random.Random) -> str:
-    if rng.random() < 0.6:
+    if spec.brand == NO_NAME:  # a no-name listing names no maker
         cover = " Cover" if spec.extra == "Case" else ""
         return f"{spec.style} {spec.extra}{cover} For {spec.fits} {spec.colour}"
     return f"{spec.brand} {spec.style} {spec.extra} For {spec.fits} {spec.colour}"
