@@ -26,6 +26,9 @@ _ALIASES: list[tuple[tuple[str, ...], str]] = sorted(
 )
 _BRAND_NAMES = {alias: brand for brand, names in lexicon.BRANDS.items() for alias in names}
 #: Words that never open a product line: makers' own names, filler, condition words.
+#: Accessory nouns sites add or drop for one product (noon's "Case Cover"); other nouns ("Pouch",
+#: "Sleeve") say what the accessory is and count among its own words.
+_GENERIC_ACCESSORY = frozenset({"case", "cover"})
 _METALS = frozenset({"aluminum", "steel", "titanium", "ceramic"})
 _LINK_WORDS = frozenset({"wi", "fi", "bluetooth", "gps", "cellular"})
 _NOT_LINE = frozenset(lexicon.BRANDS) | lexicon.NOISE | frozenset(lexicon.CONDITION_WORDS)
@@ -271,7 +274,7 @@ def features(
         maker_words=frozenset(
             w
             for w in [*_names(maker_part + style_part, found_colours, head_words, codes), found_brand or ""]
-            if w and w not in lexicon.ACCESSORY_NOUNS and fit_words
+            if w and w not in _GENERIC_ACCESSORY and fit_words
         ),
         own_words=frozenset(own_words),
         line=fits.line_word(fit_words or head_words, _NOT_LINE),

@@ -88,6 +88,7 @@ SPELLINGS: dict[str, str] = {
     "digital edition": "digitaledition",
     "digital": "digitaledition",
     "gaming console": "console",
+    "slim fit": "slimfit",
 }
 
 #: Sibling words: a product with one of these is another product than its line without it.
@@ -156,7 +157,9 @@ NOISE = words(
     "original genuine official warranty year years local brand facetime smartphone smart phone "
     "mobile unlocked android ai dual sim esim 5g 4g lte 3g in by on to edition model storage "
     "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb for compatible "
-    "designed fits"
+    "designed fits "
+    # protective claims on accessory listings, not what the accessory is
+    "shockproof slimfit military grade drop protection protective anti scratch heavy duty premium"
 )
 
 #: Words that say what kind of thing it is, not which one: sites word these differently
