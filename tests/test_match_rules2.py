@@ -221,3 +221,18 @@ def test_match_pairs_gives_a_tie_to_the_pair_that_shares_more_words() -> None:
     ]
     pairs = {(m.left, m.right) for m in engine.match_pairs(left, right)}
     assert pairs == {("amazon:a1", "noon:n2"), ("amazon:a2", "noon:n1")}
+
+
+def test_accessories_for_two_brands_devices_of_one_model_name_are_two_products() -> None:
+    found = verdict(
+        "Tempered Glass Screen Protector for Nokia G42, Clear",
+        "Tempered Glass Screen Protector For Moto G42 Clear",
+    )
+    assert (found.rule, found.accepted) == ("brand", False)
+
+
+def test_protective_claims_are_not_an_accessory_style() -> None:
+    left = "Rugged Armor Case for iPhone 15 Pro, Military Grade Drop Protection, Black"
+    assert matched(left, "Spigen Rugged Armor Case For Apple iPhone 15 Pro Black"), verdict(
+        left, "Spigen ..."
+    )
