@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from benchmarks import matching
+from benchmarks import matching, matching_world
 from benchmarks.matching_set import NEGATIVE_KINDS, build
+from looqta.match.model import Match
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,6 +27,8 @@ ROOT = matching.ROOT
         (["--memory-offers", "a,b"], "--memory-offers: comma-separated integers"),
         (["--memory-offers", "5"], "--memory-offers: each size must be >= 10"),
         (["--json", "/no/such/dir/x.json"], "--json: no directory /no/such/dir"),
+        (["--world-offers", "5"], "--world-offers: must be >= 10, got 5"),
+        (["--set", "mine"], "argument --set: invalid choice: 'mine'"),
     ],
 )
 def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,7 +49,8 @@ def test_the_set_is_the_same_for_the_same_seed_and_has_every_negative_kind() -> 
 
 def test_a_tiny_run_completes(tmp_path: Path) -> None:
     out, sets = tmp_path / "r.json", tmp_path / "set"
-    argv = ["--offers", "300", "--memory-offers", "100,200", "--json", str(out), "--write-set", str(sets)]
+    argv = ["--set", "own", "--offers", "300", "--memory-offers", "100,200", "--json", str(out)]
+    argv += ["--write-set", str(sets)]
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.matching", *argv],
         cwd=ROOT,
@@ -78,3 +82,39 @@ def test_a_tiny_run_completes(tmp_path: Path) -> None:
         check=True,
     )
     assert len(pairs.stdout.splitlines()) == overall["predicted"]
+
+
+def test_the_world_set_is_scored_per_kind_and_category_beside_the_own_set(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    argv = ["--set", "both", "--offers", "200", "--world-offers", "300", "--memory-offers", "100"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.matching", *argv, "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| all |" in done.stdout
+    assert "world set (held out)" in done.stdout
+    assert "| kind accessory |" in done.stdout
+    result = json.loads(out.read_text())
+    world = result["world"]["quality"]
+    assert set(world["per_kind"]) == {"device", "accessory", "renewed", "bundle"}
+    assert world["overall"]["possible"] == sum(row["possible"] for row in world["per_kind"].values())
+    assert world["overall"]["true"] <= world["overall"]["predicted"]
+    assert {"world_precision", "world_recall"} <= set(result["goals"])
+
+
+def test_the_world_set_counts_a_pair_right_only_when_both_offers_are_one_world_product() -> None:
+    sides = matching_world.build(200)
+    left, right = sides["amazon"], sides["noon"]
+    same = next((a, b) for a in left for b in right if a.product == b.product)
+    other = next(b for b in right if b.product != same[0].product)
+    pairs = [
+        Match(same[0].offer.key, same[1].offer.key, 1.0, "title"),
+        Match(same[0].offer.key, other.offer.key, 1.0, "title"),
+    ]
+    overall = matching_world.score(sides, pairs)["overall"]
+    assert (overall["true"], overall["predicted"]) == (1, 2)

@@ -34,8 +34,10 @@ def offer_features(offer: Offer) -> Features:
 
 
 def keys_of(feats: Features) -> frozenset[str]:
-    """Brand (``?`` when unknown), each GTIN and each model code."""
-    keys = {f"brand:{feats.brand or '?'}"}
+    """Brand (``?`` when unknown; for an accessory the brand of the device it fits), the first word of
+    the product line (titles without their brand share it), each GTIN and each model code."""
+    keys = {f"fit:{feats.fit_brand or '?'}" if feats.accessory else f"brand:{feats.brand or '?'}"}
+    keys |= {f"line:{feats.line}"} if feats.line else set()
     keys |= {f"gtin:{g}" for g in feats.gtins} | {f"code:{c}" for c in feats.codes}
     return frozenset(keys)
 

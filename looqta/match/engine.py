@@ -84,7 +84,7 @@ def group(offers: Iterable[Offer]) -> list[Product]:
     feats = blocks.features
     edges = sorted(
         ((m, i, j) for i, j in blocks.candidate_pairs() if (m := _match(feats[i], feats[j]))),
-        key=lambda e: (-e[0].score, e[0].left, e[0].right),
+        key=lambda e: (-e[0].score, -_overlap(feats[e[1]], feats[e[2]]), e[0].left, e[0].right),
     )
     cluster = list(range(len(feats)))
     members: dict[int, list[int]] = {i: [i] for i in range(len(feats))}
@@ -106,9 +106,16 @@ def group(offers: Iterable[Offer]) -> list[Product]:
     ]
 
 
+def _overlap(left: Features, right: Features) -> float:
+    """The share of the two titles' words they have in common: among equal scores, the pair that
+    agrees on more of what the titles state goes first ("Nord 4 5G" before "Nord 4 Dual SIM")."""
+    return len(left.all_words & right.all_words) / len(left.all_words | right.all_words)
+
+
 def match_pairs(left: Sequence[Offer], right: Sequence[Offer]) -> list[Match]:
-    """A 1:1 assignment, best score first; an offer whose best candidates are near-tied and differ
-    from each other stays unmatched (a title without its colour against two colours)."""
+    """A 1:1 assignment, best score first (ties: the pair sharing more words); an offer whose best
+    candidates are near-tied and differ from each other stays unmatched (a title without its colour
+    against two colours)."""
     lefts = Blocks(left)
     rights = Blocks(right)
     edges: list[tuple[Match, int, int]] = []
@@ -116,7 +123,7 @@ def match_pairs(left: Sequence[Offer], right: Sequence[Offer]) -> list[Match]:
         for j in rights.lookup(mine, lefts.keys[i]):
             if match := _match(mine, rights.features[j]):
                 edges.append((match, i, j))
-    edges.sort(key=lambda e: (-e[0].score, e[0].left, e[0].right))
+    edges.sort(key=lambda e: (-e[0].score, -_overlap(lefts.features[e[1]], rights.features[e[2]]), e[0].left))
     by_left: dict[int, list[tuple[float, int]]] = {}
     by_right: dict[int, list[tuple[float, int]]] = {}
     for match, i, j in edges:

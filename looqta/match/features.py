@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from itertools import pairwise
 
-from looqta.match import identifiers, lexicon
-from looqta.match.text import fold, head, tokens
+from looqta.match import fits, identifiers, lexicon, specs
+from looqta.match.text import after_head, fold, head, tokens
 
 _CAPACITY_TOKEN_RE = re.compile(r"^(\d+(?:\.\d+)?)(gb|tb)$")
 _RAM_PAIR_RE = re.compile(r"\b(\d+)(?:gb)?\s*[+/]\s*(\d+(?:\.\d+)?)(gb|tb)\b")
@@ -25,6 +25,13 @@ _ALIASES: list[tuple[tuple[str, ...], str]] = sorted(
     key=lambda pair: -len(pair[0]),
 )
 _BRAND_NAMES = {alias: brand for brand, names in lexicon.BRANDS.items() for alias in names}
+#: Words that never open a product line: makers' own names, filler, condition words.
+#: Accessory nouns sites add or drop for one product (noon's "Case Cover"); other nouns ("Pouch",
+#: "Sleeve") say what the accessory is and count among its own words.
+_GENERIC_ACCESSORY = frozenset({"case", "cover"})
+_METALS = frozenset({"aluminum", "steel", "titanium", "ceramic"})
+_LINK_WORDS = frozenset({"wi", "fi", "bluetooth", "gps", "cellular"})
+_NOT_LINE = frozenset(lexicon.BRANDS) | lexicon.NOISE | frozenset(lexicon.CONDITION_WORDS)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,22 @@ class Features:
     refurbished: bool
     accessory: frozenset[str]
     bundle: frozenset[str]
+    #: Naming words of "with ..." clauses: what comes with it or which version ("magsafe case").
+    extras: frozenset[str]
+    #: Numeric specs as (unit, value): ("mp", "40.2"), ("w", "65").
+    specs: frozenset[tuple[str, str]]
+    #: "cellular" (5G/LTE/Cellular), "local" (Wi-Fi or Bluetooth only) or None.
+    link: str | None
+    #: Kinds of thing named: "earbuds", "headphones", "speaker", "display".
+    kinds: frozenset[str]
+    #: An accessory's device's brand ("for Samsung Galaxy S24" -> samsung); None for a device.
+    fit_brand: str | None
+    #: An accessory's own words before "for ..." (maker, style), none of its type nouns.
+    maker_words: frozenset[str]
+    #: An accessory's words that are not the device it fits (all words for a device).
+    own_words: frozenset[str]
+    #: The first word of the product line (``galaxy``, ``tune``), a blocking key for brandless titles.
+    line: str | None
 
 
 def brand_of(given: str | None, words: list[str]) -> str | None:
@@ -120,6 +143,20 @@ def bundled(text: str, words: list[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def with_words(text: str, found_colours: frozenset[str], codes: frozenset[str]) -> frozenset[str]:
+    """The first two naming words of each "with ..." clause ("with EA Sports FC 25", "with Sleeve and
+    Wireless Mouse", "with MagSafe Case"): what comes with the product or which version it is. Noise
+    ("with FaceTime"), colours, links (Wi-Fi), units and codes are skipped, a clause naming a metal
+    is the device's own case; marketing after "|" is not
+    read (amazon's "| Smart TV with Voice Control")."""
+    found: set[str] = set()
+    for clause in re.findall(r"\bwith\b([^,()\[\]|;]*)", text.split("|", 1)[0]):
+        named = _names(tokens(clause.split(" - ", 1)[0]), found_colours, [], codes)
+        if not _METALS & set(named):  # "with Silver Aluminium Case": the watch's own body
+            found.update([w for w in named if w not in _LINK_WORDS][:2])
+    return frozenset(found)
+
+
 def model_tokens(head_words: list[str], words: list[str], codes: frozenset[str]) -> frozenset[str]:
     """Tokens that name the model: letter-digit mixes (s24, a52s, gen2, zve10) that are no unit, in
     the head or anywhere but a part code (codes have their own rules), bare numbers in the head
@@ -145,12 +182,34 @@ def model_tokens(head_words: list[str], words: list[str], codes: frozenset[str])
     return frozenset(found)
 
 
+def _names(
+    candidates: list[str], found_colours: frozenset[str], head_words: list[str], codes: frozenset[str]
+) -> list[str]:
+    """The words of ``candidates`` that name a product: no noise, brand, descriptor, colour or unit, and
+    no part of a model code outside the head (codes have their own rules)."""
+    return [
+        w
+        for w in candidates
+        if w not in lexicon.NOISE
+        and w not in lexicon.BRANDS
+        and w not in lexicon.DESCRIPTORS
+        and w not in lexicon.CONDITION_WORDS
+        and w not in found_colours
+        and w not in lexicon.COLOUR_MODIFIERS
+        and not _UNIT_RE.match(w)
+        and not _PACK_RE.match(w)
+        and (w in head_words or not (len(w) > 1 and any(w in code for code in codes)))
+    ]
+
+
 def features(
     key: str, title: str, brand: str | None = None, gtin: str | None = None, model: str | None = None
 ) -> Features:
     text = fold(title)
     words = tokens(text)
     first = tokens(head(text))
+    if first and " ".join(first) in lexicon.CONDITION_WORDS:  # noon's "Renewed - Samsung ..."
+        first = tokens(head(after_head(text)))
     accessory = accessory_nouns(text, words)
     # An accessory's head runs on past "for"/"with": "Case for iPhone 15 Pro" names the Pro.
     stops = _HEAD_STOP - {"for", "compatible", "with"} if accessory else _HEAD_STOP
@@ -161,24 +220,19 @@ def features(
     size_mm = [int(m.group(1)) for w in words if (m := _MM_RE.match(w))]
     packs = [int(m.group(1)) for w in words if (m := _PACK_RE.match(w))]
     years = sorted(w for w in words if _YEAR_RE.match(w))
-    found_brand = brand_of(brand, words)
+    # An accessory's head splits at "for"/"compatible with": its own words (maker, style, type, and
+    # everything after the head) and the device it fits.
+    maker_part, fit_words = fits.split(head_words) if accessory else (words, [])
+    own_words = maker_part + tokens(after_head(text)) if accessory else words
+    # amazon's "<Maker> Case Compatible with <device>, <Style>, <colour>": the style follows the head.
+    style_part = tokens(head(after_head(text))) if accessory else []
+    found_brand = brand_of(brand, maker_part)
+    fit_brand = brand_of(None, fit_words) if fit_words else None
     codes = identifiers.model_codes(model, title)
     found_colours = colours(words)
-    name_words = [
-        w
-        for w in words
-        if w not in lexicon.NOISE
-        and w not in lexicon.DESCRIPTORS
-        and w not in lexicon.CONDITION_WORDS
-        and w not in found_colours
-        and w not in lexicon.COLOUR_MODIFIERS
-        and not _UNIT_RE.match(w)
-        and not _PACK_RE.match(w)
-        and w != found_brand
-        and (w in head_words or not (len(w) > 1 and any(w in code for code in codes)))
-    ]
-    if found_brand:
-        name_words.insert(0, found_brand)
+    # The name is read where sites put it: the first segment (specs and marketing follow a comma,
+    # a bracket or "|"), for an accessory the device it fits; brands are compared by their veto.
+    name_words = _names(fit_words or first, found_colours, head_words, codes)
     joined = " ".join(words)
     return Features(
         key=key,
@@ -197,9 +251,10 @@ def features(
         cellular="cellular" in words,
         head_name=frozenset(
             w
-            for w in head_words
+            for w in (fit_words or head_words)
             if w in name_words
             and w != found_brand
+            and w not in lexicon.BRANDS
             and w not in lexicon.DESCRIPTORS
             and w not in lexicon.TIERS
         ),
@@ -211,4 +266,16 @@ def features(
         refurbished=any(re.search(rf"\b{word}\b", text) for word in lexicon.CONDITION_WORDS),
         accessory=accessory,
         bundle=bundled(text, words),
+        extras=with_words(text, found_colours, codes) if not accessory else frozenset(),
+        specs=specs.numeric(words),
+        link=specs.link(words),
+        kinds=specs.kinds(words) if not accessory else frozenset(),
+        fit_brand=fit_brand,
+        maker_words=frozenset(
+            w
+            for w in [*_names(maker_part + style_part, found_colours, head_words, codes), found_brand or ""]
+            if w and w not in _GENERIC_ACCESSORY and fit_words
+        ),
+        own_words=frozenset(own_words),
+        line=fits.line_word(fit_words or head_words, _NOT_LINE),
     )

@@ -71,7 +71,7 @@ COLOURS = words(
     "black white silver gray gold rose blue green red pink purple yellow orange violet lavender "
     "mint cream beige brown graphite natural midnight starlight teal aqua turquoise navy "
     "charcoal obsidian porcelain hazel sandstone ivory coral cyan bronze copper platinum jade "
-    "onyx lime titanium desert ultramarine sage bay oat whitestone"
+    "onyx lime titanium desert ultramarine sage bay oat whitestone clear camo"
 )
 COLOUR_MODIFIERS = frozenset({"titanium", "space", "deep", "light", "dark", "matte", "metallic", "glossy"})
 #: Spelling variants folded before anything else.
@@ -84,11 +84,18 @@ SPELLINGS: dict[str, str] = {
     "powerbank": "power bank",
     "wifi": "wi fi",
     "e sim": "esim",
+    "digital camera": "camera",
     "digital edition": "digitaledition",
+    "digital": "digitaledition",
+    "gaming console": "console",
+    "slim fit": "slimfit",
 }
 
 #: Sibling words: a product with one of these is another product than its line without it.
-TIERS = words("pro plus max ultra mini lite fe air se slim classic edge neo ce xl digitaledition oled")
+TIERS = words(
+    "pro plus max ultra mini lite fe air se slim classic edge neo ce xl digitaledition oled "
+    "touchscreen gaming"
+)
 
 #: Condition: refurbished, renewed, used or open box is not new.
 CONDITION_WORDS = (
@@ -150,14 +157,29 @@ NOISE = words(
     "original genuine official warranty year years local brand facetime smartphone smart phone "
     "mobile unlocked android ai dual sim esim 5g 4g lte 3g in by on to edition model storage "
     "rom memory ram inch renewed amazon exclusive free delivery fast charging gb tb for compatible "
-    "designed fits"
+    "designed fits "
+    # protective claims on accessory listings, not what the accessory is
+    "shockproof slimfit military grade drop protection protective anti scratch heavy duty premium"
 )
 
 #: Words that say what kind of thing it is, not which one: sites word these differently
 #: ("Smartwatch" / "Smart Watch", "Wireless Headphones" / "Over-Ear Headphones").
 DESCRIPTORS = words(
     "laptop notebook ultrabook headphones headphone earphones earbuds headset speaker camera tablet "
-    "console gaming smartwatch tv television display monitor wireless bluetooth portable thin light "
+    "console smartwatch tv television display monitor wireless bluetooth portable thin light "
     "mirrorless noise cancelling canceling over on ear true hd uhd 4k 8k hdr led oled qled "
-    "touchscreen business device digital"
+    "business device digital"
 )
+
+#: Kinds of thing a title can name that exclude each other: earbuds are not over-ear headphones, a
+#: smart speaker is not a smart display. A title naming two kinds ("Earbuds Headphones") shares both.
+PRODUCT_KINDS: dict[str, tuple[str, ...]] = {
+    "earbuds": ("earbuds", "earbud", "earphones", "in ear", "true wireless"),
+    "headphones": ("over ear", "on ear", "headset", "headphones", "headphone"),
+    "speaker": ("speaker", "soundbar"),
+    "display": ("smart display",),
+}
+
+#: Words that open the name of the device an accessory is for ("Case for iPhone 15", "Compatible
+#: with Galaxy S24"); what comes before them names the accessory and its maker.
+FITS_PHRASES = (("compatible", "with"), ("designed", "for"), ("for", "use", "with"), ("for",), ("fits",))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
-from looqta.match import identifiers
+from looqta.match import identifiers, specs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +25,8 @@ TITLE_MIN_SCORE = 0.86
 CODE_MIN_SCORE = 0.6
 #: A shared code's match scores at least this, above any title-only match of equal names.
 CODE_SCORE_FLOOR = 0.9
+#: How much two accessories' differing own words (maker, style) lower a title match's score.
+MAKER_WEIGHT = 0.03
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,12 @@ def _inside(name: str, word: str) -> bool:
 VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("condition", lambda a, b: a.refurbished != b.refurbished),
     ("accessory", lambda a, b: bool(a.accessory) != bool(b.accessory) or _disjoint(a.accessory, b.accessory)),
-    ("bundle", lambda a, b: a.bundle != b.bundle),
-    ("brand", lambda a, b: _differ(a.brand, b.brand)),
+    (
+        "bundle",
+        lambda a, b: a.bundle != b.bundle or bool(a.extras - b.all_words) or bool(b.extras - a.all_words),
+    ),
+    ("brand", lambda a, b: _differ(a.brand, b.brand) or _differ(a.fit_brand, b.fit_brand)),
+    ("maker", lambda a, b: bool(a.maker_words - b.own_words) and bool(b.maker_words - a.own_words)),
     ("gtin", lambda a, b: bool(a.gtins) and bool(b.gtins) and not (a.gtins & b.gtins)),
     ("storage", lambda a, b: _differ(a.storage_gb, b.storage_gb)),
     ("memory", lambda a, b: _differ(a.memory_gb, b.memory_gb)),
@@ -79,6 +85,9 @@ VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
     ("year", lambda a, b: _differ(a.year, b.year)),
     ("network", lambda a, b: _disjoint(a.network, b.network) or a.cellular != b.cellular),
     ("connector", lambda a, b: _disjoint(a.connectors, b.connectors)),
+    ("link", lambda a, b: _differ(a.link, b.link)),
+    ("spec", lambda a, b: specs.numeric_conflict(a.specs, b.specs)),
+    ("kind", lambda a, b: specs.kinds_conflict(a.kinds, b.kinds)),
     ("model_code", lambda a, b: identifiers.codes_conflict(a.codes, b.codes)),
     (
         "name",
@@ -96,7 +105,12 @@ VETOES: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
 
 
 def name_score(left: Features, right: Features) -> float:
-    """rapidfuzz's token-set ratio of the name tokens (brand, line, model; no colours, units, noise)."""
+    """rapidfuzz's token-set ratio of the name tokens (line, model; no brand, colours, units, noise);
+    1.0 when one name, spaces removed, is inside the other ("x100vi" in "x 100vi body only"): the
+    token-set ratio's subset rule, whatever the sites' spacing."""
+    mine, theirs = left.name.replace(" ", ""), right.name.replace(" ", "")
+    if mine and theirs and (mine in theirs or theirs in mine):
+        return 1.0
     return fuzz.token_set_ratio(left.name, right.name) / 100
 
 
@@ -110,4 +124,13 @@ def judge(left: Features, right: Features) -> Verdict:
     score = name_score(left, right)
     if identifiers.codes_agree(left.codes, right.codes) and score >= CODE_MIN_SCORE:
         return Verdict("model_code", round(CODE_SCORE_FLOOR + (1 - CODE_SCORE_FLOOR) * score, 4), True)
-    return Verdict("title", round(score, 4), accepted=score >= TITLE_MIN_SCORE)
+    return Verdict("title", round(score * _agreement(left, right), 4), accepted=score >= TITLE_MIN_SCORE)
+
+
+def _agreement(left: Features, right: Features) -> float:
+    """1.0, or a little less for two accessories whose own words (maker, style) differ: between a
+    listing that names its maker and two that leave it out, the one that agrees wins."""
+    mine, theirs = left.maker_words, right.maker_words
+    if not (left.accessory and (mine or theirs)):
+        return 1.0
+    return 1 - MAKER_WEIGHT * (1 - len(mine & theirs) / len(mine | theirs))

@@ -74,3 +74,9 @@ _NO_JOIN = word_set("pro max air se fe xl and with for of the a in to by gps usb
 def head(text: str) -> str:
     """The first segment of folded text: before a comma, a bracket, a bar or " - "."""
     return _SEPARATOR_RE.split(text, maxsplit=1)[0]
+
+
+def after_head(text: str) -> str:
+    """Folded text after its first segment (empty when there is one segment only)."""
+    parts = _SEPARATOR_RE.split(text, maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
