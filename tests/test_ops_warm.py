@@ -201,10 +201,10 @@ def test_a_scheduled_tick_becomes_a_bulk_job_that_a_warm_crawler_runs(
     assert {offer["source_id"] for offer in offers} == expected
     assert {offer["job"] for offer in offers} == {"bulk"}
     with MongoClient(warm_env["MONGO_URI"]) as mongo:
-        products = mongo[warm_env["MONGO_DATABASE"]].products
+        offers = mongo[warm_env["MONGO_DATABASE"]].offers
 
         def stored_all() -> dict[str, dict[str, Any]]:  # the store writes in batches, every flush interval
-            stored = {doc["source_id"]: doc for doc in products.find({"source": "noon"})}
+            stored = {doc["source_id"]: doc for doc in offers.find({"source": "noon"})}
             return stored if expected <= set(stored) else {}
 
         stored = wait_for(stored_all, STORE_SECONDS, "the items in the store", 0.2)  # through the pipelines
