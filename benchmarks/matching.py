@@ -65,7 +65,7 @@ def score(labelled: LabelledSet, pairs: list[Match]) -> dict[str, Any]:
     by_key = {offer_key(o.side, o.id): o for o in labelled.offers}
     right = [p for p in pairs if by_key[p.left].identity == by_key[p.right].identity]
     possible = labelled.possible_pairs()
-    overall = _prf(len(right), len(pairs), possible)
+    overall = matching_world.prf(len(right), len(pairs), possible)
     found = {(p.left, p.right) for p in right}
 
     def category(offer: LabelledOffer) -> str:
@@ -95,7 +95,7 @@ def score(labelled: LabelledSet, pairs: list[Match]) -> dict[str, Any]:
             "predicted"
         ] += 1
     for row in per_category.values():
-        row |= _prf(row["found"], row["predicted"], row["possible"])
+        row |= matching_world.prf(row["found"], row["predicted"], row["possible"])
     for row in per_variation.values():
         row["recall"] = row["found"] / row["possible"] if row["possible"] else None
     negatives: dict[str, dict[str, int]] = {
@@ -121,20 +121,6 @@ def score(labelled: LabelledSet, pairs: list[Match]) -> dict[str, Any]:
             {"left": by_key[p.left].title, "right": by_key[p.right].title, "rule": p.rule, "score": p.score}
             for p in wrong
         ][:20],
-    }
-
-
-def _prf(true: int, predicted: int, possible: int) -> dict[str, Any]:
-    precision = true / predicted if predicted else 1.0
-    recall = true / possible if possible else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "true": true,
-        "predicted": predicted,
-        "possible": possible,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
     }
 
 

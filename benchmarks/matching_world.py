@@ -51,7 +51,8 @@ def build(per_site: int, seed: int = WORLD_SEED) -> dict[str, list[WorldOffer]]:
     return sides
 
 
-def _prf(true: int, predicted: int, possible: int) -> dict[str, Any]:
+def prf(true: int, predicted: int, possible: int) -> dict[str, Any]:
+    """Precision, recall and F1 from counts (shared by both sets' reports)."""
     precision = true / predicted if predicted else 1.0
     recall = true / possible if possible else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -89,7 +90,7 @@ def score(sides: dict[str, list[WorldOffer]], pairs: list[Match]) -> dict[str, A
         else:
             wrong.append({"left": left.offer.title, "right": right.offer.title, "rule": pair.rule})
     result: dict[str, Any] = {
-        table: {name: _prf(*counts) for name, counts in sorted(by_name.items())}
+        table: {name: prf(*counts) for name, counts in sorted(by_name.items())}
         for table, by_name in rows.items()
     }
     result["overall"] = result["overall"]["all"]

@@ -9,30 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from looqta.search.tracker import SEARCH_ID_META_KEY, search_tracker_opened
+from looqta.search.tracker import SEARCH_ID_META_KEY, UsesSearchTracker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from typing import Self
 
-    from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-    from looqta.search.tracker import SearchTracker
 
-
-class SearchOutputMiddleware:
-    def __init__(self, crawler: Crawler) -> None:
-        self.tracker: SearchTracker | None = None
-        crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def _tracker_opened(self, tracker: SearchTracker) -> None:
-        self.tracker = tracker
-
+class SearchOutputMiddleware(UsesSearchTracker):
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:

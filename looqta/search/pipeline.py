@@ -9,30 +9,12 @@ already. Inactive until a warm spider registers its tracker (``search_tracker_op
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from looqta.search.tracker import search_tracker_opened
-
-if TYPE_CHECKING:
-    from typing import Self
-
-    from scrapy.crawler import Crawler
-
-    from looqta.search.tracker import SearchTracker
+from looqta.search.tracker import UsesSearchTracker
 
 
-class SearchOfferPipeline:
-    def __init__(self, crawler: Crawler) -> None:
-        self.tracker: SearchTracker | None = None
-        crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def _tracker_opened(self, tracker: SearchTracker) -> None:
-        self.tracker = tracker
-
+class SearchOfferPipeline(UsesSearchTracker):
     def process_item(self, item: Any) -> Any:
         if self.tracker is not None:
             self.tracker.offer(item)

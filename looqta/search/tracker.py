@@ -20,8 +20,10 @@ from looqta.search.contract import SearchJob
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+    from typing import Self
 
     from scrapy import Request
+    from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
 
     from looqta.search.contract import StreamEntry
@@ -35,6 +37,21 @@ ERRBACK_META_KEY = "looqta_search_errback"
 BLOCKED = "looqta.middlewares.blocks.Blocked"
 #: Sent (``tracker=``) when a warm spider opens; components that scope their work per search listen.
 search_tracker_opened = object()
+
+
+class UsesSearchTracker:
+    """Base of a component that acts for the warm crawler's tracker once it opens (else passes)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.tracker: SearchTracker | None = None
+        crawler.signals.connect(self._tracker_opened, signal=search_tracker_opened)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _tracker_opened(self, tracker: SearchTracker) -> None:
+        self.tracker = tracker
 
 
 @dataclass
