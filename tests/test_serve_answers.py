@@ -118,3 +118,45 @@ def test_hits_decode_once_and_see_another_process_cache_the_query_again(
         assert read.named("done")[0].data["sites"]["noon"]["status"] == "failed"
         redis_client.delete(cache.cache_key(query_key("tv")), cache.version_key(query_key("tv")))
         assert hit(one)["search"]["cache"] == "miss"  # gone from Redis: gone here too
+
+
+def test_a_cached_answer_carries_the_match_events_and_products_a_live_search_would() -> None:
+    """One phone on both sites (the same GTIN, the same title) and an unrelated offer: the cached
+    answer's SSE has the match event after the offer that joined, and search.json its product."""
+    phone = {"title": "Apple iPhone 15 128GB Black", "gtin": "0195949036071"}
+    kept = CachedSearch(
+        "s",
+        "iphone",
+        time.time(),
+        [
+            ("1-0", "site-started", "amazon", {"attempt": 0, "crawler": "a"}),
+            ("1-1", "site-started", "noon", {"attempt": 0, "crawler": "b"}),
+            ("2-0", "offer", "amazon", {"source_id": "A1", "price": "3199.00", **phone}),
+            ("2-1", "offer", "noon", {"source_id": "N9", "price": "99.00", "title": "Garmin Forerunner 265"}),
+            ("2-2", "offer", "noon", {"source_id": "N1", "price": "2949.00", **phone}),
+            ("3-0", "site-done", "amazon", {"count": 1, "seconds": 0.4}),
+            ("3-1", "site-done", "noon", {"count": 2, "seconds": 0.9}),
+        ],
+    )
+    answer = Answer.of(kept)
+    names = [
+        line.split(": ", 1)[1]
+        for line in answer.sse("hit").decode().splitlines()
+        if line.startswith("event: ")
+    ]
+    assert names == [
+        "search",
+        "site-started",
+        "site-started",
+        "offer",
+        "offer",
+        "offer",
+        "match",
+        "site-done",
+        "site-done",
+        "done",
+    ]
+    whole = json.loads(answer.search_json("hit"))
+    [product] = whole["products"]
+    assert sorted(product["offers"]) == ["amazon:A1", "noon:N1"]
+    assert product["cheapest"]["key"] == "noon:N1"
