@@ -33,8 +33,23 @@ if TYPE_CHECKING:
 AMBIGUOUS_SCORE_GAP = 0.02
 
 
+#: Key prefixes narrow enough to look candidates up by (an identifier, or a line and a model token).
+LOOKUP_PREFIXES = ("gtin:", "code:", "lm:")
+
+
 def blocking_keys(offer: Offer) -> frozenset[str]:
-    return keys_of(offer_features(offer))
+    """:func:`keys_of` plus ``lm:<line>:<model token>`` keys (``lm:iphone:15``): an offer that has an
+    identifier or a model token is looked up by those (:func:`lookup_keys`), not by its whole brand."""
+    feats = offer_features(offer)
+    fine = {f"lm:{feats.line}:{token}" for token in feats.model_tokens} if feats.line else set()
+    return keys_of(feats) | fine
+
+
+def lookup_keys(keys: frozenset[str] | set[str]) -> set[str]:
+    """The keys to find an offer's candidate products by: its narrow keys when it has any (else the
+    brand and line keys: a title with neither identifier nor model token can only be found so)."""
+    narrow = {key for key in keys if key.startswith(LOOKUP_PREFIXES)}
+    return narrow or set(keys)
 
 
 def _match(left: Features, right: Features) -> Match | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from looqta.match import engine
 from looqta.match.offers import decimal
 from looqta.store.documents import title_words
 
@@ -111,8 +112,9 @@ class ProductStore:
         return [doc async for doc in self.products.find({"offer_keys": {"$in": sorted(set(offer_keys))}})]
 
     async def candidates(self, blocking_keys: Iterable[str]) -> list[dict[str, Any]]:
-        """The products sharing a blocking key with an offer (the only ones it may join)."""
-        keys = sorted(set(blocking_keys))
+        """The products sharing a lookup key with an offer (``engine.lookup_keys``: its identifiers and
+        line + model tokens when it has any, else its brand and line), the only ones it may join."""
+        keys = sorted(engine.lookup_keys(set(blocking_keys)))
         if not keys:
             return []
         return [doc async for doc in self.products.find({"blocking_keys": {"$in": keys}})]
