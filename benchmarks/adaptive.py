@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import git, positive
 from looqta.sandbox.client import SandboxProcess
 from looqta.sandbox.profile import SANDBOX_SETTINGS
 
@@ -217,18 +218,6 @@ def plan(subcommand: str) -> tuple[list[tuple[str, bool, str | None]], dict[str,
         for label, mode in MODES.items()
     ]
     return variants, CHALLENGE_FAULT
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else f"unknown ({done.stderr.strip()})"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

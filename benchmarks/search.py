@@ -52,6 +52,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from benchmarks.cli import git, positive
 from benchmarks.search_timeline import median_timeline, timeline
 from benchmarks.search_timeline import table as timeline_table
 from looqta.redisstore.server import ensure_server, stop_server
@@ -497,18 +498,6 @@ def table(result: dict[str, Any]) -> str:
 
 
 # --- the command line ------------------------------------------------------------------------
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else f"unknown ({done.stderr.strip()})"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def not_negative(text: str) -> float:
