@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import matching_world
+from benchmarks import matching_groups, matching_world
 from benchmarks.matching_set import NEGATIVE_KINDS, SIDES, LabelledOffer, LabelledSet, build
 from looqta.match import engine
 from looqta.match.model import Offer, offer_key
@@ -213,7 +213,10 @@ def table(result: dict[str, Any]) -> str:
 
 
 def goals(
-    quality: dict[str, Any], speed: dict[str, Any], world: dict[str, Any] | None = None
+    quality: dict[str, Any],
+    speed: dict[str, Any],
+    world: dict[str, Any] | None = None,
+    groups: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     o = quality["overall"]
     found = {
@@ -227,6 +230,10 @@ def goals(
         w = world["quality"]["overall"]
         for name, goal in (("precision", GOAL_PRECISION), ("recall", GOAL_RECALL)):
             found[f"world_{name}"] = {"value": round(w[name], 4), "met": w[name] >= goal}
+    for made_by, row in (groups or {}).items():
+        if made_by in ("group", "incremental_interleaved"):
+            for name, goal in (("precision", GOAL_PRECISION), ("recall", GOAL_RECALL)):
+                found[f"products_{made_by}_{name}"] = {"value": round(row[name], 4), "met": row[name] >= goal}
     return found
 
 
@@ -268,14 +275,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     world = None
+    groups: dict[str, Any] = {}
     if args.set in ("world", "both"):
         log(f"building the world set ({args.world_offers} listings a site) and matching it")
         world = matching_world.run(args.world_offers)
+        log("grouping the world set into products (rebuild and as offers arrive)")
+        groups = matching_groups.run(args.world_offers)
     if args.set == "world":
         assert world is not None
-        print(matching_world.table(world))
+        print(matching_world.table(world) + "\n\n" + matching_groups.table(groups))
         if args.json is not None:
-            args.json.write_text(json.dumps({"benchmark": "matching", "world": world}, indent=1) + "\n")
+            done = {"benchmark": "matching", "world": world, "products": groups}
+            args.json.write_text(json.dumps(done, indent=1) + "\n")
         return 0
     log(f"building the set ({args.offers} offers) and matching it")
     labelled, pairs, speed = timed_run(args.offers, args.seed)
@@ -295,13 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         "speed": speed,
         "memory": memory,
         "quality": quality,
-        "goals": goals(quality, speed, world),
+        "goals": goals(quality, speed, world, groups if world is not None else None),
     }
     if world is not None:
         result["world"] = world
+        result["products"] = groups
     print(table(result))
     if world is not None:
-        print("\n" + matching_world.table(world))
+        print("\n" + matching_world.table(world) + "\n\n" + matching_groups.table(groups))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0

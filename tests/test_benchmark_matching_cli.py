@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from benchmarks import matching, matching_world
+from benchmarks import matching, matching_groups, matching_world
 from benchmarks.matching_set import NEGATIVE_KINDS, build
 from looqta.match.model import Match
 
@@ -105,6 +105,26 @@ def test_the_world_set_is_scored_per_kind_and_category_beside_the_own_set(tmp_pa
     assert world["overall"]["possible"] == sum(row["possible"] for row in world["per_kind"].values())
     assert world["overall"]["true"] <= world["overall"]["predicted"]
     assert {"world_precision", "world_recall"} <= set(result["goals"])
+    assert "| incremental_site_by_site |" in done.stdout
+    products = result["products"]
+    for made_by in ("group", "incremental_interleaved", "incremental_site_by_site"):
+        row = products[made_by]
+        assert row["possible"] == world["overall"]["possible"]
+        assert 0 < row["true"] <= row["predicted"]
+        assert row["holding_another_product"] <= row["products_on_both_sites"]
+    assert {"products_group_precision", "products_incremental_interleaved_recall"} <= set(result["goals"])
+
+
+def test_products_are_scored_by_the_cross_site_pairs_inside_them() -> None:
+    sides = matching_world.build(200)
+    left, right = sides["amazon"], sides["noon"]
+    a, b = next((a, b) for a in left for b in right if a.product == b.product)
+    other = next(o for o in right if o.product != a.product)
+    found = matching_groups.score(sides, [[a.offer.key, b.offer.key, other.offer.key]])
+    assert (found["true"], found["predicted"]) == (1, 2)
+    assert (found["products_on_both_sites"], found["holding_another_product"]) == (1, 1)
+    clean = matching_groups.score(sides, [[a.offer.key, b.offer.key], [other.offer.key]])
+    assert (clean["true"], clean["predicted"], clean["holding_another_product"]) == (1, 1, 0)
 
 
 def test_the_world_set_counts_a_pair_right_only_when_both_offers_are_one_world_product() -> None:

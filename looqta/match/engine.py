@@ -65,27 +65,56 @@ def decide(left: Offer, right: Offer) -> Match | None:
     return _match(mine, theirs) if keys_of(mine) & keys_of(theirs) else None
 
 
-def _vetoed(verdict: Verdict) -> bool:
+def vetoed(verdict: Verdict) -> bool:
     """A veto (attribute, tier, condition...) as opposed to a title that scored too low."""
     return not verdict.accepted and verdict.rule != "title"
 
 
+def same_site_allowed(left: Features, right: Features) -> bool:
+    """Two offers of one site are one product only when a GTIN says so: a shop lists a product once
+    (a second listing is a variant, a bundle or a seller's copy the title cannot tell apart)."""
+    return bool(left.gtins & right.gtins)
+
+
+def site_of(feats: Features) -> str:
+    return feats.key.partition(":")[0]
+
+
+def _site_clash(mine: Sequence[Features], theirs: Sequence[Features]) -> bool:
+    """Whether joining the two groups would give one product two offers of a site without a GTIN."""
+    return any(site_of(a) == site_of(b) and not same_site_allowed(a, b) for a in mine for b in theirs)
+
+
 def assign(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> tuple[str, Match] | None:
-    """The product whose offers this one matches best, none of them vetoing it; ties go to the
-    smallest product id."""
+    """The product whose offers this one matches best, none of them vetoing it and none of them of
+    the offer's site (unless a GTIN agrees); ties go to the smallest product id. ``None`` when the
+    best two products are near-tied and differ (the offer cannot tell them apart: it starts its own)."""
     mine = offer_features(offer)
-    best: tuple[float, str, Match] | None = None
+    ranked: list[tuple[float, str, Match, Features]] = []
     for product_id in sorted(candidates):
         members = [offer_features(member) for member in candidates[product_id]]
-        if any(_vetoed(judge(mine, member)) for member in members):
+        if _site_clash([mine], members):
             continue
-        matches = [m for member in members if keys_of(mine) & keys_of(member) and (m := _match(mine, member))]
-        if not matches:
+        verdicts = [(member, judge(mine, member)) for member in members]
+        if any(vetoed(verdict) for _, verdict in verdicts):
             continue
-        top = max(matches, key=lambda m: (m.score, m.right))
-        if best is None or top.score > best[0]:
-            best = (top.score, product_id, top)
-    return (best[1], best[2]) if best else None
+        matches = [
+            (Match(mine.key, member.key, verdict.score, verdict.rule), member)
+            for member, verdict in verdicts
+            if verdict.accepted and mine.key != member.key and keys_of(mine) & keys_of(member)
+        ]
+        if matches:
+            top, member = max(matches, key=lambda m: (m[0].score, m[0].right))
+            ranked.append((top.score, product_id, top, member))
+    if not ranked:
+        return None
+    ranked.sort(key=lambda r: (-r[0], r[1]))
+    score, product_id, match, member = ranked[0]
+    if any(
+        s >= score - AMBIGUOUS_SCORE_GAP and vetoed(judge(member, other)) for s, _, _, other in ranked[1:]
+    ):
+        return None
+    return product_id, match
 
 
 def new_product_id(offer: Offer) -> str:
@@ -94,19 +123,51 @@ def new_product_id(offer: Offer) -> str:
 
 def group(offers: Iterable[Offer]) -> list[Product]:
     """Offers into products: matched pairs within blocks, merged best score first while no offer of
-    one group vetoes an offer of the other (so A~B, B~C never pulls in a C that differs from A)."""
+    one group vetoes an offer of the other (so A~B, B~C never pulls in a C that differs from A) and
+    no site would hold two offers of one product without a GTIN saying so. An offer whose best
+    candidates are near-tied and differ (as in :func:`match_pairs`) joins nothing."""
     blocks = Blocks(offers)
     feats = blocks.features
     edges = sorted(
         ((m, i, j) for i, j in blocks.candidate_pairs() if (m := _match(feats[i], feats[j]))),
         key=lambda e: (-e[0].score, -_overlap(feats[e[1]], feats[e[2]]), e[0].left, e[0].right),
     )
+    near: dict[int, list[tuple[float, int]]] = {}
+    for match, i, j in edges:
+        near.setdefault(i, []).append((match.score, j))
+        near.setdefault(j, []).append((match.score, i))
     cluster = list(range(len(feats)))
     members: dict[int, list[int]] = {i: [i] for i in range(len(feats))}
     joined: dict[int, list[Match]] = {i: [] for i in range(len(feats))}
+    torn: set[int] = set()
+
+    def group_of(i: int) -> list[Features]:
+        return [feats[x] for x in members[cluster[i]]]
+
+    def is_torn(mine: int, partner: int, score: float) -> bool:
+        """``mine`` has another candidate as good as ``partner``, of ``partner``'s site, still free to
+        take it, and that candidate is another product than ``partner``."""
+        return any(
+            s >= score - AMBIGUOUS_SCORE_GAP
+            and cluster[r] not in (cluster[mine], cluster[partner])
+            and site_of(feats[r]) == site_of(feats[partner])
+            and not _site_clash([feats[mine]], group_of(r))
+            and vetoed(judge(feats[partner], feats[r]))
+            for s, r in near[mine]
+            if r != partner
+        )
+
     for match, i, j in edges:
         a, b = cluster[i], cluster[j]
-        if a == b or any(_vetoed(judge(feats[x], feats[y])) for x in members[a] for y in members[b]):
+        if a == b or i in torn or j in torn:
+            continue
+        mine, theirs = group_of(i), group_of(j)
+        if _site_clash(mine, theirs) or any(vetoed(judge(x, y)) for x in mine for y in theirs):
+            continue
+        torn_i, torn_j = is_torn(i, j, match.score), is_torn(j, i, match.score)
+        if torn_i or torn_j:
+            torn.update([i] if torn_i else [])
+            torn.update([j] if torn_j else [])
             continue
         keep, gone = min(a, b), max(a, b)
         for x in members[gone]:
@@ -153,8 +214,8 @@ def match_pairs(left: Sequence[Offer], right: Sequence[Offer]) -> list[Match]:
         close = match.score - AMBIGUOUS_SCORE_GAP
         rivals_r = [r for s, r in by_left[i] if r != j and r not in used_right and s >= close]
         rivals_l = [r for s, r in by_right[j] if r != i and r not in used_left and s >= close]
-        left_torn = any(_vetoed(judge(rights.features[j], rights.features[r])) for r in rivals_r)
-        right_torn = any(_vetoed(judge(lefts.features[i], lefts.features[r])) for r in rivals_l)
+        left_torn = any(vetoed(judge(rights.features[j], rights.features[r])) for r in rivals_r)
+        right_torn = any(vetoed(judge(lefts.features[i], lefts.features[r])) for r in rivals_l)
         if left_torn or right_torn:
             used_left.update([i] if left_torn else [])
             used_right.update([j] if right_torn else [])
