@@ -30,6 +30,9 @@ def test_settings_are_read_with_their_types() -> None:
                 "LOOQTA_STORE_ENABLED": "False",
                 "LOOQTA_STORE_SERVER_IDLE_SECONDS": "0",
                 "LOOQTA_STORE_SPOOL_MAX_BYTES": "2097152",
+                "LOOQTA_STORE_MATCH_RECONCILE_ENABLED": "0",
+                "LOOQTA_STORE_MATCH_RECONCILE_SECONDS": "15",
+                "LOOQTA_STORE_MATCH_RECONCILE_MAX_OFFERS": "500",
             }
         )
     )
@@ -40,6 +43,8 @@ def test_settings_are_read_with_their_types() -> None:
     assert config.enabled is False
     assert config.server_idle_seconds == 0.0  # never
     assert config.spool_max_bytes == 2 * 1024 * 1024
+    assert (config.match_reconcile_enabled, config.match_reconcile_seconds) == (False, 15.0)
+    assert config.match_reconcile_max_offers == 500
 
 
 @pytest.mark.parametrize(
@@ -59,6 +64,11 @@ def test_settings_are_read_with_their_types() -> None:
         ),
         ({"LOOQTA_STORE_MAX_DOCUMENT_BYTES": 32 * 1024 * 1024}, "BSON limit"),
         ({"LOOQTA_STORE_SERVER_IDLE_SECONDS": -1}, "LOOQTA_STORE_SERVER_IDLE_SECONDS must be >= 0"),
+        ({"LOOQTA_STORE_MATCH_RECONCILE_SECONDS": -1}, "LOOQTA_STORE_MATCH_RECONCILE_SECONDS must be >= 0"),
+        (
+            {"LOOQTA_STORE_MATCH_RECONCILE_MAX_OFFERS": 0},
+            "LOOQTA_STORE_MATCH_RECONCILE_MAX_OFFERS must be >= 1",
+        ),
         (
             {"LOOQTA_STORE_SPOOL_MAX_BYTES": 1000},
             "LOOQTA_STORE_SPOOL_MAX_BYTES must be >= LOOQTA_STORE_MAX_DOC",

@@ -125,6 +125,18 @@ class ProductStore:
     async def all(self) -> dict[str, dict[str, Any]]:
         return {doc["_id"]: doc async for doc in self.products.find({})}
 
+    async def filed_under(self, keys: Iterable[str], limit_offers: int) -> list[dict[str, Any]] | None:
+        """The products filed under any of ``keys`` (their ``blocking_keys``); None as soon as they hold
+        more than ``limit_offers`` offers."""
+        found: list[dict[str, Any]] = []
+        offers = 0
+        async for doc in self.products.find({"blocking_keys": {"$in": sorted(set(keys))}}):
+            offers += len(doc["offer_keys"])
+            if offers > limit_offers:
+                return None
+            found.append(doc)
+        return found
+
     async def search(self, words: str, limit: int) -> list[dict[str, Any]]:
         """Products whose offers' titles hold every word of ``words``, cheapest first."""
         wanted = title_words(words)

@@ -17,7 +17,7 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo.errors import PyMongoError
 
@@ -111,7 +111,7 @@ async def rebuild(config: StoreConfig, progress_every: int, say: Callable[[str],
         )
         existing = await store.all()
         for done, (product_id, doc) in enumerate(sorted(wanted.items()), 1):
-            await _write(store, doc, existing.get(product_id), summary)
+            await write_wanted(store, doc, existing.get(product_id), summary)
             if done % progress_every == 0:
                 say(f"wrote {done} of {len(wanted)} products")
         for product_id in sorted(set(existing) - set(wanted)):
@@ -124,9 +124,17 @@ async def rebuild(config: StoreConfig, progress_every: int, say: Callable[[str],
     return summary
 
 
-async def _write(
-    store: ProductStore, doc: dict[str, Any], old: dict[str, Any] | None, summary: RebuildSummary
+class WriteCounts(Protocol):
+    created: int
+    updated: int
+    unchanged: int
+    conflicts: int
+
+
+async def write_wanted(
+    store: ProductStore, doc: dict[str, Any], old: dict[str, Any] | None, summary: WriteCounts
 ) -> None:
+    """Make the store hold ``doc`` where it held ``old`` (None: nothing), conditionally; counted."""
     if old is None:
         if await store.insert(doc):
             summary.created += 1

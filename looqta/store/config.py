@@ -31,6 +31,12 @@ class StoreConfig:
     enabled: bool = True
     #: Match offers into products as they are written (``looqta.match.incremental``).
     match_enabled: bool = True
+    #: Regroup the products matching touched as the rebuild would (``looqta.match.reconcile``) ...
+    match_reconcile_enabled: bool = True
+    #: ... at most this often while offers keep arriving, and when the crawl closes ...
+    match_reconcile_seconds: float = 60.0
+    #: ... unless more offers than this share the touched offers' keys (then: the rebuild's job).
+    match_reconcile_max_offers: int = 20_000
     uri: str = ""
     database: str = "looqta"
     data_dir: Path = Path(".looqta/mongo")
@@ -59,6 +65,15 @@ class StoreConfig:
         config = cls(
             enabled=settings.getbool("LOOQTA_STORE_ENABLED", defaults.enabled),
             match_enabled=settings.getbool("LOOQTA_STORE_MATCH_ENABLED", defaults.match_enabled),
+            match_reconcile_enabled=settings.getbool(
+                "LOOQTA_STORE_MATCH_RECONCILE_ENABLED", defaults.match_reconcile_enabled
+            ),
+            match_reconcile_seconds=settings.getfloat(
+                "LOOQTA_STORE_MATCH_RECONCILE_SECONDS", defaults.match_reconcile_seconds
+            ),
+            match_reconcile_max_offers=settings.getint(
+                "LOOQTA_STORE_MATCH_RECONCILE_MAX_OFFERS", defaults.match_reconcile_max_offers
+            ),
             uri=str(settings.get("MONGO_URI") or "").strip(),
             database=str(settings.get("MONGO_DATABASE") or defaults.database).strip(),
             data_dir=Path(settings.get("LOOQTA_STORE_DATA_DIR") or defaults.data_dir),
@@ -113,6 +128,14 @@ class StoreConfig:
         if self.server_idle_seconds < 0:
             problems.append(
                 f"LOOQTA_STORE_SERVER_IDLE_SECONDS must be >= 0 (0: never), got {self.server_idle_seconds}"
+            )
+        if self.match_reconcile_seconds < 0:
+            problems.append(
+                f"LOOQTA_STORE_MATCH_RECONCILE_SECONDS must be >= 0, got {self.match_reconcile_seconds}"
+            )
+        if self.match_reconcile_max_offers < 1:
+            problems.append(
+                f"LOOQTA_STORE_MATCH_RECONCILE_MAX_OFFERS must be >= 1, got {self.match_reconcile_max_offers}"
             )
         if self.retry_max_seconds < self.retry_initial_seconds:
             problems.append("LOOQTA_STORE_RETRY_MAX_SECONDS must be >= LOOQTA_STORE_RETRY_INITIAL_SECONDS")
