@@ -233,7 +233,7 @@ def test_the_page_in_chromium_shows_a_rows_stored_offers_cheapest_and_last_price
             "amazon:A1",
             False,
             "2879.10 AED",
-            "3199.00 → 2879.10 AED on 2030-01-01 00:00",
+            "3199.00 → 2879.10 AED on 2030-01-01 00:00 UTC",
             ["2026-01-02 3199.00", "2030-01-01 2879.10"],
         ],
         ["noon:N1", True, "★ 2799.00 AED", "no change recorded", ["2026-01-02 2799.00"]],

@@ -102,7 +102,7 @@ async function storedProduct(keys) {
   return null;
 }
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
-const when = (iso) => iso ? iso.slice(0, 16).replace("T", " ") : "?";
+const when = (iso) => iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "?";  // the store keeps UTC
 function change(o) {
   const c = o.last_change; if (!c) return "no change recorded";
   const before = c.previous_currency && c.previous_currency !== o.currency ? " " + c.previous_currency : "";
