@@ -17,15 +17,14 @@ import httpx
 import match_standin
 import pytest
 from crawling import CrawlResult, run_crawl
-from mongo_fixtures import run, store_settings
+from mongo_fixtures import store_settings
 from playwright.sync_api import sync_playwright
 from scrapy.settings import Settings
-from scrapy.utils.test import get_crawler
 from serving import running_service
+from storing import crawl_in_process
 
 from looqta.browser import BrowserConfig
 from looqta.match import engine
-from looqta.pipelines.store import MongoPipeline
 from looqta.redisstore.config import RedisConfig
 from looqta.serve.config import ServeConfig
 from looqta.serve.grouping import products, with_matches
@@ -110,19 +109,6 @@ def engine_offer(key: str) -> Any:
     from looqta.match.model import Offer
 
     return Offer(key=key, site=key.split(":")[0], title=PHONE)
-
-
-def crawl_in_process(settings: dict[str, Any], items: list[dict[str, Any]]) -> None:
-    async def main() -> None:
-        crawler = get_crawler(settings_dict=settings)
-        crawler.stats.open_spider()
-        pipeline = MongoPipeline.from_crawler(crawler)
-        await pipeline.open_spider()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-
-    run(main())
 
 
 def sandbox_crawl(sandbox: SandboxProcess, mongo_db: str, tmp_path: Path) -> dict[str, CrawlResult]:

@@ -1,7 +1,10 @@
 """The one page: a search box, each site's status, offers as they stream (EventSource), sorted by price.
 
 One row per product: offers a ``match`` event grouped share a row, each site's price in it, the
-cheapest marked (``.cheapest``, "★"); an offer no match joined is a row of its own.
+cheapest marked (``.cheapest``, "★"); an offer no match joined is a row of its own. Each row's
+"Prices & history" button opens a dialog with the stored product holding the row's offers
+(``GET /api/products?offer=``): every site's offer, the cheapest marked, its last price change and
+its price history; the search's product ids are its own, so the row asks by offer key.
 
 No build step: plain HTML and inline JavaScript. Text from the sites is set with ``textContent``
 and links only when they are http(s), so an offer cannot inject markup or script.
@@ -23,6 +26,10 @@ form{display:flex;gap:.5rem}input[type=search]{flex:1;font-size:1.1rem;padding:.
 .prices{display:flex;gap:.6rem;flex-wrap:wrap}
 .site-price{padding:.1rem .4rem;border-radius:.3rem;background:#f3f3f3}
 .site-price.cheapest{background:#d8f5d8;font-weight:bold}
+#product{max-width:56rem;width:90%}#product table{border-collapse:collapse;width:100%;font-size:.9rem}
+#product th,#product td{text-align:left;padding:.3rem;border-bottom:1px solid #ddd;vertical-align:top}
+#product tr.cheapest{background:#d8f5d8}#product tr.cheapest .stored-price{font-weight:bold}
+.history{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.2rem .8rem;color:#444}
 </style></head>
 <body>
 <h1>looqta</h1>
@@ -30,6 +37,10 @@ form{display:flex;gap:.5rem}input[type=search]{flex:1;font-size:1.1rem;padding:.
  autofocus><button>Search</button>
 <label><input type="checkbox" id="sort" checked> sort by price</label></form>
 <p id="state"></p><div id="sites"></div><ul id="offers"></ul>
+<dialog id="product" aria-labelledby="product-title"><form method="dialog"><button>Close</button></form>
+<h2 id="product-title"></h2><p id="product-state" role="status"></p>
+<table><thead><tr><th>site</th><th>offer</th><th>price</th><th>last change</th><th>price history</th></tr>
+</thead><tbody id="product-offers"></tbody></table></dialog>
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -73,7 +84,72 @@ function row(members, cheapestKey) {
   for (const o of members) prices.append(sitePrice(o, members.length > 1 && keyOf(o) === cheapestKey));
   const sites = document.createElement("span"); sites.className = "source";
   sites.textContent = [...new Set(members.map((o) => o.site))].join(" · ");
-  li.append(img, title, prices, sites); return li;
+  const details = document.createElement("button"); details.type = "button"; details.className = "details";
+  details.textContent = "Prices & history"; details.setAttribute("aria-haspopup", "dialog");
+  details.addEventListener("click", () => showProduct(members.map(keyOf), title.textContent));
+  li.append(img, title, prices, sites, details); return li;
+}
+// The stored product of a row (GET /api/products?offer=): the first of its offers the store holds.
+let asked = 0;
+async function storedProduct(keys) {
+  for (const key of keys) {
+    const r = await fetch("/api/products?offer=" + encodeURIComponent(key));
+    if (r.status === 404) continue;
+    if (!r.ok) { let why = r.statusText; try { why = (await r.json()).detail; } catch (e) { /* not JSON */ }
+      throw new Error(`${r.status}: ${why}`); }
+    return r.json();
+  }
+  return null;
+}
+function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+const when = (iso) => iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "?";  // the store keeps UTC
+function change(o) {
+  const c = o.last_change; if (!c) return "no change recorded";
+  const before = c.previous_currency && c.previous_currency !== o.currency ? " " + c.previous_currency : "";
+  return `${c.previous_price}${before} → ${c.price} ${o.currency || ""} on ${when(c.changed_at)}`;
+}
+function history(o) {
+  const ol = document.createElement("ol"); ol.className = "history";
+  for (const h of (o.history || []).slice(-12)) {
+    const li = document.createElement("li"), t = document.createElement("time");
+    t.dateTime = h.seen_at || ""; t.textContent = (h.seen_at || "?").slice(0, 10);
+    li.append(t, " " + h.price); ol.append(li);
+  }
+  const td = document.createElement("td"); td.append(ol); return td;
+}
+function storedOffer(o, cheapest) {
+  const tr = document.createElement("tr"); tr.className = "stored-offer" + (cheapest ? " cheapest" : "");
+  tr.dataset.key = o.key;
+  const offer = document.createElement("td"), href = safeUrl(o.url || "");
+  const a = document.createElement(href ? "a" : "span"); a.textContent = o.title || o.key;
+  if (href) { a.href = href; a.rel = "noopener noreferrer"; a.target = "_blank"; }
+  offer.append(a);
+  const price = cell(`${cheapest ? "★ " : ""}${o.price == null ? "—" : o.price} ${o.currency || ""}`);
+  price.className = "stored-price";
+  const changed = cell(change(o)); changed.className = "last-change";
+  tr.append(cell(o.site), offer, price, changed, history(o)); return tr;
+}
+function showStored(p, keys) {
+  $("product-title").textContent = p.title;
+  const cheapestKey = p.cheapest ? p.cheapest.key : null;
+  $("product-offers").replaceChildren(...p.offers.map((o) => storedOffer(o, o.key === cheapestKey)));
+  const missing = keys.filter((k) => !p.offers.some((o) => o.key === k));
+  $("product-state").textContent = `${p.offers.length} offers in the store` +
+    (missing.length ? `; not in this stored product: ${missing.join(", ")}` : "");
+}
+async function showProduct(keys, title) {
+  const mine = ++asked;
+  $("product-title").textContent = title; $("product-offers").replaceChildren();
+  $("product-state").textContent = "loading…";
+  if (!$("product").open) $("product").showModal();
+  let found;
+  try { found = await storedProduct(keys); } catch (e) {
+    if (mine === asked) $("product-state").textContent = "could not read the store: " + e.message;
+    return;
+  }
+  if (mine !== asked) return;
+  if (found) showStored(found, keys);
+  else $("product-state").textContent = `not in the store yet: no stored product holds ${keys.join(", ")}`;
 }
 function render() {
   const rows = [];
