@@ -191,11 +191,11 @@ def test_the_page_in_chromium_shows_a_rows_stored_offers_cheapest_and_last_price
             page.goto(f"{base}/")
             page.fill("#q", "iphone")
             page.press("#q", "Enter")
-            page.wait_for_function("document.getElementById('state').textContent.includes('done')")
+            page.wait_for_selector("#state:has-text('done')")
             # The phone's row (both sites), opened from the keyboard.
             page.focus(".offer:has([data-key='amazon:A1']) button.details")
             page.keyboard.press("Enter")
-            page.wait_for_function("document.getElementById('product-state').textContent.includes('store')")
+            page.wait_for_selector("#product-state:has-text('store')")
             opened = page.eval_on_selector("#product", "d => d.open")
             title = page.inner_text("#product-title")
             state = page.inner_text("#product-state")
@@ -204,7 +204,7 @@ def test_the_page_in_chromium_shows_a_rows_stored_offers_cheapest_and_last_price
             closed = not page.eval_on_selector("#product", "d => d.open")
             # The row of an offer the store has not seen yet.
             page.click(".offer:has([data-key='noon:N9']) button.details")
-            page.wait_for_function("document.getElementById('product-state').textContent.includes('store')")
+            page.wait_for_selector("#product-state:has-text('store')")
             unseen = page.inner_text("#product-state")
             unseen_rows = page.eval_on_selector_all("#product-offers tr", "els => els.length")
             page.keyboard.press("Escape")
@@ -218,7 +218,7 @@ def test_the_page_in_chromium_shows_a_rows_stored_offers_cheapest_and_last_price
                 ),
             )
             page.click(".offer:has([data-key='amazon:A1']) button.details")
-            page.wait_for_function("document.getElementById('product-state').textContent.includes('store')")
+            page.wait_for_selector("#product-state:has-text('store')")
             failed = page.inner_text("#product-state")
         finally:
             browser.close()

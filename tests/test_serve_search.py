@@ -212,6 +212,10 @@ def test_the_page_health_and_host_check(service: str) -> None:
     page = httpx.get(f"{service}/", timeout=10)
     assert page.status_code == 200
     assert "new EventSource(" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'sha256-" in policy
+    assert "unsafe-inline" not in policy
     health = httpx.get(f"{service}/healthz", timeout=10).json()
     assert (health["ok"], health["sites"], set(health["crawlers"])) == (True, list(SITES), set(SITES))
     rebound = httpx.get(f"{service}/healthz", headers={"Host": "evil.example"}, timeout=10)
@@ -230,6 +234,8 @@ def test_the_page_in_chromium_shows_offers_before_the_slow_site_ends_and_reports
         browser = playwright.chromium.launch(**options)
         try:
             page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             page.goto(f"{base}/")
             page.fill("#q", "headphones")
             page.press("#q", "Enter")
@@ -248,6 +254,7 @@ def test_the_page_in_chromium_shows_offers_before_the_slow_site_ends_and_reports
             )
         finally:
             browser.close()
+    assert not [text for text in console if "Content Security Policy" in text], console
     assert noon_while_offers_shown == "noon: searching"
     assert noon_at_end == "noon: failed (timeout)"
     assert sites == {"amazon"}

@@ -100,8 +100,8 @@ def create_app(config: ServeConfig, *, allow_remote: bool = False) -> FastAPI:
         return Response(json_bytes(document(collected)), media_type=JSON_TYPE)
 
     @app.get("/", response_class=HTMLResponse)
-    async def index() -> str:
-        return page.HTML
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page.HTML, headers=page.HEADERS)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
