@@ -4,11 +4,14 @@ The store writer hands each written batch's offer keys to :class:`MatchQueue` (a
 matching runs in a task of its own, one batch at a time). :class:`IncrementalMatcher` then, per offer:
 
 * already in a product: its entry is refreshed (price, title, last change, cheapest);
-* else: the products sharing a blocking key are its candidates; ``engine.assign`` picks the one it
-  joins, or it starts a product of its own (id: ``engine.new_product_id``, deterministic);
-* after starting one, it looks again: another process may have started a product for the same
-  thing meanwhile (neither saw the other). If ``engine.assign`` now picks that one, the two are
-  merged into the one with the lower id; both processes, seeing the same pair, converge on it.
+* else: the products sharing a lookup key are its candidates (read once for the whole batch, and
+  kept by revision between batches: ``looqta.match.products.BatchView`` / ``CandidateCache``);
+  ``engine.assign`` picks the one it joins, or it starts a product of its own (id:
+  ``engine.new_product_id``, deterministic);
+* once the batch is placed, each product it started is looked at again: another process may have
+  started a product for the same thing meanwhile (neither saw the other). If ``engine.assign`` now
+  picks that one, the two are merged into the one with the lower id; both processes, seeing the
+  same pair, converge on it. Cost and design: docs/store.md ("Reading the candidates").
 
 Every write is conditional on the product's ``version`` (``looqta.match.products``): a write lost to
 another process is redone from a fresh read. A batch that still fails is counted
@@ -173,7 +176,7 @@ class IncrementalMatcher:
                 if view is not None:
                     view.read(keys, found)
                 candidates = {c.id: c for c in found}
-            if any(offer.key in found.doc["offer_keys"] for found in candidates.values()):
+            if any(offer.key in c.doc["offer_keys"] for c in candidates.values()):
                 return  # placed meanwhile (a redelivered batch, or the other process merged it)
             choice = await self._assign(offer, candidates)
             if choice is not None:
