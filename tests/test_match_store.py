@@ -22,7 +22,7 @@ from scrapy.utils.test import get_crawler
 from looqta.match import engine
 from looqta.match.incremental import IncrementalMatcher
 from looqta.match.offers import OfferReader
-from looqta.match.products import ProductStore
+from looqta.match.products import Candidate, ProductStore
 from looqta.pipelines.store import MongoPipeline
 
 if TYPE_CHECKING:
@@ -181,7 +181,8 @@ def test_a_slow_matcher_does_not_hold_up_the_event_loop(
 
 
 class Blind:
-    """A product store that finds no candidates the first time: another process's product not yet visible."""
+    """A product store that finds no candidates the first time (a batch's read or one offer's): another
+    process's product not yet visible."""
 
     def __init__(self, store: ProductStore) -> None:
         self.store, self.blind = store, True
@@ -189,11 +190,15 @@ class Blind:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    async def candidates(self, keys: Any) -> list[dict[str, Any]]:
-        if self.blind:
-            self.blind = False
-            return []
-        return await self.store.candidates(keys)
+    async def candidates(self, keys: Any) -> list[Candidate]:
+        return [] if self._first() else await self.store.candidates(keys)
+
+    async def lookup(self, keys: Any) -> list[Candidate]:
+        return [] if self._first() else await self.store.lookup(keys)
+
+    def _first(self) -> bool:
+        first, self.blind = self.blind, False
+        return first
 
 
 @pytest.mark.parametrize("late", ["amazon:A1", "noon:N1"])

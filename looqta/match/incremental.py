@@ -4,11 +4,14 @@ The store writer hands each written batch's offer keys to :class:`MatchQueue` (a
 matching runs in a task of its own, one batch at a time). :class:`IncrementalMatcher` then, per offer:
 
 * already in a product: its entry is refreshed (price, title, last change, cheapest);
-* else: the products sharing a blocking key are its candidates; ``engine.assign`` picks the one it
-  joins, or it starts a product of its own (id: ``engine.new_product_id``, deterministic);
-* after starting one, it looks again: another process may have started a product for the same
-  thing meanwhile (neither saw the other). If ``engine.assign`` now picks that one, the two are
-  merged into the one with the lower id; both processes, seeing the same pair, converge on it.
+* else: the products sharing a lookup key are its candidates (read once for the whole batch, and
+  kept by revision between batches: ``looqta.match.products.BatchView`` / ``CandidateCache``);
+  ``engine.assign`` picks the one it joins, or it starts a product of its own (id:
+  ``engine.new_product_id``, deterministic);
+* once the batch is placed, each product it started is looked at again: another process may have
+  started a product for the same thing meanwhile (neither saw the other). If ``engine.assign`` now
+  picks that one, the two are merged into the one with the lower id; both processes, seeing the
+  same pair, converge on it. Cost and design: docs/store.md ("Reading the candidates").
 
 Every write is conditional on the product's ``version`` (``looqta.match.products``): a write lost to
 another process is redone from a fresh read. A batch that still fails is counted
@@ -24,15 +27,23 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from looqta.match import engine
+from looqta.match.model import Offer
 from looqta.match.offers import OfferReader, entry, to_offer
-from looqta.match.products import ProductStore, match_record, product_document, valid_product_id
+from looqta.match.products import (
+    BatchView,
+    ProductStore,
+    match_record,
+    product_document,
+    valid_product_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pymongo.asynchronous.database import AsyncDatabase
 
-    from looqta.match.model import Match, Offer
+    from looqta.match.model import Match
+    from looqta.match.products import Candidate
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +78,21 @@ def blocking_keys(entries: Iterable[dict[str, Any]]) -> set[str]:
     return {key for e in entries for key in engine.blocking_keys(to_offer(e))}
 
 
+@dataclass(frozen=True)
+class Started:
+    """A product an offer of the batch started: looked at again once the whole batch is placed."""
+
+    product_id: str
+    offer: Offer
+    keys: frozenset[str]
+
+
+def revisions(candidates: dict[str, Candidate]) -> dict[str, str] | None:
+    """The candidates' ids and revisions, to compare two lookups by; None when one has no revision."""
+    found = {product_id: c.revision for product_id, c in candidates.items() if c.revision is not None}
+    return found if len(found) == len(candidates) else None
+
+
 class IncrementalMatcher:
     def __init__(self, reader: OfferReader, store: ProductStore, attempts: int = ATTEMPTS) -> None:
         self.reader = reader
@@ -88,12 +114,22 @@ class IncrementalMatcher:
                 await self._refresh(product_id, fresh, summary)
             except MatchConflict as conflict:
                 self._gave_up(conflict, len(fresh), summary)
-        for offer_entry in entries.values():
+        if entries:
+            await self._place_batch(list(entries.values()), summary)
+        return summary
+
+    async def _place_batch(self, entries: list[dict[str, Any]], summary: MatchSummary) -> None:
+        """Place offers no product holds: their candidates read once for the whole batch."""
+        offers = [to_offer(e) for e in entries]
+        lookup = {key for offer in offers for key in engine.lookup_keys(engine.blocking_keys(offer))}
+        view = BatchView(await self.store.lookup(lookup))
+        started: list[Started] = []
+        for offer_entry in entries:
             try:
-                await self._place(offer_entry, summary)
+                await self._place(offer_entry, summary, view, started)
             except MatchConflict as conflict:
                 self._gave_up(conflict, 1, summary)
-        return summary
+        await self._recheck_batch(started, view, summary)
 
     @staticmethod
     def _gave_up(conflict: MatchConflict, offers: int, summary: MatchSummary) -> None:
@@ -119,25 +155,42 @@ class IncrementalMatcher:
             summary.conflicts += 1
         raise MatchConflict(f"product {product_id}: changed under every refresh")
 
-    async def _place(self, offer_entry: dict[str, Any], summary: MatchSummary) -> None:
+    async def _place(
+        self,
+        offer_entry: dict[str, Any],
+        summary: MatchSummary,
+        view: BatchView | None = None,
+        started: list[Started] | None = None,
+    ) -> None:
+        """Join the offer to a candidate or start its product. With a ``view`` (the batch's candidates,
+        read once) the first try uses it and a product started is looked at again with the whole
+        batch (``started``, :meth:`_recheck_batch`); without, every try reads the candidates."""
         offer = to_offer(offer_entry)
         keys = engine.blocking_keys(offer)
         taken: set[str] = set()  # ids whose insert failed: held by another product
-        for _attempt in range(self.attempts):
-            candidates = {doc["_id"]: doc for doc in await self.store.candidates(keys)}
-            if any(offer.key in doc["offer_keys"] for doc in candidates.values()):
+        for attempt in range(self.attempts):
+            if view is not None and attempt == 0:
+                candidates = view.candidates(keys)
+            else:
+                found = await self.store.candidates(keys)
+                if view is not None:
+                    view.read(keys, found)
+                candidates = {c.id: c for c in found}
+            if any(offer.key in c.doc["offer_keys"] for c in candidates.values()):
                 return  # placed meanwhile (a redelivered batch, or the other process merged it)
             choice = await self._assign(offer, candidates)
             if choice is not None:
                 product_id, match = choice
-                doc = candidates[product_id]
+                doc = candidates[product_id].doc
                 new = product_document(
                     product_id,
                     [*doc["offers"], offer_entry],
                     [*doc["matches"], match_record(match)],
                     [*doc["blocking_keys"], *keys],
                 )
-                if await self.store.replace(new, doc["version"]):
+                if written := await self.store.replace(new, doc["version"]):
+                    if view is not None:
+                        view.wrote(written, candidates[product_id])
                     summary.joined += 1
                     return
             else:
@@ -147,26 +200,40 @@ class IncrementalMatcher:
                 taken.add(product_id)
                 if not valid_product_id(product_id):
                     raise ValueError(f"the matcher gave {offer.key} the product id {product_id!r}")
-                if await self.store.insert(product_document(product_id, [offer_entry], [], keys)):
+                if written := await self.store.insert(product_document(product_id, [offer_entry], [], keys)):
                     summary.created += 1
-                    await self._recheck(product_id, offer, keys, summary)
+                    if view is not None and started is not None:
+                        view.wrote(written, None)
+                        started.append(Started(product_id, offer, keys))
+                    else:
+                        await self._recheck(product_id, offer, keys, revisions(candidates), summary)
                     return
             summary.conflicts += 1
         raise MatchConflict(f"offer {offer.key}: its candidates changed under every try")
 
-    async def _assign(self, offer: Offer, candidates: dict[str, dict[str, Any]]) -> tuple[str, Match] | None:
-        groups = {pid: [to_offer(e) for e in doc["offers"]] for pid, doc in sorted(candidates.items())}
+    async def _assign(self, offer: Offer, candidates: dict[str, Candidate]) -> tuple[str, Match] | None:
+        groups = {product_id: list(found.offers) for product_id, found in sorted(candidates.items())}
         # Scoring titles is CPU work: off the event loop.
         return await asyncio.to_thread(engine.assign, offer, groups) if groups else None
 
     async def _recheck(
-        self, product_id: str, offer: Offer, keys: Iterable[str], summary: MatchSummary
+        self,
+        product_id: str,
+        offer: Offer,
+        keys: Iterable[str],
+        rejected: dict[str, str] | None,
+        summary: MatchSummary,
     ) -> None:
-        """After starting ``product_id``: merge it with a product another process started meanwhile."""
+        """After starting ``product_id``: merge it with a product another process started meanwhile.
+
+        ``rejected``: the revisions of the candidates ``engine.assign`` has just turned down; while
+        the other candidates are exactly those, it would turn them down again, so it is not asked.
+        """
         for _attempt in range(self.attempts):
-            others = {
-                doc["_id"]: doc for doc in await self.store.candidates(keys) if doc["_id"] != product_id
-            }
+            found = await self.store.candidates(keys)
+            others = {other.id: other for other in found if other.id != product_id}
+            if rejected is not None and revisions(others) == rejected:
+                return
             choice = await self._assign(offer, others)
             if choice is None:
                 return
@@ -174,6 +241,35 @@ class IncrementalMatcher:
                 return
             summary.conflicts += 1
         raise MatchConflict(f"product {product_id}: could not be merged with its twin")
+
+    async def _recheck_batch(self, started: list[Started], view: BatchView, summary: MatchSummary) -> None:
+        """:meth:`_recheck` for every product the batch started, with one read made after all of them
+        were written. ``engine.assign`` is asked only where a product written by another process
+        since the batch's first read is among the candidates: otherwise they are the ones it turned
+        down when the product was started. After a merge the rest are looked at one by one."""
+        if not started:
+            return
+        lookup = {key for one in started for key in engine.lookup_keys(one.keys)}
+        fresh = {c.id: c for c in await self.store.lookup(lookup)}
+        merged = False
+        for one in started:
+            try:
+                if merged:
+                    await self._recheck(one.product_id, one.offer, one.keys, None, summary)
+                    continue
+                lookup = engine.lookup_keys(one.keys)
+                others = {pid: c for pid, c in fresh.items() if pid != one.product_id and lookup & c.keys}
+                if not any(view.foreign(c) for c in others.values()):
+                    continue
+                choice = await self._assign(one.offer, others)
+                if choice is None:
+                    continue
+                merged = True
+                if not await self._merge(one.product_id, choice[0], choice[1], summary):
+                    summary.conflicts += 1
+                    await self._recheck(one.product_id, one.offer, one.keys, None, summary)
+            except MatchConflict as conflict:
+                self._gave_up(conflict, 1, summary)
 
     async def _merge(self, one: str, other: str, match: Match, summary: MatchSummary) -> bool:
         """Move every offer of the higher id into the lower; False when a write was lost (retry)."""
