@@ -4,10 +4,10 @@
 
 * ``group`` - ``engine.group`` over every offer (what ``python -m looqta.match rebuild`` writes);
 * ``incremental`` - offers arriving one at a time, each placed with ``placement.place`` among the
-  products sharing a lookup key (``engine.lookup_keys``), its plan applied (detached offers placed
-  again with ``engine.assign`` among the other products): what matching as items arrive does,
-  without the store. Two arrival orders: the sites interleaved (two crawls at once) and one site
-  after the other.
+  products sharing a lookup key (``engine.lookup_keys``), its plan applied (a detached offer starts
+  a product of its own): what matching as items arrive does (``looqta.match.incremental``) between
+  two runs of the reconciler, without the store. Two arrival orders: the sites interleaved (two
+  crawls at once) and one site after the other.
 
 Scored on the world set (``benchmarks/matching_world.py``): every cross-site pair of offers inside
 one product is a predicted pair; precision and recall against the world's product keys, and the
@@ -65,12 +65,7 @@ class Products:
     def place(self, offer: Offer) -> None:
         plan = place(offer, self.candidates(offer))
         for product_id, key in plan.detach:
-            moved = self.remove(product_id, key)
-            again = engine.assign(moved, self.candidates(moved, exclude=product_id))
-            if again is None:
-                self.start(moved)
-            else:
-                self.add(again[0], moved)
+            self.start(self.remove(product_id, key))
         if plan.product is None:
             self.start(offer)
         else:

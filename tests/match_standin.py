@@ -12,8 +12,9 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from looqta.match import engine
+from looqta.match import engine, placement
 from looqta.match.model import Match, Product
+from looqta.match.placement import Placement
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -66,10 +67,18 @@ def group(offers: Iterable[Offer]) -> list[Product]:
     return [Product(pid, tuple(o.key for o in members[pid]), tuple(matches[pid])) for pid in sorted(members)]
 
 
+def place(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> Placement:
+    choice = assign(offer, candidates)
+    return Placement(None, None) if choice is None else Placement(choice[0], choice[1])
+
+
 def install(patch: Any = None) -> None:
     """Put the stand-in in place of the engine's functions (``patch``: a pytest MonkeyPatch)."""
-    for name in ("blocking_keys", "decide", "assign", "new_product_id", "group"):
+    for module, name in [
+        *((engine, name) for name in ("blocking_keys", "decide", "assign", "new_product_id", "group")),
+        (placement, "place"),
+    ]:
         if patch is None:
-            setattr(engine, name, globals()[name])
+            setattr(module, name, globals()[name])
         else:
-            patch.setattr(engine, name, globals()[name])
+            patch.setattr(module, name, globals()[name])

@@ -8,19 +8,26 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from bson.decimal128 import Decimal128
-from mongo_fixtures import run
+from mongo_fixtures import async_wait_for, make_item, run, store_settings
 from pymongo import AsyncMongoClient
+from scrapy.utils.test import get_crawler
 
 from looqta.match import engine
 from looqta.match.offers import entry, to_offer
 from looqta.match.products import ProductStore, product_document
+from looqta.match.rebuild import wanted_products
 from looqta.match.reconcile import Reconciler, due
+from looqta.pipelines.store import MongoPipeline
+from looqta.sandbox.catalogue import Catalogue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
-    import pytest
+    from scrapy.crawler import Crawler
+
 
 # Without its colour, amazon's offer matches noon's black and blue equally: the rebuild pairs it with
 # neither. Matched one at a time (black first), it was paired with black.
@@ -132,3 +139,123 @@ def test_too_many_offers_under_the_keys_falls_back_to_narrow_keys_then_skips(
     assert "run `python -m looqta.match rebuild`" in caplog.text
     assert regrouped.skipped == 0
     assert groups(db) == [["amazon:A1"], ["noon:N1"], ["noon:N2"]]
+
+
+# --- through the store pipeline ---------------------------------------------------------------------
+
+
+def crawl(settings: dict[str, Any], items: list[Any]) -> Crawler:
+    async def main() -> Crawler:
+        crawler = get_crawler(settings_dict=settings)
+        crawler.stats.open_spider()
+        pipeline = MongoPipeline.from_crawler(crawler)
+        await pipeline.open_spider()
+        for item in items:
+            await pipeline.process_item(item)
+        await pipeline.close_spider()
+        return crawler
+
+    return run(main())
+
+
+def world_items(per_site: int) -> list[Any]:
+    """The sandbox world's first listings of amazon, then noon's (one site crawled after the other)."""
+    return [
+        make_item(
+            1,
+            source=site,
+            source_id=p.source_id,
+            title=p.title,
+            price=p.price,
+            url=f"http://127.0.0.1/{p.source_id}",
+        )
+        for site in ("amazon", "noon")
+        for p in Catalogue(site, per_site, 1234).products
+    ]
+
+
+@pytest.mark.parametrize("reconcile", [True, False])
+def test_after_a_crawl_its_products_are_the_rebuilds_grouping(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path, reconcile: bool
+) -> None:
+    items = world_items(250)
+    settings = store_settings(
+        mongo_uri,
+        mongo_db,
+        tmp_path,
+        LOOQTA_STORE_MATCH_RECONCILE_ENABLED=reconcile,
+        LOOQTA_STORE_BATCH_SIZE=100,
+    )
+    crawler = crawl(settings, items)
+    stored = {e["key"]: e for doc in db.products.find({}) for e in doc["offers"]}
+    assert len(stored) == len(items)  # every offer in exactly one product
+    assert sum(len(doc["offer_keys"]) for doc in db.products.find({})) == len(items)
+    rebuild = sorted(sorted(doc["offer_keys"]) for doc in wanted_products(stored).values())
+    if reconcile:
+        assert groups(db) == rebuild
+        assert crawler.stats.get_value("looqta/match/reconcile/runs", 0) >= 1
+        assert crawler.stats.get_value("looqta/match/reconcile/skipped", 0) == 0
+    else:  # one at a time, one site after the other: not the rebuild's answer (what the reconciler is for)
+        assert groups(db) != rebuild
+        assert crawler.stats.get_value("looqta/match/reconcile/runs") is None
+
+
+def title_item(site: str, source_id: str, title: str) -> Any:
+    return make_item(1, source=site, source_id=source_id, title=title, url=f"http://127.0.0.1/{source_id}")
+
+
+def test_an_offer_clearly_better_for_a_product_takes_the_place_of_its_sites_weaker_offer(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path
+) -> None:
+    settings = store_settings(mongo_uri, mongo_db, tmp_path, LOOQTA_STORE_MATCH_RECONCILE_ENABLED=False)
+    crawl(
+        settings,
+        [
+            title_item("noon", "N1", "Apple iPhone 15 Pro 256GB Natural Titanium Hexa"),
+            title_item("amazon", "WEAK", "Apple iPhone 15 Pro 256GB Natural Titanium Zebra"),  # scores 0.865
+        ],
+    )
+    assert groups(db) == [["amazon:WEAK", "noon:N1"]]
+    before = db.products.find_one({"offer_keys": "noon:N1"})["_id"]
+    crawler = crawl(
+        settings, [title_item("amazon", "STRONG", "Apple iPhone 15 Pro (256 GB) Natural Titanium Hexa")]
+    )
+    assert groups(db) == [["amazon:STRONG", "noon:N1"], ["amazon:WEAK"]]
+    product = db.products.find_one({"offer_keys": "noon:N1"})
+    assert product["_id"] == before
+    assert [(m["left"], m["right"]) for m in product["matches"]] == [("amazon:STRONG", "noon:N1")]
+    assert (
+        crawler.stats.get_value("looqta/match/detached"),
+        crawler.stats.get_value("looqta/match/joined"),
+    ) == (1, 1)
+
+
+def test_the_reconciler_runs_while_the_crawl_goes_on_once_its_interval_has_passed(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path
+) -> None:
+    settings = store_settings(mongo_uri, mongo_db, tmp_path, LOOQTA_STORE_MATCH_RECONCILE_SECONDS=0.5)
+
+    async def main() -> list[int]:
+        crawler = get_crawler(settings_dict=settings)
+        crawler.stats.open_spider()
+        pipeline = MongoPipeline.from_crawler(crawler)
+        await pipeline.open_spider()
+
+        def runs() -> int:
+            return int(crawler.stats.get_value("looqta/match/reconcile/runs", 0))
+
+        seen = []
+        for n, item in enumerate(world_items(20)):
+            await pipeline.process_item(item)
+            if n in (5, 25):  # two bursts; the store flushes each within 0.1 s
+                before = runs()
+                await async_wait_for(lambda before=before: runs() > before, timeout=20)
+                seen.append(before)
+        await pipeline.close_spider()
+        return [*seen, runs()]
+
+    first, second, at_close = run(main())
+    # It ran after each burst (the waits above) without waiting for the close.
+    assert first == 0
+    assert second >= 1
+    assert at_close > second

@@ -6,8 +6,9 @@ matching runs in a task of its own, one batch at a time). :class:`IncrementalMat
 * already in a product: its entry is refreshed (price, title, last change, cheapest);
 * else: the products sharing a lookup key are its candidates (read once for the whole batch, and
   kept by revision between batches: ``looqta.match.products.BatchView`` / ``CandidateCache``);
-  ``engine.assign`` picks the one it joins, or it starts a product of its own (id:
-  ``engine.new_product_id``, deterministic);
+  ``placement.place`` plans where it goes: the product it joins (or none: it starts a product of
+  its own, id ``engine.new_product_id``, deterministic), and offers of its site to take out of
+  their products first (each then starts a product of its own);
 * once the batch is placed, each product it started is looked at again: another process may have
   started a product for the same thing meanwhile (neither saw the other). If ``engine.assign`` now
   picks that one, the two are merged into the one with the lower id; both processes, seeing the
@@ -26,7 +27,7 @@ import logging
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
-from looqta.match import engine
+from looqta.match import engine, placement
 from looqta.match.model import Offer
 from looqta.match.offers import OfferReader, entry, to_offer
 from looqta.match.products import (
@@ -38,9 +39,7 @@ from looqta.match.products import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from pymongo.asynchronous.database import AsyncDatabase
+    from collections.abc import Callable, Iterable
 
     from looqta.match.model import Match
     from looqta.match.products import Candidate
@@ -66,6 +65,7 @@ class MatchSummary:
     created: int = 0  # products started by an offer
     refreshed: int = 0  # offers already in a product: their entry updated
     merged: int = 0  # products merged into another after a race between processes
+    detached: int = 0  # offers taken out of a product by a better (or as good) offer of their site
     conflicts: int = 0  # writes lost to another process (redone)
     failed: int = 0  # offers still contended after every try: left for the rebuild
 
@@ -98,6 +98,8 @@ class IncrementalMatcher:
         self.reader = reader
         self.store = store
         self.attempts = attempts
+        #: Told the entries of each batch's newly placed offers (the reconciler's ``touched``).
+        self.on_placed: Callable[[list[dict[str, Any]]], None] | None = None
 
     async def match(self, keys: Iterable[str]) -> MatchSummary:
         """Place the stored offers ``keys`` (``site:source_id``) into products."""
@@ -130,6 +132,8 @@ class IncrementalMatcher:
             except MatchConflict as conflict:
                 self._gave_up(conflict, 1, summary)
         await self._recheck_batch(started, view, summary)
+        if self.on_placed is not None:
+            self.on_placed(entries)
 
     @staticmethod
     def _gave_up(conflict: MatchConflict, offers: int, summary: MatchSummary) -> None:
@@ -178,41 +182,83 @@ class IncrementalMatcher:
                 candidates = {c.id: c for c in found}
             if any(offer.key in c.doc["offer_keys"] for c in candidates.values()):
                 return  # placed meanwhile (a redelivered batch, or the other process merged it)
-            choice = await self._assign(offer, candidates)
-            if choice is not None:
-                product_id, match = choice
-                doc = candidates[product_id].doc
+            plan = await asyncio.to_thread(placement.place, offer, _offers_of(candidates))
+            current = await self._detach(plan.detach, candidates, view, summary)
+            if current is not None and plan.product is not None and plan.match is not None:
+                held = current[plan.product]
+                doc = held.doc
                 new = product_document(
-                    product_id,
+                    plan.product,
                     [*doc["offers"], offer_entry],
-                    [*doc["matches"], match_record(match)],
+                    [*doc["matches"], match_record(plan.match)],
                     [*doc["blocking_keys"], *keys],
                 )
                 if written := await self.store.replace(new, doc["version"]):
                     if view is not None:
-                        view.wrote(written, candidates[product_id])
+                        view.wrote(written, held)
                     summary.joined += 1
                     return
-            else:
-                product_id = engine.new_product_id(offer)
-                if product_id in taken:  # a product this offer does not belong to has that id
-                    product_id = f"{product_id}~{hashlib.sha256(offer.key.encode()).hexdigest()[:12]}"
-                taken.add(product_id)
-                if not valid_product_id(product_id):
-                    raise ValueError(f"the matcher gave {offer.key} the product id {product_id!r}")
-                if written := await self.store.insert(product_document(product_id, [offer_entry], [], keys)):
-                    summary.created += 1
-                    if view is not None and started is not None:
-                        view.wrote(written, None)
-                        started.append(Started(product_id, offer, keys))
-                    else:
-                        await self._recheck(product_id, offer, keys, revisions(candidates), summary)
-                    return
+            elif current is not None and (product_id := await self._start(offer_entry, keys, taken, view)):
+                summary.created += 1
+                if view is not None and started is not None:
+                    started.append(Started(product_id, offer, keys))
+                else:
+                    await self._recheck(product_id, offer, keys, revisions(candidates), summary)
+                return
             summary.conflicts += 1
         raise MatchConflict(f"offer {offer.key}: its candidates changed under every try")
 
+    async def _start(
+        self, offer_entry: dict[str, Any], keys: Iterable[str], taken: set[str], view: BatchView | None
+    ) -> str | None:
+        """Start the offer's own product: its id, or None when the id was taken (added to ``taken``:
+        the next try uses the id made unique by the offer's key)."""
+        offer = to_offer(offer_entry)
+        product_id = engine.new_product_id(offer)
+        if product_id in taken:  # a product this offer does not belong to has that id
+            product_id = f"{product_id}~{hashlib.sha256(offer.key.encode()).hexdigest()[:12]}"
+        taken.add(product_id)
+        if not valid_product_id(product_id):
+            raise ValueError(f"the matcher gave {offer.key} the product id {product_id!r}")
+        written = await self.store.insert(product_document(product_id, [offer_entry], [], keys))
+        if not written:
+            return None
+        if view is not None:
+            view.wrote(written, None)
+        return product_id
+
+    async def _detach(
+        self,
+        detach: tuple[tuple[str, str], ...],
+        candidates: dict[str, Candidate],
+        view: BatchView | None,
+        summary: MatchSummary,
+    ) -> dict[str, Candidate] | None:
+        """Take each planned offer out of its product into one of its own (the reconciler may regroup
+        it); the candidates as written, or None when a write was lost (the caller reads again)."""
+        current = dict(candidates)
+        for product_id, key in detach:
+            held = current[product_id]
+            [moved] = [e for e in held.doc["offers"] if e["key"] == key]
+            # Its own product first, then out of the old one: a lost write leaves it in two products
+            # for a moment (the started one is removed again), never in none.
+            tried = {product_id}  # the id it leaves may be the one its offer would start
+            started = await self._start(moved, engine.blocking_keys(to_offer(moved)), tried, view)
+            started = started or await self._start(moved, engine.blocking_keys(to_offer(moved)), tried, view)
+            if started is None:
+                return None
+            written = await self.store.replace(without(held.doc, {key}), held.doc["version"])
+            if not written:
+                await self.store.delete(started, 1)
+                return None
+            if view is not None:
+                view.wrote(written, held)
+            current[product_id] = written
+            summary.detached += 1
+        return current
+
     async def _assign(self, offer: Offer, candidates: dict[str, Candidate]) -> tuple[str, Match] | None:
-        groups = {product_id: list(found.offers) for product_id, found in sorted(candidates.items())}
+        groups = _offers_of(candidates)
         # Scoring titles is CPU work: off the event loop.
         return await asyncio.to_thread(engine.assign, offer, groups) if groups else None
 
@@ -299,57 +345,18 @@ class IncrementalMatcher:
                 if await self.store.delete(product_id, doc["version"]):
                     return
                 continue
-            kept = {e["key"] for e in left}
-            matches = [m for m in doc["matches"] if m["left"] in kept and m["right"] in kept]
-            if await self.store.replace(
-                product_document(product_id, left, matches, blocking_keys(left)), doc["version"]
-            ):
+            if await self.store.replace(without(doc, moved), doc["version"]):
                 return
         raise MatchConflict(f"product {product_id}: its moved offers could not be removed")
 
 
-class MatchQueue:
-    """Offer keys the store wrote, matched in the background one batch at a time."""
-
-    def __init__(self, matcher: IncrementalMatcher, stats: StatsSink, batch_size: int) -> None:
-        self.matcher = matcher
-        self.stats = stats
-        self.batch_size = batch_size
-        self._keys: list[str] = []
-        self._task: asyncio.Task[None] | None = None
-        self._indexes_ready = False
-
-    def submit(self, keys: Iterable[str]) -> None:
-        """Queue offers just written; returns at once."""
-        self._keys.extend(keys)
-        if self._keys and (self._task is None or self._task.done()):
-            self._task = asyncio.ensure_future(self._run())
-
-    async def close(self) -> None:
-        """Wait until everything submitted is matched (or counted as failed)."""
-        while self._task is not None and not self._task.done():
-            await self._task
-
-    async def _run(self) -> None:
-        while self._keys:
-            batch, self._keys = self._keys[: self.batch_size], self._keys[self.batch_size :]
-            try:
-                if not self._indexes_ready:
-                    await self.matcher.store.ensure_indexes()
-                    self._indexes_ready = True
-                summary = await self.matcher.match(batch)
-            except Exception as error:  # noqa: BLE001 - the offers are stored; the rebuild matches them
-                self.stats.inc_value(f"{STATS_PREFIX}/failed", len(batch))
-                logger.warning(
-                    "Matching %d stored offers failed (%s: %s); left for `python -m looqta.match rebuild`",
-                    len(batch),
-                    type(error).__name__,
-                    error,
-                )
-                continue
-            summary.count(self.stats)
+def _offers_of(candidates: dict[str, Candidate]) -> dict[str, list[Offer]]:
+    return {product_id: list(found.offers) for product_id, found in sorted(candidates.items())}
 
 
-def matching_queue(database: AsyncDatabase[dict[str, Any]], stats: StatsSink, batch_size: int) -> MatchQueue:
-    """The queue the store writer feeds, matching into ``database``'s products."""
-    return MatchQueue(IncrementalMatcher(OfferReader(database), ProductStore(database)), stats, batch_size)
+def without(doc: dict[str, Any], moved: set[str]) -> dict[str, Any]:
+    """The product ``doc`` without the offers ``moved`` (and the matches that named them)."""
+    left = [e for e in doc["offers"] if e["key"] not in moved]
+    kept = {e["key"] for e in left}
+    matches = [m for m in doc["matches"] if m["left"] in kept and m["right"] in kept]
+    return product_document(doc["_id"], left, matches, blocking_keys(left))

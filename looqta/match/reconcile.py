@@ -19,8 +19,10 @@ logs and counts ``looqta/match/reconcile/skipped`` (the rebuild does it).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +90,11 @@ class Reconciler:
     def due(self, closing: bool = False) -> bool:
         return due(bool(self._keys), self._last_run, self.clock(), self.interval_seconds, closing)
 
+    def seconds_until_due(self) -> float:
+        if self._last_run is None:
+            return 0.0
+        return max(0.0, self._last_run + self.interval_seconds - self.clock())
+
     async def run(self) -> ReconcileSummary:
         keys, narrow = self._keys, self._narrow
         self._keys, self._narrow = set(), set()
@@ -106,8 +113,8 @@ class Reconciler:
             return summary
         entries = {e["key"]: e for doc in docs for e in doc["offers"]}
         summary.offers = len(entries)
-        wanted = await asyncio.to_thread(wanted_products, entries)
         existing = {doc["_id"]: doc for doc in docs}
+        wanted = kept_ids(await asyncio.to_thread(wanted_products, entries), existing)
         for product_id, doc in sorted(wanted.items()):
             old = existing.get(product_id) or await self.store.get(product_id)
             await write_wanted(self.store, doc, old, summary)
@@ -117,3 +124,23 @@ class Reconciler:
             else:
                 summary.conflicts += 1
         return summary
+
+
+def kept_ids(
+    wanted: dict[str, dict[str, Any]], existing: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The regrouped products under the ids they had: each takes the id of the existing product
+    holding most of its offers (ties: the lower id) unless a larger group took it first; a group no
+    existing product holds keeps the rebuild's id. Links to a product survive a regroup that only
+    moved an offer in or out of it."""
+    holder = {key: product_id for product_id, doc in existing.items() for key in doc["offer_keys"]}
+    result: dict[str, dict[str, Any]] = {}
+    for wanted_id, doc in sorted(wanted.items(), key=lambda item: (-len(item[1]["offer_keys"]), item[0])):
+        votes = Counter(holder[key] for key in doc["offer_keys"] if key in holder)
+        ranked = sorted(votes, key=lambda product_id: (-votes[product_id], product_id))
+        product_id = next((pid for pid in ranked if pid not in result), wanted_id)
+        if product_id in result:  # the rebuild's id is one an existing product keeps
+            digest = hashlib.sha256(" ".join(doc["offer_keys"]).encode()).hexdigest()[:12]
+            product_id = f"{wanted_id}~{digest}"
+        result[product_id] = {**doc, "_id": product_id}
+    return result

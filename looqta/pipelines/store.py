@@ -5,7 +5,7 @@ before the files pipeline, and registers the store's file-records sink with it. 
 (looqta.search) "this crawl" is each search. Writing,
 batching and the outage spool are :class:`looqta.store.writer.StoreWriter`'s; nothing here
 blocks the reactor (pymongo's async client, disk work in a thread). Each written batch's offers are
-matched into products in the background (``looqta.match.incremental``, ``LOOQTA_STORE_MATCH_ENABLED``).
+matched into products in the background (``looqta.match.queue``, ``LOOQTA_STORE_MATCH_ENABLED``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
-from looqta.match.incremental import matching_queue
+from looqta.match.queue import matching_queue
 from looqta.records import file_results_sink_wanted
 from looqta.search.tracker import search_tracker_opened
 from looqta.store.config import StoreConfig
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from scrapy.utils.asyncio import AsyncioLoopingCall
     from twisted.internet.task import LoopingCall
 
-    from looqta.match.incremental import MatchQueue
+    from looqta.match.queue import MatchQueue
     from looqta.records import FileResultsSink
     from looqta.search.tracker import SearchTracker
     from looqta.store.connection import StoreConnection
@@ -83,9 +83,7 @@ class MongoPipeline:
         self._connection = await connect(self.config)
         self._spool = await asyncio.to_thread(Spool.open, self.config.spool_dir, self.config.spool_max_bytes)
         if self.config.match_enabled:
-            self._matching = matching_queue(
-                self._connection.repository.database, self.stats, self.config.batch_size
-            )
+            self._matching = matching_queue(self._connection.repository.database, self.stats, self.config)
         self._writer = StoreWriter(
             self._connection.repository,
             self._spool,
