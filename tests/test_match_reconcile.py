@@ -18,7 +18,7 @@ from looqta.match import engine
 from looqta.match.offers import entry, to_offer
 from looqta.match.products import ProductStore, product_document
 from looqta.match.rebuild import wanted_products
-from looqta.match.reconcile import Reconciler, due
+from looqta.match.reconcile import Reconciler, due, kept_ids
 from looqta.pipelines.store import MongoPipeline
 from looqta.sandbox.catalogue import Catalogue
 
@@ -259,3 +259,30 @@ def test_the_reconciler_runs_while_the_crawl_goes_on_once_its_interval_has_passe
     assert first == 0
     assert second >= 1
     assert at_close > second
+
+
+def test_regrouped_products_keep_the_ids_of_the_products_holding_most_of_their_offers() -> None:
+    def doc(product_id: str, *keys: str) -> dict[str, Any]:
+        return {"_id": product_id, "offer_keys": list(keys)}
+
+    existing = {"o-old": doc("o-old", "a:1", "b:1", "b:2"), "o-two": doc("o-two", "a:2")}
+    wanted = {
+        "o-x": doc("o-x", "a:1", "b:1"),  # most of o-old: keeps that id
+        "o-y": doc("o-y", "b:2"),  # was in o-old too, which the larger group took: its own id
+        "o-two": doc("o-two", "a:2", "a:9"),
+        "o-old": doc("o-old", "c:1"),  # a new group whose own id an existing product keeps
+    }
+    kept = kept_ids(wanted, existing)
+    assert {pid: d["offer_keys"] for pid, d in kept.items()} == {
+        "o-old": ["a:1", "b:1"],
+        "o-y": ["b:2"],
+        "o-two": ["a:2", "a:9"],
+        kept_one(kept, "c:1"): ["c:1"],
+    }
+    assert kept_one(kept, "c:1").startswith("o-old~")
+    assert all(d["_id"] == pid for pid, d in kept.items())
+
+
+def kept_one(kept: dict[str, dict[str, Any]], key: str) -> str:
+    [product_id] = [pid for pid, d in kept.items() if key in d["offer_keys"]]
+    return product_id
