@@ -112,7 +112,7 @@ def test_the_world_set_is_scored_per_kind_and_category_beside_the_own_set(tmp_pa
         assert row["possible"] == world["overall"]["possible"]
         assert 0 < row["true"] <= row["predicted"]
         assert row["holding_another_product"] <= row["products_on_both_sites"]
-    assert {"products_group_precision", "products_incremental_interleaved_recall"} <= set(result["goals"])
+    assert {"products_precision", "products_recall"} <= set(result["goals"])
 
 
 def test_products_are_scored_by_the_cross_site_pairs_inside_them() -> None:
