@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import crawling
 import pytest
+from workers import worker_number
 
 from looqta.sandbox.client import SandboxProcess
 
@@ -59,7 +60,7 @@ def crawl_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     crawling.CRAWL_ENV.update(
         {
             "MONGO_URI": mongo_uri,
-            "MONGO_DATABASE": "crawls",
+            "MONGO_DATABASE": f"crawls{worker_number() or ''}",  # a database per worker on a shared server
             "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("crawl-data")),
         }
     )
