@@ -1,4 +1,8 @@
-"""Shared fixtures. The sandbox runs once per session on free loopback ports."""
+"""Shared fixtures. The sandbox runs once per session on free loopback ports.
+
+Under pytest-xdist (deploy/test.sh) each worker is a session of its own: its own sandbox, store
+server and Redis, each on free ports with its files in the worker's temporary directory.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import crawling
 import pytest
+from workers import worker_number
 
 from looqta.sandbox.client import SandboxProcess
 
@@ -14,6 +19,22 @@ pytest_plugins = ("mongo_fixtures", "redis_fixtures")
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+#: Tests that bound how long an event loop stalls, in files whose owners mark nothing themselves:
+#: marked ``serial`` here (see the marker in pyproject.toml), so that deploy/test.sh runs them alone.
+SERIAL_TESTS = frozenset(
+    {
+        "tests/test_pipeline_store.py::test_the_event_loop_keeps_running_while_batches_are_written",
+        "tests/test_match_store.py::test_a_slow_matcher_does_not_hold_up_the_event_loop",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid in SERIAL_TESTS:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +60,7 @@ def crawl_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     crawling.CRAWL_ENV.update(
         {
             "MONGO_URI": mongo_uri,
-            "MONGO_DATABASE": "crawls",
+            "MONGO_DATABASE": f"crawls{worker_number() or ''}",  # a database per worker on a shared server
             "LOOQTA_DATA_DIR": str(tmp_path_factory.mktemp("crawl-data")),
         }
     )

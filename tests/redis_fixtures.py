@@ -3,7 +3,8 @@
 By default the session starts the embedded server (looqta/redisstore/server.py) with its files in
 a temporary directory, and stops it when the session ends. With ``LOOQTA_TEST_REDIS_URL`` set, the
 same tests use that server instead; its database is flushed by ``redis_client``, so never point it
-at a Redis holding anything of value. Registered in conftest.py (``pytest_plugins``).
+at a Redis holding anything of value (pytest-xdist worker k uses database N + k of it: workers.py).
+Registered in conftest.py (``pytest_plugins``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis
+from workers import worker_redis_url
 
 from looqta.redisstore.config import RedisConfig
 from looqta.redisstore.server import ensure_server, stop_server
@@ -29,7 +31,7 @@ _SESSION_DIR = pytest.StashKey["Path"]()
 def redis_url_fixture(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The URL (with its password) of the session's Redis: ``LOOQTA_TEST_REDIS_URL`` when set."""
     if EXTERNAL_URL:
-        return EXTERNAL_URL
+        return worker_redis_url(EXTERNAL_URL)
     data_dir = pytestconfig.stash.get(_SESSION_DIR, None)
     if data_dir is None:
         data_dir = tmp_path_factory.mktemp("redis")

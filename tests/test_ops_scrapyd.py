@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -66,16 +68,33 @@ def ops_env(tmp_path_factory: pytest.TempPathFactory, mongo_uri: str) -> Iterato
         scrapyd.stop(config)
 
 
+#: Commands that run scrapyd-deploy, which builds the egg in the project directory (``setup.py clean
+#: -a``, then ``bdist_egg`` into build/ and looqta.egg-info/): two at once would undo each other.
+DEPLOYING = frozenset({"up", "deploy"})
+
+
+@contextlib.contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Held by one process at a time (pytest-xdist workers, other pytest runs of this tree)."""
+    with (PROJECT_ROOT / "setup.py").open("rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ops(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "looqta.ops", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with one_build_at_a_time() if DEPLOYING & set(args[:1]) else contextlib.nullcontext():
+        done = subprocess.run(
+            [sys.executable, "-m", "looqta.ops", *args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done

@@ -304,6 +304,7 @@ def test_invalid_fault_requests_are_rejected(clean_sandbox: SandboxProcess) -> N
     assert clean_sandbox.faults("amazon")["status"] is None
 
 
+@pytest.mark.serial  # the fast answer is bounded in wall-clock time
 def test_latency_is_honoured_without_blocking_the_loop(clean_sandbox: SandboxProcess) -> None:
     sandbox = clean_sandbox
     sandbox.set_faults("amazon", latency_ms=1200, path_prefix="/dp/")

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from serving import read_sse, running_service
 from warm_crawlers import wait_for, warm_crawler
 
@@ -37,6 +38,7 @@ def crawlers(base: str) -> dict[str, list[dict[str, Any]]]:
     return httpx.get(f"{base}/api/crawlers", timeout=10).json()["sites"]
 
 
+@pytest.mark.serial  # the killed crawler must vanish within its TTL + 1 s of wall-clock time
 def test_each_live_crawler_is_shown_with_its_work_and_a_killed_one_vanishes_after_the_ttl(
     clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
 ) -> None:

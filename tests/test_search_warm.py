@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import slow_items
 import test_spider_noon
 from test_spider_amazon import expected_offers
@@ -112,6 +113,7 @@ def test_a_crawler_killed_mid_search_loses_nothing_and_no_search_runs_twice(
     assert redis_client.keys("looqta:search:amazon:processing:*") == []
 
 
+@pytest.mark.serial  # the manual search must start within one page time (1 s)
 def test_a_manual_search_during_bulk_work_starts_within_one_page_time(
     clean_sandbox: SandboxProcess, redis_client: redis.Redis, redis_url: str, tmp_path: Path
 ) -> None:

@@ -84,6 +84,7 @@ def cached(client: redis.Redis, query: str) -> cache.CachedSearch | None:
     return None if raw is None else cache.CachedSearch.decode(raw)
 
 
+@pytest.mark.serial  # the shopper's search must start within one page time (3 s)
 def test_the_most_asked_queries_are_refreshed_as_bulk_searches_two_at_once_behind_a_shopper(
     one_bulk_search_crawlers: None, redis_url: str, redis_client: redis.Redis, clean_sandbox: SandboxProcess
 ) -> None:

@@ -391,6 +391,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.serial  # it loads every core for 15 s
 def test_an_outside_cpu_hog_drops_the_target_and_the_crawl_still_finishes(
     clean_sandbox: SandboxProcess, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import psutil
+import pytest
 from scrapy import Request, signals
 from scrapy.http import Response
 from scrapy.utils.test import get_crawler
@@ -192,6 +193,7 @@ def test_loop_lag_is_how_late_the_probe_fires_the_worst_and_each_firing_since_th
     assert probe.take() == LagReading(0.0, ())  # stopped: nothing more
 
 
+@pytest.mark.serial  # the reading is bounded to 50 ms of wall-clock time
 def test_the_psutil_reader_reads_this_process_tree_with_pss() -> None:
     reader = PsutilReader()
     started = time.perf_counter()
