@@ -20,22 +20,6 @@ pytest_plugins = ("mongo_fixtures", "redis_fixtures")
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Tests that bound how long an event loop stalls, in files whose owners mark nothing themselves:
-#: marked ``serial`` here (see the marker in pyproject.toml), so that deploy/test.sh runs them alone.
-SERIAL_TESTS = frozenset(
-    {
-        "tests/test_pipeline_store.py::test_the_event_loop_keeps_running_while_batches_are_written",
-        "tests/test_match_store.py::test_a_slow_matcher_does_not_hold_up_the_event_loop",
-    }
-)
-
-
-@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid in SERIAL_TESTS:
-            item.add_marker(pytest.mark.serial)
-
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxProcess]:

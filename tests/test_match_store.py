@@ -147,6 +147,7 @@ def test_matching_can_be_switched_off(mongo_uri: str, mongo_db: str, db: Any, tm
     assert "products" not in db.list_collection_names()
 
 
+@pytest.mark.serial  # bounds how long the event loop stalls: run alone (deploy/test.sh)
 def test_a_slow_matcher_does_not_hold_up_the_event_loop(
     mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,6 +275,7 @@ def test_a_crawl_that_ends_while_the_store_is_down_leaves_a_spool_the_next_crawl
         client.close()
 
 
+@pytest.mark.serial  # bounds how long the event loop stalls: run alone (deploy/test.sh)
 def test_the_event_loop_keeps_running_while_batches_are_written(
     mongo_uri: str, mongo_db: str, tmp_path: Path
 ) -> None:
