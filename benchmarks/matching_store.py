@@ -33,7 +33,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -60,8 +59,10 @@ PATHS = ("per-offer", "batch")
 
 
 class FullReads(ProductStore):
-    """The candidate read before the cache: every candidate product in full on every lookup, with no
-    revision to compare one read with another by."""
+    """The candidate read before the cache: every candidate product in full on every lookup. The
+    revisions are kept, so that the look-again after starting a product decides as the batch path
+    does (undoing a pair, ``placement.place``, writes products the old path's look-again would
+    otherwise take for another process's)."""
 
     async def lookup(self, keys: Iterable[str]) -> list[Candidate]:
         keys = sorted(set(keys))
@@ -69,7 +70,7 @@ class FullReads(ProductStore):
             return []
         found = [Candidate.of(doc) async for doc in self.products.find({"blocking_keys": {"$in": keys}})]
         self.read_in_full += len(found)
-        return [replace(c, revision=None) for c in found]
+        return found
 
 
 class PerOffer(IncrementalMatcher):

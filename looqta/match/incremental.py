@@ -198,21 +198,21 @@ class IncrementalMatcher:
                         view.wrote(written, held)
                     summary.joined += 1
                     return
-            elif current is not None and (product_id := await self._start(offer_entry, keys, taken, view)):
+            elif current is not None and (mine := await self._start(offer_entry, keys, taken, view)):
                 summary.created += 1
                 if view is not None and started is not None:
-                    started.append(Started(product_id, offer, keys))
-                else:
-                    await self._recheck(product_id, offer, keys, revisions(candidates), summary)
+                    started.append(Started(mine.id, offer, keys))
+                else:  # what it turned down: the candidates as this placement left them
+                    await self._recheck(mine.id, offer, keys, revisions(current), summary)
                 return
             summary.conflicts += 1
         raise MatchConflict(f"offer {offer.key}: its candidates changed under every try")
 
     async def _start(
         self, offer_entry: dict[str, Any], keys: Iterable[str], taken: set[str], view: BatchView | None
-    ) -> str | None:
-        """Start the offer's own product: its id, or None when the id was taken (added to ``taken``:
-        the next try uses the id made unique by the offer's key)."""
+    ) -> Candidate | None:
+        """Start the offer's own product (the product written), or None when the id was taken (added to
+        ``taken``: the next try uses the id made unique by the offer's key)."""
         offer = to_offer(offer_entry)
         product_id = engine.new_product_id(offer)
         if product_id in taken:  # a product this offer does not belong to has that id
@@ -225,7 +225,7 @@ class IncrementalMatcher:
             return None
         if view is not None:
             view.wrote(written, None)
-        return product_id
+        return written
 
     async def _detach(
         self,
@@ -245,15 +245,16 @@ class IncrementalMatcher:
             tried = {product_id}  # the id it leaves may be the one its offer would start
             started = await self._start(moved, engine.blocking_keys(to_offer(moved)), tried, view)
             started = started or await self._start(moved, engine.blocking_keys(to_offer(moved)), tried, view)
-            if started is None:
+            if not started:
                 return None
             written = await self.store.replace(without(held.doc, {key}), held.doc["version"])
             if not written:
-                await self.store.delete(started, 1)
+                await self.store.delete(started.id, 1)
                 return None
             if view is not None:
                 view.wrote(written, held)
             current[product_id] = written
+            current[started.id] = started  # started here: not another process's twin to merge with
             summary.detached += 1
         return current
 
@@ -278,8 +279,9 @@ class IncrementalMatcher:
         for _attempt in range(self.attempts):
             found = await self.store.candidates(keys)
             others = {other.id: other for other in found if other.id != product_id}
-            if rejected is not None and revisions(others) == rejected:
-                return
+            now = revisions(others)
+            if rejected is not None and now is not None and now.items() <= rejected.items():
+                return  # nothing written or started since they were turned down
             choice = await self._assign(offer, others)
             if choice is None:
                 return
