@@ -123,3 +123,17 @@ def test_place_starts_a_product_between_two_near_tied_different_products() -> No
         "blue": [offer("noon:blue", "Apple iPhone 15 128GB Blue")],
     }
     assert place(offer("amazon:a", "Apple iPhone 15 (128 GB)"), candidates) == Placement(None, None, ())
+
+
+def test_a_devices_lookup_keys_never_meet_the_accessories_or_renewed_units_that_fit_it() -> None:
+    phone = offer("amazon:p", "Samsung Galaxy S24 5G 256GB Onyx Black")
+    case = offer("amazon:c", "Spigen Case for Samsung Galaxy S24 Black")
+    renewed = offer("amazon:r", "Samsung Galaxy S24 256GB Onyx Black (Renewed)")
+    other_phone = offer("noon:p", "Galaxy S24 Onyx Black 256GB - Middle East Version")
+    lookup = engine.lookup_keys(engine.blocking_keys(phone))
+    assert lookup == {"lm:nd:galaxy:s24"}
+    assert not lookup & engine.blocking_keys(case)
+    assert not lookup & engine.blocking_keys(renewed)
+    assert lookup & engine.blocking_keys(other_phone)
+    assert engine.decide(phone, case) is None  # what the keys leave out the rules refuse anyway
+    assert engine.decide(phone, renewed) is None

@@ -68,6 +68,14 @@ def _bucket(feats: Features) -> tuple[bool, bool, frozenset[str]]:
     return (feats.refurbished, bool(feats.accessory), feats.bundle)
 
 
+def bucket_tag(feats: Features) -> str:
+    """:func:`_bucket` as a part of a key (``nd``: new device, ``na``: new accessory, ``rd``: renewed
+    device, ``nd-case`` ...: with what is bundled)."""
+    refurbished, accessory, bundle = _bucket(feats)
+    tag = ("r" if refurbished else "n") + ("a" if accessory else "d")
+    return f"{tag}-{'+'.join(sorted(bundle))}" if bundle else tag
+
+
 class Blocks:
     """Offers sorted by key (duplicates of a key dropped), their features and the key index.
 

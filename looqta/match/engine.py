@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from looqta.match.blocks import Blocks, keys_of, offer_features, product_ids
+from looqta.match.blocks import Blocks, bucket_tag, keys_of, offer_features, product_ids
 from looqta.match.model import Match, Product
 from looqta.match.rules import judge
 
@@ -38,10 +38,14 @@ LOOKUP_PREFIXES = ("gtin:", "code:", "lm:")
 
 
 def blocking_keys(offer: Offer) -> frozenset[str]:
-    """:func:`keys_of` plus ``lm:<line>:<model token>`` keys (``lm:iphone:15``): an offer that has an
-    identifier or a model token is looked up by those (:func:`lookup_keys`), not by its whole brand."""
+    """:func:`keys_of` plus ``lm:<bucket>:<line>:<model token>`` keys (``lm:nd:iphone:15``): an offer
+    that has an identifier or a model token is looked up by those (:func:`lookup_keys`), not by its
+    whole brand. The bucket (``blocks.bucket_tag``: condition, accessory or device, what is bundled)
+    is what two offers must share to match at all, so a phone's lookup never reads the hundreds of
+    cases that fit it."""
     feats = offer_features(offer)
-    fine = {f"lm:{feats.line}:{token}" for token in feats.model_tokens} if feats.line else set()
+    tag = bucket_tag(feats)
+    fine = {f"lm:{tag}:{feats.line}:{token}" for token in feats.model_tokens} if feats.line else set()
     return keys_of(feats) | fine
 
 
