@@ -5,7 +5,9 @@ found now). Each offer that joins a group gives one ``match`` event: the product
 ``engine.new_product_id`` of the group's first offer), the offer keys, the cheapest offer, and the
 rule and score of the match. A ``site-started`` (a redelivery replaced that site's offers) drops
 the site's offers and sends the groups that remain. A matcher that fails stops the grouping for
-that search (logged); the offers keep streaming.
+that search (logged); the offers keep streaming. A client reconnecting with ``Last-Event-ID`` gets
+the match events of what follows as a client that never left would: the events it had are grouped
+first, silently (``REPLAYED``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from looqta.serve.sse import Event
 
 logger = logging.getLogger(__name__)
+
+#: An event a reconnecting client already had (before its ``Last-Event-ID``): grouped, not sent again.
+REPLAYED = "replayed"
 
 
 def to_offer(data: dict[str, Any]) -> Offer:
@@ -128,10 +133,19 @@ def with_matches_now(
 
 
 async def with_matches(source: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    """``source``'s events, each offer followed by its ``match`` event when it joined a product."""
+    """``source``'s events, each offer followed by its ``match`` event when it joined a product.
+
+    ``(REPLAYED, id, {"event", "data"})`` events (what a reconnecting client had before) are grouped
+    and not sent, with their ``match`` events: a later offer joins the groups the client already shows.
+    """
     grouping: SearchGrouping | None = SearchGrouping()
     async for event in source:
-        yield event
+        replayed = event is not None and event[0] == REPLAYED
+        if replayed:
+            assert event is not None
+            event = (event[2]["event"], event[1], event[2]["data"])
+        else:
+            yield event
         if grouping is None or event is None or event[0] not in ("offer", "site-started"):
             continue
         try:
@@ -141,7 +155,7 @@ async def with_matches(source: AsyncIterator[Event]) -> AsyncIterator[Event]:
             logger.warning("Grouping a search's offers failed; its match events stop here", exc_info=True)
             grouping = None
             continue
-        for data in matched:
+        for data in [] if replayed else matched:
             yield "match", None, data
 
 

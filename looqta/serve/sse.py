@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from looqta.search import contract
 from looqta.search.contract import StreamEntry
 from looqta.serve.encoded import search_head, sse_comment, sse_event
-from looqta.serve.grouping import with_matches
+from looqta.serve.grouping import REPLAYED, with_matches
 from looqta.serve.results import Progress, event_data, id_order, site_summary
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ Event = tuple[str, str | None, dict[str, Any]] | None
 async def events(
     client: Any, opened: Opened, config: ServeConfig, after: str | None = None
 ) -> AsyncIterator[Event]:
-    """``search``, the site events after ``after`` (a stream entry id), then ``done``."""
+    """``search``, the site events after ``after`` (a stream entry id; those before it as ``REPLAYED``,
+    for ``grouping.with_matches`` only), then ``done``."""
     yield "search", None, search_head(opened.search_id, opened.query, opened.state)
     sent: list[tuple[str, dict[str, Any]]] = []
     source = _cached(opened) if opened.cached is not None else _live(client, opened, config)
@@ -49,6 +50,8 @@ async def events(
         sent.append((event, payload))
         if after is None or not entry_id or id_order(entry_id) > id_order(after):
             yield event, entry_id or None, payload
+        else:  # the client had it: grouped again so that its next offers join the same products
+            yield REPLAYED, entry_id, {"event": event, "data": payload}
     yield "done", None, {"id": opened.search_id, "sites": site_summary(sent)}
 
 
