@@ -20,7 +20,9 @@ Two paths over the same offers, batches and server, each into a database of its 
 The offers are written to ``offers`` first (not timed), then their keys go through ``matcher.match`` in
 batches of ``--batch-size`` (the store writer's batch). Reported per set and path: seconds, offers a
 second, products, candidate products read in full, and whether both paths made the same products (the
-engine's decisions must not change). The server is the embedded SecantusDB (one Python process on this
+engine's decisions must not change); after the batch path, one run of the reconciler over every offer
+(``looqta.match.reconcile``, what a crawl's close does): its seconds, the offers it regrouped and the
+products it wrote and removed. The server is the embedded SecantusDB (one Python process on this
 host, started as the tests start it); production runs MongoDB, whose reads cost less per document.
 """
 
@@ -45,7 +47,9 @@ from benchmarks.cli import git, positive
 from looqta.match.incremental import IncrementalMatcher, MatchConflict, MatchSummary
 from looqta.match.offers import OfferReader
 from looqta.match.products import Candidate, CandidateCache, ProductStore
+from looqta.match.reconcile import Reconciler
 from looqta.sandbox.catalogue import Catalogue
+from looqta.store.config import StoreConfig
 from looqta.store.embedded import ForegroundServer
 
 if TYPE_CHECKING:
@@ -134,6 +138,7 @@ async def one_run(
             setattr(summary, name, getattr(summary, name) + getattr(done, name))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     products = [sorted(doc["offer_keys"]) async for doc in database.products.find({}, {"offer_keys": 1})]
+    reconciled = await _reconcile(store, database) if path == "batch" else None
     return {
         "seconds": round(seconds, 2),
         "offers_per_second": round(len(keys) / seconds, 1),
@@ -142,7 +147,17 @@ async def one_run(
         "read_in_full": store.read_in_full,
         "summary": vars(summary),
         "groups": sorted(products),
+        "reconcile": reconciled,
     }
+
+
+async def _reconcile(store: ProductStore, database: AsyncDatabase[dict[str, Any]]) -> dict[str, Any]:
+    """One reconciler run over every offer just matched (what the crawl's close does after them)."""
+    reconciler = Reconciler(store, interval_seconds=0, max_offers=StoreConfig().match_reconcile_max_offers)
+    reconciler.touched([e async for doc in database.products.find({}) for e in doc["offers"]])
+    started = time.perf_counter()
+    summary = await reconciler.run()
+    return {"seconds": round(time.perf_counter() - started, 2), **vars(summary)}
 
 
 async def run(uri: str, count: int, batch_size: int) -> dict[str, Any]:
@@ -169,15 +184,22 @@ async def run(uri: str, count: int, batch_size: int) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "| set | path | offers | seconds | offers/s | client CPU s | products | read in full |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | path | offers | seconds | offers/s | client CPU s | products | read in full "
+        "| then reconciled: s, offers, products written / removed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in SETS:
         for path in PATHS:
             r = result["sets"][name][path]
+            rc = r["reconcile"]
+            reconciled = (
+                ""
+                if rc is None
+                else (f"{rc['seconds']} s, {rc['offers']}, {rc['created'] + rc['updated']} / {rc['removed']}")
+            )
             lines.append(
                 f"| {name} | {path} | {result['offers']} | {r['seconds']} | {r['offers_per_second']} | "
-                f"{r['client_cpu_seconds']} | {r['products']} | {r['read_in_full']} |"
+                f"{r['client_cpu_seconds']} | {r['products']} | {r['read_in_full']} | {reconciled} |"
             )
     same = ", ".join(f"{name}: {result['sets'][name]['same_products']}" for name in SETS)
     return "\n".join([*lines, "", f"same products on both paths: {same}"])

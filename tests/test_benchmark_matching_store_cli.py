@@ -62,3 +62,7 @@ def test_a_tiny_run_completes(tmp_path: Path) -> None:
         assert runs["batch"]["read_in_full"] <= runs["per-offer"]["read_in_full"]
         assert all(runs[path]["offers_per_second"] > 0 for path in matching_store.PATHS)
     assert result["sets"]["one-token"]["batch"]["products"] == 24  # no "Galaxy S24 <n>" joins another
+    for name in matching_store.SETS:
+        reconciled = result["sets"][name]["batch"]["reconcile"]
+        assert (reconciled["runs"], reconciled["offers"], reconciled["skipped"]) == (1, 24, 0)
+        assert result["sets"][name]["per-offer"]["reconcile"] is None
