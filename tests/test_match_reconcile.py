@@ -286,3 +286,24 @@ def test_regrouped_products_keep_the_ids_of_the_products_holding_most_of_their_o
 def kept_one(kept: dict[str, dict[str, Any]], key: str) -> str:
     [product_id] = [pid for pid, d in kept.items() if key in d["offer_keys"]]
     return product_id
+
+
+def test_a_product_the_regrouping_leaves_as_it_was_is_not_written_again(
+    mongo_uri: str, mongo_db: str, db: Any, tmp_path: Path
+) -> None:
+    settings = store_settings(mongo_uri, mongo_db, tmp_path, LOOQTA_STORE_MATCH_RECONCILE_ENABLED=False)
+    crawl(settings, world_items(150))
+    before = {doc["_id"]: (doc["offer_keys"], doc["version"]) for doc in db.products.find({})}
+    entries = [e for doc in db.products.find({}) for e in doc["offers"]]
+
+    async def body(store: ProductStore) -> Any:
+        reconciler = Reconciler(store, interval_seconds=0, max_offers=10_000)
+        reconciler.touched(entries)
+        return await reconciler.run()
+
+    summary = with_store(mongo_uri, mongo_db, body)
+    after = {doc["_id"]: (doc["offer_keys"], doc["version"]) for doc in db.products.find({})}
+    kept = [pid for pid, (keys, _) in before.items() if pid in after and after[pid][0] == keys]
+    assert sum(len(before[pid][0]) > 1 for pid in kept) > 20  # matched products among them
+    assert all(after[pid][1] == before[pid][1] for pid in kept)  # none written again
+    assert summary.unchanged == len(kept)

@@ -117,6 +117,9 @@ class Reconciler:
         wanted = kept_ids(await asyncio.to_thread(wanted_products, entries), existing)
         for product_id, doc in sorted(wanted.items()):
             old = existing.get(product_id) or await self.store.get(product_id)
+            if old is not None and same_grouping(old, doc):
+                summary.unchanged += 1  # only the matches that joined them differ: not worth a write
+                continue
             await write_wanted(self.store, doc, old, summary)
         for product_id in sorted(set(existing) - set(wanted)):
             if await self.store.delete(product_id, existing[product_id]["version"]):
@@ -124,6 +127,12 @@ class Reconciler:
             else:
                 summary.conflicts += 1
         return summary
+
+
+def same_grouping(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same offers under the same keys: the product a shopper sees is the same (the rebuild's
+    matches may name other pairs than the ones placement recorded)."""
+    return old["offer_keys"] == new["offer_keys"] and old["blocking_keys"] == new["blocking_keys"]
 
 
 def kept_ids(
