@@ -3,18 +3,21 @@ in this process, so its incremental matching (with whatever matcher the test ins
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mongo_fixtures import run
 from scrapy.utils.test import get_crawler
 
 from looqta.pipelines.store import MongoPipeline
 
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
-def crawl_in_process(settings: dict[str, Any], items: list[Any]) -> None:
-    """``items`` through the store pipeline, opened and closed as one crawl."""
 
-    async def main() -> None:
+def crawl_in_process(settings: dict[str, Any], items: list[Any]) -> Crawler:
+    """``items`` through the store pipeline, opened and closed as one crawl (the crawler: its stats)."""
+
+    async def main() -> Crawler:
         crawler = get_crawler(settings_dict=settings)
         crawler.stats.open_spider()
         pipeline = MongoPipeline.from_crawler(crawler)
@@ -22,5 +25,6 @@ def crawl_in_process(settings: dict[str, Any], items: list[Any]) -> None:
         for item in items:
             await pipeline.process_item(item)
         await pipeline.close_spider()
+        return crawler
 
-    run(main())
+    return run(main())

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 import match_standin
 import pytest
 from itemadapter import ItemAdapter
-from mongo_fixtures import make_item, run, store_settings
-from scrapy.utils.test import get_crawler
+from mongo_fixtures import make_item, store_settings
+from storing import crawl_in_process as crawl
 
 from looqta.match import engine, rebuild
 from looqta.match.model import Product
-from looqta.pipelines.store import MongoPipeline
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,19 +32,6 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> None:
 def offer(site: str, source_id: str, title: str, price: str, **more: Any) -> dict[str, Any]:
     item = ItemAdapter(make_item(1, source=site, source_id=source_id, title=title, price=Decimal(price)))
     return {**item.asdict(), **more}
-
-
-def crawl(settings: dict[str, Any], items: list[Any]) -> None:
-    async def main() -> None:
-        crawler = get_crawler(settings_dict=settings)
-        crawler.stats.open_spider()
-        pipeline = MongoPipeline.from_crawler(crawler)
-        await pipeline.open_spider()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-
-    run(main())
 
 
 ITEMS = [

@@ -13,6 +13,7 @@ from bson.decimal128 import Decimal128
 from mongo_fixtures import async_wait_for, make_item, run, store_settings
 from pymongo import AsyncMongoClient
 from scrapy.utils.test import get_crawler
+from storing import crawl_in_process as crawl
 
 from looqta.match import engine
 from looqta.match.offers import entry, to_offer
@@ -25,8 +26,6 @@ from looqta.sandbox.catalogue import Catalogue
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
-
-    from scrapy.crawler import Crawler
 
 
 # Without its colour, amazon's offer matches noon's black and blue equally: the rebuild pairs it with
@@ -142,20 +141,6 @@ def test_too_many_offers_under_the_keys_falls_back_to_narrow_keys_then_skips(
 
 
 # --- through the store pipeline ---------------------------------------------------------------------
-
-
-def crawl(settings: dict[str, Any], items: list[Any]) -> Crawler:
-    async def main() -> Crawler:
-        crawler = get_crawler(settings_dict=settings)
-        crawler.stats.open_spider()
-        pipeline = MongoPipeline.from_crawler(crawler)
-        await pipeline.open_spider()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-        return crawler
-
-    return run(main())
 
 
 def world_items(per_site: int) -> list[Any]:

@@ -18,6 +18,7 @@ from itemadapter import ItemAdapter
 from mongo_fixtures import make_item, run, store_settings
 from pymongo import AsyncMongoClient, MongoClient
 from scrapy.utils.test import get_crawler
+from storing import crawl_in_process as crawl
 
 from looqta.match import engine
 from looqta.match.incremental import IncrementalMatcher
@@ -44,20 +45,6 @@ def offer(site: str, source_id: str, title: str, price: str, **more: Any) -> dic
     """An item as a spider yields it (a dict: ``brand`` / ``gtin`` / ``model`` are optional fields)."""
     item = ItemAdapter(make_item(1, source=site, source_id=source_id, title=title, price=Decimal(price)))
     return {**item.asdict(), "url": f"http://127.0.0.1/{source_id}", **more}
-
-
-def crawl(settings: dict[str, Any], items: list[Any]) -> Crawler:
-    async def main() -> Crawler:
-        crawler = get_crawler(settings_dict=settings)
-        crawler.stats.open_spider()
-        pipeline = MongoPipeline.from_crawler(crawler)
-        await pipeline.open_spider()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-        return crawler
-
-    return run(main())
 
 
 def stat(crawler: Crawler, name: str) -> int:

@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 import match_standin
 import pytest
 from itemadapter import ItemAdapter
-from mongo_fixtures import PROJECT_ROOT, make_item, python_env, run, store_settings
-from scrapy.utils.test import get_crawler
-
-from looqta.pipelines.store import MongoPipeline
+from mongo_fixtures import PROJECT_ROOT, make_item, python_env, store_settings
+from storing import crawl_in_process as crawl
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,19 +38,6 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def offer(site: str, source_id: str, title: str, price: str, **more: Any) -> dict[str, Any]:
     item = ItemAdapter(make_item(1, source=site, source_id=source_id, title=title, price=Decimal(price)))
     return {**item.asdict(), "url": f"http://127.0.0.1/{source_id}", **more}
-
-
-def crawl(settings: dict[str, Any], items: list[Any]) -> None:
-    async def main() -> None:
-        crawler = get_crawler(settings_dict=settings)
-        crawler.stats.open_spider()
-        pipeline = MongoPipeline.from_crawler(crawler)
-        await pipeline.open_spider()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-
-    run(main())
 
 
 @pytest.fixture
