@@ -3,8 +3,8 @@
 * :func:`blocking_keys` - the keys an offer is looked up by (brand, GTINs, model codes); two
   offers can only match when they share one. Store side indexes these.
 * :func:`decide` - one pair: a :class:`Match` (rule + score) or ``None``. Precision first.
-* :func:`assign` - one new offer against candidate products (id -> their offers, found
-  through the blocking keys): the product it joins and the match that joined it, or
+* :func:`assign` (from ``looqta.match.placement``) - one new offer against candidate products
+  (id -> their offers, found through the blocking keys): the product it joins and the match that joined it, or
   ``None`` (it starts a product of its own).
 * :func:`new_product_id` - the id of a product started by one offer (deterministic).
 * :func:`group` - every offer into products; the canonical result that
@@ -20,18 +20,15 @@ from typing import TYPE_CHECKING
 
 from looqta.match.blocks import Blocks, bucket_tag, keys_of, offer_features, product_ids
 from looqta.match.model import Match, Product
+from looqta.match.placement import AMBIGUOUS_SCORE_GAP, same_site_allowed, site_of, vetoed
+from looqta.match.placement import assign as assign  # the engine's API; one offer among products
 from looqta.match.rules import judge
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
     from looqta.match.features import Features
     from looqta.match.model import Offer
-    from looqta.match.rules import Verdict
-
-#: Two candidates of one offer this close in score, and different products: too close to call.
-AMBIGUOUS_SCORE_GAP = 0.02
-
 
 #: Key prefixes narrow enough to look candidates up by (an identifier, or a line and a model token).
 LOOKUP_PREFIXES = ("gtin:", "code:", "lm:")
@@ -69,56 +66,9 @@ def decide(left: Offer, right: Offer) -> Match | None:
     return _match(mine, theirs) if keys_of(mine) & keys_of(theirs) else None
 
 
-def vetoed(verdict: Verdict) -> bool:
-    """A veto (attribute, tier, condition...) as opposed to a title that scored too low."""
-    return not verdict.accepted and verdict.rule != "title"
-
-
-def same_site_allowed(left: Features, right: Features) -> bool:
-    """Two offers of one site are one product only when a GTIN says so: a shop lists a product once
-    (a second listing is a variant, a bundle or a seller's copy the title cannot tell apart)."""
-    return bool(left.gtins & right.gtins)
-
-
-def site_of(feats: Features) -> str:
-    return feats.key.partition(":")[0]
-
-
 def _site_clash(mine: Sequence[Features], theirs: Sequence[Features]) -> bool:
     """Whether joining the two groups would give one product two offers of a site without a GTIN."""
     return any(site_of(a) == site_of(b) and not same_site_allowed(a, b) for a in mine for b in theirs)
-
-
-def assign(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> tuple[str, Match] | None:
-    """The product whose offers this one matches best, none of them vetoing it and none of them of
-    the offer's site (unless a GTIN agrees); ties go to the smallest product id. ``None`` when the
-    best two products are near-tied and differ (the offer cannot tell them apart: it starts its own)."""
-    mine = offer_features(offer)
-    ranked: list[tuple[float, str, Match, Features]] = []
-    for product_id in sorted(candidates):
-        members = [offer_features(member) for member in candidates[product_id]]
-        if _site_clash([mine], members):
-            continue
-        verdicts = [(member, judge(mine, member)) for member in members]
-        if any(vetoed(verdict) for _, verdict in verdicts):
-            continue
-        matches = [
-            (Match(mine.key, member.key, verdict.score, verdict.rule), member)
-            for member, verdict in verdicts
-            if verdict.accepted and mine.key != member.key and keys_of(mine) & keys_of(member)
-        ]
-        if matches:
-            top, member = max(matches, key=lambda m: (m[0].score, m[0].right))
-            ranked.append((top.score, product_id, top, member))
-    if not ranked:
-        return None
-    ranked.sort(key=lambda r: (-r[0], r[1]))
-    score, product_id, match, member = ranked[0]
-    if any(
-        s >= score - AMBIGUOUS_SCORE_GAP and vetoed(judge(member, other)) for s, _, _, other in ranked[1:]
-    ):
-        return None
-    return product_id, match
 
 
 def new_product_id(offer: Offer) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from looqta.match.blocks import keys_of, offer_features
-from looqta.match.engine import AMBIGUOUS_SCORE_GAP, same_site_allowed, site_of, vetoed
 from looqta.match.features import Features
 from looqta.match.model import Match
 from looqta.match.rules import judge
@@ -31,6 +30,26 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from looqta.match.model import Offer
+    from looqta.match.rules import Verdict
+
+
+#: Two candidates of one offer this close in score, and different products: too close to call.
+AMBIGUOUS_SCORE_GAP = 0.02
+
+
+def vetoed(verdict: Verdict) -> bool:
+    """A veto (attribute, tier, condition...) as opposed to a title that scored too low."""
+    return not verdict.accepted and verdict.rule != "title"
+
+
+def same_site_allowed(left: Features, right: Features) -> bool:
+    """Two offers of one site are one product only when a GTIN says so: a shop lists a product once
+    (a second listing is a variant, a bundle or a seller's copy the title cannot tell apart)."""
+    return bool(left.gtins & right.gtins)
+
+
+def site_of(feats: Features) -> str:
+    return feats.key.partition(":")[0]
 
 
 @dataclass(frozen=True)
@@ -63,14 +82,18 @@ def _best(mine: Features, members: Sequence[Features]) -> _Fit | bool | None:
     return best
 
 
-def place(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> Placement:
-    mine = offer_features(offer)
+def _ranked(
+    mine: Features, candidates: Mapping[str, Sequence[Offer]], take_places: bool
+) -> tuple[list[tuple[_Fit, str, tuple[str, str] | None]], list[tuple[str, str]]]:
+    """The products ``mine`` may join, best first (with the same-site offer it would take the place
+    of), and the pairs it tears; without ``take_places`` a product holding an offer of its site is
+    skipped."""
     ranked: list[tuple[_Fit, str, tuple[str, str] | None]] = []
     detach: list[tuple[str, str]] = []
     for product_id in sorted(candidates):
         members = [offer_features(member) for member in candidates[product_id]]
         same = [m for m in members if site_of(m) == site_of(mine) and not same_site_allowed(mine, m)]
-        if len(same) > 1:
+        if len(same) > (1 if take_places else 0):
             continue
         others = [m for m in members if m not in same]
         fit = _best(mine, others)
@@ -86,11 +109,30 @@ def place(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> Placement:
         elif fit.score >= held_score - AMBIGUOUS_SCORE_GAP and vetoed(judge(mine, same[0])):
             detach.append((product_id, same[0].key))
     ranked.sort(key=lambda r: (-r[0].score, r[1]))
-    if not ranked or any(
+    return ranked, detach
+
+
+def _torn(ranked: list[tuple[_Fit, str, tuple[str, str] | None]]) -> bool:
+    """No best product, or the best two are near-tied and differ: the offer cannot tell them apart."""
+    return not ranked or any(
         fit.score >= ranked[0][0].score - AMBIGUOUS_SCORE_GAP
         and vetoed(judge(ranked[0][0].partner, fit.partner))
         for fit, _, _ in ranked[1:]
-    ):
+    )
+
+
+def assign(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> tuple[str, Match] | None:
+    """The product whose offers this one matches best, none of them vetoing it and none of them of
+    the offer's site (unless a GTIN agrees); ties go to the smallest product id. ``None`` when the
+    best two products are near-tied and differ (the offer cannot tell them apart: it starts its own)."""
+    ranked, _ = _ranked(offer_features(offer), candidates, take_places=False)
+    return None if _torn(ranked) else (ranked[0][1], ranked[0][0].match)
+
+
+def place(offer: Offer, candidates: Mapping[str, Sequence[Offer]]) -> Placement:
+    """:func:`assign`, also taking the place of a weaker offer of the site or tearing a pair (module doc)."""
+    ranked, detach = _ranked(offer_features(offer), candidates, take_places=True)
+    if _torn(ranked):
         return Placement(None, None, tuple(detach))
     fit, product_id, taken = ranked[0]
     return Placement(product_id, fit.match, tuple([*detach, *([taken] if taken else [])]))
