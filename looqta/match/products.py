@@ -259,6 +259,10 @@ class ProductStore:
     async def get(self, product_id: str) -> dict[str, Any] | None:
         return await self.products.find_one({"_id": product_id})
 
+    async def get_many(self, product_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = sorted(set(product_ids))
+        return [doc async for doc in self.products.find({"_id": {"$in": ids}})] if ids else []
+
     async def all(self) -> dict[str, dict[str, Any]]:
         return {doc["_id"]: doc async for doc in self.products.find({})}
 

@@ -72,7 +72,7 @@ class MatchQueue:
                 batch, self._keys = self._keys[: self.batch_size], self._keys[self.batch_size :]
                 await self._match(batch)
             reconciler = self.reconciler
-            if reconciler is None or not reconciler.due(closing=True):
+            if reconciler is None or not reconciler.pending:
                 return  # nothing placed since the last reconcile
             if reconciler.due(closing=self._closing):
                 await self._reconcile(reconciler)

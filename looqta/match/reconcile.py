@@ -87,8 +87,13 @@ class Reconciler:
             self._keys |= keys
             self._narrow |= engine.lookup_keys(keys)
 
+    @property
+    def pending(self) -> bool:
+        """Offers were placed since the last run."""
+        return bool(self._keys)
+
     def due(self, closing: bool = False) -> bool:
-        return due(bool(self._keys), self._last_run, self.clock(), self.interval_seconds, closing)
+        return due(self.pending, self._last_run, self.clock(), self.interval_seconds, closing)
 
     def seconds_until_due(self) -> float:
         if self._last_run is None:
@@ -115,8 +120,10 @@ class Reconciler:
         summary.offers = len(entries)
         existing = {doc["_id"]: doc for doc in docs}
         wanted = kept_ids(await asyncio.to_thread(wanted_products, entries), existing)
+        # Ids the regrouping gives that were not under the keys (one read for all of them).
+        elsewhere = {doc["_id"]: doc for doc in await self.store.get_many(set(wanted) - set(existing))}
         for product_id, doc in sorted(wanted.items()):
-            old = existing.get(product_id) or await self.store.get(product_id)
+            old = existing.get(product_id) or elsewhere.get(product_id)
             if old is not None and same_grouping(old, doc):
                 summary.unchanged += 1  # only the matches that joined them differ: not worth a write
                 continue
